@@ -1,0 +1,133 @@
+/**
+ * The OpenAI-compatible HTTP API: request schema (validated at the edge), response and stream-chunk shapes,
+ * and the error envelope. Shared by the coordinator, the chat page and the widget.
+ */
+import { z } from 'zod';
+
+/** Limits that protect the coordinator; a model's own context limit is checked when the job runs. */
+export const API_LIMITS = { maxMessages: 256, maxContentChars: 200_000, maxTopLogprobs: 20 } as const;
+
+const textPart = z.object({ type: z.literal('text'), text: z.string() });
+const tooLong = `must be at most ${API_LIMITS.maxContentChars} characters`;
+
+export const chatMessageSchema = z.object({
+  role: z.enum(['system', 'developer', 'user', 'assistant']),
+  content: z.union([
+    z.string().max(API_LIMITS.maxContentChars, tooLong),
+    z.array(textPart).refine((parts) => parts.reduce((n, p) => n + p.text.length, 0) <= API_LIMITS.maxContentChars, tooLong),
+  ]),
+  name: z.string().optional(),
+});
+
+const stopSchema = z.union([
+  z.string().min(1),
+  z.array(z.string().min(1)).max(4, 'at most 4 stop sequences are supported'),
+]);
+
+export const chatCompletionRequestSchema = z
+  .object({
+    model: z.string().min(1),
+    messages: z.array(chatMessageSchema).min(1, 'messages must contain at least one message').max(API_LIMITS.maxMessages),
+    stream: z.boolean().optional(),
+    stream_options: z.object({ include_usage: z.boolean().optional() }).nullish(),
+    max_tokens: z.number().int().min(1).nullish(),
+    max_completion_tokens: z.number().int().min(1).nullish(),
+    temperature: z.number().min(0).max(2).nullish(),
+    top_p: z.number().gt(0).max(1).nullish(),
+    /** Not in OpenAI's API; accepted as the common extension (vLLM, llama.cpp). 0 or absent = no top-k. */
+    top_k: z.number().int().min(0).nullish(),
+    n: z.literal(1, { message: 'only n=1 is supported' }).nullish(),
+    stop: stopSchema.nullish(),
+    seed: z.number().int().min(0).max(Number.MAX_SAFE_INTEGER).nullish(),
+    logprobs: z.boolean().nullish(),
+    top_logprobs: z.number().int().min(0).max(API_LIMITS.maxTopLogprobs).nullish(),
+    user: z.string().optional(),
+  })
+  .refine((r) => !r.top_logprobs || r.logprobs === true, {
+    message: 'logprobs must be true when top_logprobs is set',
+    path: ['top_logprobs'],
+  });
+
+export type ChatCompletionRequest = z.infer<typeof chatCompletionRequestSchema>;
+export type ChatMessage = z.infer<typeof chatMessageSchema>;
+
+/** Plain role/content pairs, the only form the worker's chat template sees. */
+export interface PlainMessage {
+  role: ChatMessage['role'];
+  content: string;
+}
+
+export function toPlainMessages(messages: ChatMessage[]): PlainMessage[] {
+  return messages.map((m) => ({
+    role: m.role,
+    content: typeof m.content === 'string' ? m.content : m.content.map((p) => p.text).join(''),
+  }));
+}
+
+export type FinishReason = 'stop' | 'length';
+
+export interface Usage {
+  prompt_tokens: number;
+  completion_tokens: number;
+  total_tokens: number;
+}
+
+export interface TopLogprob {
+  token: string;
+  logprob: number;
+  bytes: number[];
+}
+
+export interface TokenLogprob extends TopLogprob {
+  top_logprobs: TopLogprob[];
+}
+
+export interface ChatCompletion {
+  id: string;
+  object: 'chat.completion';
+  created: number;
+  model: string;
+  system_fingerprint: string;
+  choices: Array<{
+    index: 0;
+    message: { role: 'assistant'; content: string; refusal: null };
+    logprobs: { content: TokenLogprob[] } | null;
+    finish_reason: FinishReason;
+  }>;
+  usage: Usage;
+}
+
+export interface ChatCompletionChunk {
+  id: string;
+  object: 'chat.completion.chunk';
+  created: number;
+  model: string;
+  system_fingerprint: string;
+  choices: Array<{
+    index: 0;
+    delta: { role?: 'assistant'; content?: string };
+    logprobs: { content: TokenLogprob[] } | null;
+    finish_reason: FinishReason | null;
+  }>;
+  /** Present (as null) on every chunk when include_usage is set; filled on the final, choice-less chunk. */
+  usage?: Usage | null;
+}
+
+export interface ModelObject {
+  id: string;
+  object: 'model';
+  created: number;
+  owned_by: string;
+}
+
+export type ErrorType =
+  | 'invalid_request_error'
+  | 'not_found_error'
+  | 'service_unavailable_error'
+  | 'server_error'
+  | 'rate_limit_error';
+
+/** OpenAI's error envelope, used for every error the API returns, including mid-stream. */
+export interface ErrorBody {
+  error: { message: string; type: ErrorType; param: string | null; code: string | null };
+}

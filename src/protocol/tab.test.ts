@@ -1,0 +1,164 @@
+import { describe, expect, it } from 'vitest';
+import {
+  MAX_TAB_MESSAGE_CHARS,
+  parseCoordinatorMessage,
+  parseTabMessage,
+  TAB_PROTOCOL_VERSION,
+  type CoordinatorToTab,
+  type SamplingParams,
+  type TabToCoordinator,
+} from './tab.ts';
+
+const candidate = (id: number, token: string) => ({ id, token, bytes: [...new TextEncoder().encode(token)], logprob: -1.5 });
+const params: SamplingParams = { maxTokens: 16, temperature: 0.7, topP: 0.95, topK: 40, stop: ['\n'], seed: 123, topLogprobs: 2 };
+
+const hello: Extract<TabToCoordinator, { type: 'hello' }> = {
+  type: 'hello',
+  protocol: TAB_PROTOCOL_VERSION,
+  backend: 'webgpu',
+  adapter: { vendor: 'acme', architecture: 'rdna', device: 'gpu0', description: 'Acme GPU', isFallbackAdapter: false },
+  limits: { maxBufferSize: 1 << 30, maxStorageBufferBindingSize: 1 << 27 },
+  models: ['dolphin-tiny'],
+};
+const token: Extract<TabToCoordinator, { type: 'token' }> = {
+  type: 'token',
+  jobId: 'chatcmpl-1',
+  index: 0,
+  token: candidate(5, 'Hi'),
+  text: 'Hi',
+  top: [candidate(5, 'Hi'), candidate(6, 'Yo')],
+};
+
+const fromTab: TabToCoordinator[] = [
+  hello,
+  { ...hello, backend: 'wasm', adapter: null, limits: null, models: [] },
+  { type: 'models', models: ['dolphin-tiny', 'dolphin-small'] },
+  token,
+  { type: 'done', jobId: 'chatcmpl-1', finishReason: 'length', text: 'tail', promptTokens: 12, completionTokens: 16 },
+  { type: 'failed', jobId: 'chatcmpl-1', code: 'context_length_exceeded', message: 'the prompt fills the context' },
+];
+
+const task: Extract<CoordinatorToTab, { type: 'task' }> = {
+  type: 'task',
+  jobId: 'chatcmpl-1',
+  model: 'dolphin-tiny',
+  messages: [{ role: 'system', content: 'Be brief.' }, { role: 'user', content: 'Hi' }],
+  params,
+};
+const fromCoordinator: CoordinatorToTab[] = [
+  { type: 'welcome', tabId: 'tab-1' },
+  task,
+  { type: 'cancel', jobId: 'chatcmpl-1' },
+  { type: 'error', code: 'invalid_message', message: 'bad' },
+];
+
+/** `base` with `patch` applied, as an untyped wire value (so invalid messages can be written). */
+const tweak = (base: object, patch: Record<string, unknown>): string => JSON.stringify({ ...base, ...patch });
+
+describe('parseTabMessage', () => {
+  it.each(fromTab.map((message) => [message.type, message] as const))('round-trips %s', (_type, message) => {
+    expect(parseTabMessage(JSON.stringify(message))).toEqual({ ok: true, message });
+  });
+
+  it('does not accept messages that only the coordinator sends', () => {
+    for (const message of fromCoordinator) expect(parseTabMessage(JSON.stringify(message)).ok).toBe(false);
+  });
+
+  const invalid: Array<[string, string]> = [
+    ['an unknown type', JSON.stringify({ type: 'teleport' })],
+    ['a missing type', JSON.stringify({ jobId: 'j' })],
+    ['another protocol version', tweak(hello, { protocol: TAB_PROTOCOL_VERSION + 1 })],
+    ['an unknown backend', tweak(hello, { backend: 'cuda' })],
+    ['more than 64 models', tweak(hello, { models: Array.from({ length: 65 }, (_, i) => `m${i}`) })],
+    ['an empty model id', tweak({ type: 'models' }, { models: [''] })],
+    ['an over-long adapter description', tweak(hello, { adapter: { ...hello.adapter, description: 'd'.repeat(501) } })],
+    ['more than 20 alternatives', tweak(token, { top: Array.from({ length: 21 }, (_, i) => candidate(i, 't')) })],
+    ['a negative token index', tweak(token, { index: -1 })],
+    ['a fractional token index', tweak(token, { index: 0.5 })],
+    ['an empty job id', tweak(token, { jobId: '' })],
+    ['a job id over 128 characters', tweak(token, { jobId: 'j'.repeat(129) })],
+    ['a token without text', JSON.stringify({ ...token, text: undefined })],
+    ['an unknown finish reason', JSON.stringify({ type: 'done', jobId: 'j', finishReason: 'tool_calls', text: '', promptTokens: 1, completionTokens: 1 })],
+    ['a failure code over 64 characters', JSON.stringify({ type: 'failed', jobId: 'j', code: 'c'.repeat(65), message: 'm' })],
+    ['a failure message over 2000 characters', JSON.stringify({ type: 'failed', jobId: 'j', code: 'c', message: 'm'.repeat(2001) })],
+    ['a JSON array', '[]'],
+    ['JSON null', 'null'],
+  ];
+
+  it.each(invalid)('rejects %s', (_name, raw) => {
+    const result = parseTabMessage(raw);
+    expect(result.ok).toBe(false);
+    if (!result.ok) expect(result.error.length).toBeGreaterThan(0);
+  });
+
+  it('accepts exactly 20 alternatives', () => {
+    expect(parseTabMessage(tweak(token, { top: Array.from({ length: 20 }, (_, i) => candidate(i, 't')) })).ok).toBe(true);
+  });
+
+  it('rejects text that is not JSON', () => {
+    expect(parseTabMessage('{"type": "hello"')).toEqual({ ok: false, error: 'message is not valid JSON' });
+  });
+
+  it.each([
+    ['a Uint8Array', new TextEncoder().encode(JSON.stringify(hello))],
+    ['an ArrayBuffer', new TextEncoder().encode(JSON.stringify(hello)).buffer],
+    ['a parsed object', hello],
+    ['a number', 1],
+    ['undefined', undefined],
+  ])('rejects %s: only text frames are messages', (_name, raw) => {
+    expect(parseTabMessage(raw)).toEqual({ ok: false, error: 'expected a text frame' });
+  });
+
+  it(`accepts a message of exactly ${MAX_TAB_MESSAGE_CHARS} characters and rejects one more`, () => {
+    const json = JSON.stringify(hello);
+    const atLimit = json + ' '.repeat(MAX_TAB_MESSAGE_CHARS - json.length);
+    expect(atLimit).toHaveLength(MAX_TAB_MESSAGE_CHARS);
+    expect(parseTabMessage(atLimit)).toEqual({ ok: true, message: hello });
+    const result = parseTabMessage(`${atLimit} `);
+    expect(result.ok).toBe(false);
+    if (!result.ok) expect(result.error).toContain(String(MAX_TAB_MESSAGE_CHARS));
+  });
+});
+
+describe('parseCoordinatorMessage', () => {
+  it.each(fromCoordinator.map((message) => [message.type, message] as const))('round-trips %s', (_type, message) => {
+    expect(parseCoordinatorMessage(JSON.stringify(message))).toEqual({ ok: true, message });
+  });
+
+  it('does not accept messages that only a tab sends', () => {
+    for (const message of fromTab) expect(parseCoordinatorMessage(JSON.stringify(message)).ok).toBe(false);
+  });
+
+  const invalidParams: Array<[string, Partial<Record<keyof SamplingParams, unknown>>]> = [
+    ['maxTokens 0', { maxTokens: 0 }],
+    ['a negative temperature', { temperature: -0.1 }],
+    ['topP 0', { topP: 0 }],
+    ['topP above 1', { topP: 1.01 }],
+    ['a fractional topK', { topK: 1.5 }],
+    ['5 stop sequences', { stop: ['a', 'b', 'c', 'd', 'e'] }],
+    ['an empty stop sequence', { stop: [''] }],
+    ['a negative seed', { seed: -1 }],
+    ['a seed above MAX_SAFE_INTEGER', { seed: Number.MAX_SAFE_INTEGER + 2 }],
+    ['topLogprobs above 20', { topLogprobs: 21 }],
+  ];
+
+  it.each(invalidParams)('rejects a task with %s', (_name, patch) => {
+    expect(parseCoordinatorMessage(tweak(task, { params: { ...params, ...patch } })).ok).toBe(false);
+  });
+
+  it.each([
+    ['no messages', tweak(task, { messages: [] })],
+    ['a message with an unknown role', tweak(task, { messages: [{ role: 'tool', content: 'x' }] })],
+    ['content parts instead of plain text', tweak(task, { messages: [{ role: 'user', content: [{ type: 'text', text: 'x' }] }] })],
+    ['an empty tab id', JSON.stringify({ type: 'welcome', tabId: '' })],
+    ['a cancel without a job id', JSON.stringify({ type: 'cancel' })],
+  ])('rejects %s', (_name, raw) => {
+    expect(parseCoordinatorMessage(raw).ok).toBe(false);
+  });
+
+  it('applies the same frame checks as parseTabMessage', () => {
+    expect(parseCoordinatorMessage('not json')).toEqual({ ok: false, error: 'message is not valid JSON' });
+    expect(parseCoordinatorMessage(new ArrayBuffer(4))).toEqual({ ok: false, error: 'expected a text frame' });
+    expect(parseCoordinatorMessage(' '.repeat(MAX_TAB_MESSAGE_CHARS + 1)).ok).toBe(false);
+  });
+});

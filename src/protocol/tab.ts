@@ -1,0 +1,108 @@
+/**
+ * The coordinator <-> contributor-tab wire. Every message is one JSON object with a `type`; both ends validate
+ * what they receive with these schemas and drop (and log) anything else. The transport under it is a `Link`
+ * (WebSocket today; a WebRTC data channel later) and does not matter here.
+ */
+import { z } from 'zod';
+
+export const TAB_PROTOCOL_VERSION = 1;
+/** Largest message either side accepts, in characters of JSON. A task carries the whole conversation. */
+export const MAX_TAB_MESSAGE_CHARS = 1_000_000;
+
+const id = z.string().min(1).max(128);
+export const backendSchema = z.enum(['webgpu', 'wasm']);
+export type Backend = z.infer<typeof backendSchema>;
+
+export const adapterInfoSchema = z.object({
+  vendor: z.string().max(200),
+  architecture: z.string().max(200),
+  device: z.string().max(200),
+  description: z.string().max(500),
+  isFallbackAdapter: z.boolean(),
+});
+export type AdapterInfo = z.infer<typeof adapterInfoSchema>;
+
+export const adapterLimitsSchema = z.object({
+  maxBufferSize: z.number().nonnegative(),
+  maxStorageBufferBindingSize: z.number().nonnegative(),
+});
+
+const topLogprobSchema = z.object({ id: z.number().int().nonnegative(), token: z.string(), bytes: z.array(z.number().int()), logprob: z.number() });
+export type TokenCandidate = z.infer<typeof topLogprobSchema>;
+
+export const samplingParamsSchema = z.object({
+  maxTokens: z.number().int().min(1),
+  temperature: z.number().min(0),
+  topP: z.number().gt(0).max(1),
+  topK: z.number().int().min(0),
+  stop: z.array(z.string().min(1)).max(4),
+  seed: z.number().int().min(0).max(Number.MAX_SAFE_INTEGER),
+  /** How many alternatives to report per token (0 = none). Logprobs of emitted tokens are always sent. */
+  topLogprobs: z.number().int().min(0).max(20),
+});
+export type SamplingParams = z.infer<typeof samplingParamsSchema>;
+
+const messageSchema = z.object({ role: z.enum(['system', 'developer', 'user', 'assistant']), content: z.string() });
+
+export const tabToCoordinatorSchema = z.discriminatedUnion('type', [
+  z.object({
+    type: z.literal('hello'),
+    protocol: z.literal(TAB_PROTOCOL_VERSION),
+    backend: backendSchema,
+    adapter: adapterInfoSchema.nullable(),
+    limits: adapterLimitsSchema.nullable(),
+    models: z.array(id).max(64),
+  }),
+  /** The set of models this tab can serve right now (loaded and warm). */
+  z.object({ type: z.literal('models'), models: z.array(id).max(64) }),
+  z.object({
+    type: z.literal('token'),
+    jobId: id,
+    /** 0-based position in the completion; must arrive in order. */
+    index: z.number().int().nonnegative(),
+    token: topLogprobSchema,
+    /** Text to append to the visible completion (may be empty while a possible stop sequence is held back). */
+    text: z.string(),
+    top: z.array(topLogprobSchema).max(20),
+  }),
+  z.object({
+    type: z.literal('done'),
+    jobId: id,
+    finishReason: z.enum(['stop', 'length']),
+    /** Text still held back at the end (never contains the stop sequence). */
+    text: z.string(),
+    promptTokens: z.number().int().nonnegative(),
+    completionTokens: z.number().int().nonnegative(),
+  }),
+  z.object({ type: z.literal('failed'), jobId: id, code: z.string().max(64), message: z.string().max(2000) }),
+]);
+export type TabToCoordinator = z.infer<typeof tabToCoordinatorSchema>;
+
+export const coordinatorToTabSchema = z.discriminatedUnion('type', [
+  z.object({ type: z.literal('welcome'), tabId: id }),
+  z.object({ type: z.literal('task'), jobId: id, model: id, messages: z.array(messageSchema).min(1), params: samplingParamsSchema }),
+  z.object({ type: z.literal('cancel'), jobId: id }),
+  /** The coordinator rejected something the tab sent; informational. */
+  z.object({ type: z.literal('error'), code: z.string(), message: z.string() }),
+]);
+export type CoordinatorToTab = z.infer<typeof coordinatorToTabSchema>;
+export type TaskMessage = Extract<CoordinatorToTab, { type: 'task' }>;
+
+export type ParseResult<T> = { ok: true; message: T } | { ok: false; error: string };
+
+function parseWith<T>(schema: z.ZodType<T>, raw: unknown): ParseResult<T> {
+  if (typeof raw !== 'string') return { ok: false, error: 'expected a text frame' };
+  if (raw.length > MAX_TAB_MESSAGE_CHARS) return { ok: false, error: `message exceeds ${MAX_TAB_MESSAGE_CHARS} characters` };
+  let json: unknown;
+  try {
+    json = JSON.parse(raw);
+  } catch {
+    return { ok: false, error: 'message is not valid JSON' };
+  }
+  const result = schema.safeParse(json);
+  if (!result.success) return { ok: false, error: z.prettifyError(result.error) };
+  return { ok: true, message: result.data };
+}
+
+export const parseTabMessage = (raw: unknown) => parseWith(tabToCoordinatorSchema, raw);
+export const parseCoordinatorMessage = (raw: unknown) => parseWith(coordinatorToTabSchema, raw);

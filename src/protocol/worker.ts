@@ -1,0 +1,69 @@
+/**
+ * The page <-> inference Web Worker interface, called through comlink (which carries the calls as structured
+ * clones and rethrows errors as Error objects on the calling side). Callbacks must be wrapped in `Comlink.proxy`.
+ */
+import type { AdapterInfo, Backend, SamplingParams } from './tab.ts';
+import type { PlainMessage } from './api.ts';
+
+export type BackendChoice = Backend | 'auto';
+
+export interface DeviceReport {
+  webgpu: boolean;
+  adapter: AdapterInfo | null;
+  limits: { maxBufferSize: number; maxStorageBufferBindingSize: number } | null;
+  /** Why WebGPU is unavailable, when it is. */
+  reason: string | null;
+  crossOriginIsolated: boolean;
+}
+
+export interface LoadProgress {
+  modelId: string;
+  loadedBytes: number;
+  totalBytes: number;
+  cachedBytes: number;
+}
+
+export interface LoadResult {
+  modelId: string;
+  backend: Backend;
+  /** Bytes served from the Cache API instead of the network. */
+  cachedBytes: number;
+  totalBytes: number;
+  loadMs: number;
+}
+
+export interface WorkerToken {
+  index: number;
+  id: number;
+  text: string;
+  bytes: number[];
+  logprob: number;
+  top: Array<{ id: number; text: string; bytes: number[]; logprob: number }>;
+  delta: string;
+}
+
+export interface WorkerResult {
+  /**
+   * How many times `onToken` was called. Callbacks travel on their own comlink port, so the result can overtake
+   * the last of them: the caller must wait until it has seen this many before treating the job as complete.
+   */
+  tokenEvents: number;
+  finishReason: 'stop' | 'length';
+  tailText: string;
+  text: string;
+  promptTokens: number;
+  completionTokens: number;
+}
+
+/** Why a task failed. `run` rejects with an Error whose `name` is one of these (comlink keeps name and message). */
+export type TaskFailureCode = 'cancelled' | 'context_length_exceeded' | 'model_not_loaded' | 'worker_error';
+export const TASK_FAILURE_CODES: readonly TaskFailureCode[] = ['cancelled', 'context_length_exceeded', 'model_not_loaded', 'worker_error'];
+
+export interface InferenceWorkerApi {
+  probeDevice(): Promise<DeviceReport>;
+  load(request: { baseUrl: string; modelId: string; backend: BackendChoice }, onProgress?: (p: LoadProgress) => void): Promise<LoadResult>;
+  /** Runs a chat task on the loaded model, one task at a time; `onToken` fires once per emitted token, in order. */
+  run(jobId: string, task: { model: string; messages: PlainMessage[]; params: SamplingParams }, onToken: (t: WorkerToken) => void): Promise<WorkerResult>;
+  /** Stops a running or queued job; its `run` call rejects with name 'cancelled'. Unknown ids are ignored. */
+  cancel(jobId: string): void;
+}

@@ -1,0 +1,122 @@
+/// <reference lib="webworker" />
+/**
+ * Entry point of the contributor's inference Web Worker: exposes `InferenceWorkerApi` to the page via comlink.
+ * One model is loaded at a time; jobs run one after another on it (the scheduler sends one job per tab).
+ */
+import * as Comlink from 'comlink';
+import * as ort from 'onnxruntime-web';
+import { TASK_FAILURE_CODES, type BackendChoice, type DeviceReport, type InferenceWorkerApi, type TaskFailureCode } from '../src/protocol/worker.ts';
+import { GenerationError } from './generate.ts';
+import type { Backend } from '../src/protocol/tab.ts';
+import { downloadModel, MODEL_CACHE_NAME } from './models/model-download.ts';
+import { loadModel, runChatTask, type LoadedModel } from './runtime.ts';
+
+// onnxruntime-web fetches its .wasm (and thread workers) from here; the coordinator serves its dist/ folder.
+ort.env.wasm.wasmPaths = `${self.location.origin}/ort/`;
+
+let adapterPromise: Promise<GPUAdapter | null> | null = null;
+const requestAdapter = () => (adapterPromise ??= navigator.gpu ? navigator.gpu.requestAdapter().catch(() => null) : Promise.resolve(null));
+
+let loaded: { model: LoadedModel; backend: Backend } | null = null;
+const running = new Map<string, AbortController>();
+/** Tasks run one at a time: an onnxruntime session does not take concurrent runs. */
+let queue: Promise<unknown> = Promise.resolve();
+
+function taskFailure(code: TaskFailureCode, message: string): Error {
+  return Object.assign(new Error(message), { name: code });
+}
+
+function asTaskFailure(error: unknown, signal: AbortSignal): Error {
+  if (error instanceof Error && (TASK_FAILURE_CODES as readonly string[]).includes(error.name)) return error;
+  if (signal.aborted) return taskFailure('cancelled', 'the job was cancelled');
+  if (error instanceof GenerationError) return taskFailure(error.code, error.message);
+  return taskFailure('worker_error', error instanceof Error ? error.message : String(error));
+}
+
+async function probeDevice(): Promise<DeviceReport> {
+  const base = { crossOriginIsolated: self.crossOriginIsolated };
+  if (!navigator.gpu) return { ...base, webgpu: false, adapter: null, limits: null, reason: 'this browser has no WebGPU (navigator.gpu is missing)' };
+  const adapter = await requestAdapter();
+  if (!adapter) return { ...base, webgpu: false, adapter: null, limits: null, reason: 'no WebGPU adapter is available' };
+  const info = adapter.info;
+  return {
+    ...base,
+    webgpu: true,
+    adapter: {
+      vendor: info.vendor,
+      architecture: info.architecture,
+      device: info.device,
+      description: info.description,
+      // A software adapter (SwiftShader) is slow but correct; report it, never reject it.
+      isFallbackAdapter: (info as GPUAdapterInfo & { isFallbackAdapter?: boolean }).isFallbackAdapter ?? false,
+    },
+    limits: { maxBufferSize: adapter.limits.maxBufferSize, maxStorageBufferBindingSize: adapter.limits.maxStorageBufferBindingSize },
+    reason: null,
+  };
+}
+
+async function chooseBackend(choice: BackendChoice): Promise<Backend> {
+  if (choice === 'wasm') return 'wasm';
+  const adapter = await requestAdapter();
+  if (adapter) {
+    ort.env.webgpu.adapter = adapter;
+    return 'webgpu';
+  }
+  if (choice === 'webgpu') throw new Error('WebGPU was requested but no WebGPU adapter is available');
+  return 'wasm';
+}
+
+const api: InferenceWorkerApi = {
+  probeDevice,
+
+  async load({ baseUrl, modelId, backend: choice }, onProgress) {
+    const started = performance.now();
+    const backend = await chooseBackend(choice);
+    const cache = 'caches' in self ? await caches.open(MODEL_CACHE_NAME) : null;
+    let progress = { cachedBytes: 0, totalBytes: 0 };
+    const bundle = await downloadModel({
+      baseUrl,
+      modelId,
+      cache,
+      onProgress: (p) => {
+        progress = p;
+        onProgress?.(p);
+      },
+    });
+    const model = await loadModel(bundle, ort, backend);
+    const previous = loaded;
+    loaded = { model, backend };
+    await previous?.model.engine.dispose();
+    return { modelId, backend, cachedBytes: progress.cachedBytes, totalBytes: progress.totalBytes, loadMs: performance.now() - started };
+  },
+
+  async run(jobId, task, onToken) {
+    if (running.has(jobId)) throw taskFailure('worker_error', `job ${jobId} is already running`);
+    const controller = new AbortController();
+    running.set(jobId, controller);
+    const turn = queue.then(async () => {
+      controller.signal.throwIfAborted();
+      if (!loaded || loaded.model.id !== task.model) throw taskFailure('model_not_loaded', `model ${task.model} is not loaded in this tab`);
+      let tokenEvents = 0;
+      const result = await runChatTask(loaded.model, task, (t) => {
+        tokenEvents++;
+        void onToken(t);
+      }, controller.signal);
+      return { ...result, tokenEvents };
+    });
+    queue = turn.catch(() => {});
+    try {
+      return await turn;
+    } catch (error) {
+      throw asTaskFailure(error, controller.signal);
+    } finally {
+      running.delete(jobId);
+    }
+  },
+
+  cancel(jobId) {
+    running.get(jobId)?.abort();
+  },
+};
+
+Comlink.expose(api);
