@@ -1,0 +1,146 @@
+/**
+ * POST /v1/chat/completions, OpenAI-compatible, streaming (SSE) and not. The response starts only when the tab's
+ * first event arrives, so failures before any token (no room in the context, tab lost) still get a proper HTTP
+ * status; failures after that arrive as an OpenAI error object in a `data:` event.
+ */
+import type { Context } from 'hono';
+import { streamSSE } from 'hono/streaming';
+import type { z } from 'zod';
+import { chatCompletionRequestSchema, toPlainMessages, type ChatCompletion, type ChatCompletionChunk, type ChatCompletionRequest, type TokenLogprob, type Usage } from '../../src/protocol/api.ts';
+import { MAX_TAB_MESSAGE_CHARS, type TokenCandidate } from '../../src/protocol/tab.ts';
+import type { Job, JobBoard, JobEvent } from '../jobs/job-board.ts';
+import type { ModelCatalogue } from '../models/catalogue.ts';
+import { ApiError, fromTabFailure, invalidRequest, modelNotFound, noCapacity, toApiError } from './errors.ts';
+import { planSampling } from './sampling-plan.ts';
+
+export interface ChatCompletionsDeps {
+  catalogue: ModelCatalogue;
+  board: JobBoard;
+  randomSeed: () => number;
+  now?: () => number;
+}
+
+export function parseChatRequest(text: string): ChatCompletionRequest {
+  let json: unknown;
+  try {
+    json = JSON.parse(text);
+  } catch {
+    throw invalidRequest('We could not parse the JSON body of your request. The body must be a JSON object.', null, 'invalid_json');
+  }
+  if (typeof json !== 'object' || json === null || Array.isArray(json)) throw invalidRequest('The request body must be a JSON object.', null, 'invalid_json');
+  const result = chatCompletionRequestSchema.safeParse(json);
+  if (!result.success) throw fromZodIssue(result.error.issues[0], json as Record<string, unknown>);
+  return result.data;
+}
+
+function fromZodIssue(issue: z.core.$ZodIssue | undefined, body: Record<string, unknown>): ApiError {
+  if (!issue) return invalidRequest('Invalid request.');
+  const param = issue.path.map((p, i) => (typeof p === 'number' ? `[${p}]` : i === 0 ? String(p) : `.${String(p)}`)).join('') || null;
+  const top = issue.path[0];
+  if (issue.path.length === 1 && typeof top === 'string' && !(top in body)) return invalidRequest(`Missing required parameter: '${param}'.`, param, 'missing_required_parameter');
+  return invalidRequest(`Invalid value for '${param}': ${issue.message}.`, param, 'invalid_value');
+}
+
+const toLogprob = (t: TokenCandidate): Omit<TokenLogprob, 'top_logprobs'> => ({ token: t.token, logprob: t.logprob, bytes: t.bytes });
+
+function tokenLogprob(event: Extract<JobEvent, { type: 'token' }>): TokenLogprob {
+  return { ...toLogprob(event.token), top_logprobs: event.top.map(toLogprob) };
+}
+
+const usageOf = (done: Extract<JobEvent, { type: 'done' }>): Usage => ({
+  prompt_tokens: done.promptTokens,
+  completion_tokens: done.completionTokens,
+  total_tokens: done.promptTokens + done.completionTokens,
+});
+
+export function chatCompletionsHandler(deps: ChatCompletionsDeps) {
+  const now = deps.now ?? Date.now;
+  return async (c: Context) => {
+    const request = parseChatRequest(await c.req.text());
+    const model = deps.catalogue.get(request.model);
+    if (!model) throw modelNotFound(request.model);
+    const params = planSampling(request, model.config.max_position_embeddings, deps.randomSeed);
+    const messages = toPlainMessages(request.messages);
+    // The task travels to the tab as one message; measure it as it will be sent (escaping included).
+    const taskChars = JSON.stringify({ type: 'task', jobId: `chatcmpl-${'0'.repeat(32)}`, model: model.id, messages, params }).length;
+    if (taskChars > MAX_TAB_MESSAGE_CHARS) throw invalidRequest('The conversation is too large to send to a contributor tab.', 'messages', 'request_too_large');
+    const job = deps.board.start({ model: model.id, messages, params });
+    if (!job) throw noCapacity(model.id);
+
+    const hangUp = () => job.cancel('the client closed the connection');
+    c.req.raw.signal.addEventListener('abort', hangUp, { once: true });
+    const events = job.events[Symbol.asyncIterator]();
+    const first = await events.next();
+    if (first.done) throw new ApiError(500, 'server_error', 'The job ended without a result.', 'internal_error');
+    if (first.value.type === 'failed') throw fromTabFailure(first.value.code, first.value.message);
+
+    c.header('x-dolphin-tab', job.tab.id);
+    c.header('x-dolphin-backend', job.tab.backend ?? 'unknown');
+    c.header('x-dolphin-seed', String(params.seed));
+    const created = Math.floor(now() / 1000);
+    const meta = { id: job.id, created, model: model.id, system_fingerprint: `dolphin-${model.manifest.files.find((f) => f.path.endsWith('.onnx'))?.sha256.slice(0, 12) ?? 'model'}` };
+    const rest = (async function* () {
+      yield first.value;
+      for (let next = await events.next(); !next.done; next = await events.next()) yield next.value;
+    })();
+    const wantLogprobs = request.logprobs === true;
+    return request.stream ? streamChunks(c, job, rest, meta, wantLogprobs, request.stream_options?.include_usage === true) : collect(c, rest, meta, wantLogprobs);
+  };
+}
+
+type Meta = Pick<ChatCompletion, 'id' | 'created' | 'model' | 'system_fingerprint'>;
+
+async function collect(c: Context, events: AsyncIterable<JobEvent>, meta: Meta, wantLogprobs: boolean) {
+  let content = '';
+  const logprobs: TokenLogprob[] = [];
+  for await (const event of events) {
+    if (event.type === 'token') {
+      content += event.text;
+      if (wantLogprobs) logprobs.push(tokenLogprob(event));
+    } else if (event.type === 'failed') {
+      throw fromTabFailure(event.code, event.message);
+    } else {
+      const body: ChatCompletion = {
+        ...meta,
+        object: 'chat.completion',
+        choices: [{ index: 0, message: { role: 'assistant', content: content + event.text, refusal: null }, logprobs: wantLogprobs ? { content: logprobs } : null, finish_reason: event.finishReason }],
+        usage: usageOf(event),
+      };
+      return c.json(body);
+    }
+  }
+  throw new ApiError(500, 'server_error', 'The job ended without a result.', 'internal_error');
+}
+
+function streamChunks(c: Context, job: Job, events: AsyncIterable<JobEvent>, meta: Meta, wantLogprobs: boolean, includeUsage: boolean) {
+  const chunk = (delta: ChatCompletionChunk['choices'][0]['delta'], extra: Partial<ChatCompletionChunk['choices'][0]> = {}): ChatCompletionChunk => ({
+    ...meta,
+    object: 'chat.completion.chunk',
+    choices: [{ index: 0, delta, logprobs: null, finish_reason: null, ...extra }],
+    ...(includeUsage ? { usage: null } : {}),
+  });
+  return streamSSE(c, async (stream) => {
+    stream.onAbort(() => job.cancel('the client closed the stream'));
+    const send = (data: unknown) => stream.writeSSE({ data: JSON.stringify(data) });
+    // Errors are caught here rather than left to streamSSE, whose handler appends a non-JSON `event: error`.
+    try {
+      await send(chunk({ role: 'assistant', content: '' }));
+      for await (const event of events) {
+        if (event.type === 'token') {
+          if (event.text || wantLogprobs) await send(chunk({ content: event.text }, wantLogprobs ? { logprobs: { content: [tokenLogprob(event)] } } : {}));
+        } else if (event.type === 'failed') {
+          await send(fromTabFailure(event.code, event.message).toBody());
+          return;
+        } else {
+          await send(chunk(event.text ? { content: event.text } : {}, { finish_reason: event.finishReason }));
+          if (includeUsage) await send({ ...meta, object: 'chat.completion.chunk', choices: [], usage: usageOf(event) });
+          await stream.writeSSE({ data: '[DONE]' });
+          return;
+        }
+      }
+    } catch (error) {
+      job.cancel('the stream failed');
+      if (!stream.aborted) await send(toApiError(error).toBody()).catch(() => {});
+    }
+  });
+}

@@ -1,0 +1,51 @@
+/**
+ * Every error the API returns is an `ApiError`, mapped once (in app.onError and in the SSE writer) to OpenAI's
+ * envelope `{"error":{"message","type","param","code"}}` with the matching HTTP status.
+ */
+import type { ContentfulStatusCode } from 'hono/utils/http-status';
+import type { ErrorBody, ErrorType } from '../../src/protocol/api.ts';
+
+export class ApiError extends Error {
+  constructor(
+    readonly status: ContentfulStatusCode,
+    readonly type: ErrorType,
+    message: string,
+    readonly code: string | null = null,
+    readonly param: string | null = null,
+  ) {
+    super(message);
+    this.name = 'ApiError';
+  }
+
+  toBody(): ErrorBody {
+    return { error: { message: this.message, type: this.type, param: this.param, code: this.code } };
+  }
+}
+
+export const invalidRequest = (message: string, param: string | null = null, code: string | null = null) =>
+  new ApiError(400, 'invalid_request_error', message, code, param);
+
+export const modelNotFound = (model: string) =>
+  new ApiError(404, 'invalid_request_error', `The model '${model}' does not exist on this network.`, 'model_not_found', 'model');
+
+export const noCapacity = (model: string) =>
+  new ApiError(503, 'service_unavailable_error', `No contributor tab is serving '${model}' right now. Open a contributor tab with this model, or try again shortly.`, 'no_capacity', 'model');
+
+export const notFound = (path: string) => new ApiError(404, 'not_found_error', `No route for ${path}.`, 'not_found');
+
+/** Errors a tab reports for a job, by code, as the API presents them. */
+export function fromTabFailure(code: string, message: string): ApiError {
+  switch (code) {
+    case 'context_length_exceeded':
+      return new ApiError(400, 'invalid_request_error', message, code, 'messages');
+    case 'cancelled':
+      return new ApiError(499 as ContentfulStatusCode, 'invalid_request_error', message, code);
+    default:
+      return new ApiError(503, 'service_unavailable_error', `The contributor serving this request failed: ${message}`, code);
+  }
+}
+
+export function toApiError(error: unknown): ApiError {
+  if (error instanceof ApiError) return error;
+  return new ApiError(500, 'server_error', 'The coordinator hit an internal error.', 'internal_error');
+}

@@ -1,0 +1,20 @@
+/**
+ * From an API request to the sampling parameters a tab runs with. Pure. Defaults follow OpenAI (temperature 1,
+ * top_p 1); without a user seed the coordinator draws one, so every job is reproducible from its record.
+ */
+import type { ChatCompletionRequest } from '../../src/protocol/api.ts';
+import type { SamplingParams } from '../../src/protocol/tab.ts';
+
+export function planSampling(request: ChatCompletionRequest, contextLength: number, randomSeed: () => number): SamplingParams {
+  const stop = request.stop ?? [];
+  return {
+    // The tab further clamps this to the room the prompt leaves in the context.
+    maxTokens: request.max_completion_tokens ?? request.max_tokens ?? contextLength,
+    temperature: request.temperature ?? 1,
+    topP: request.top_p ?? 1,
+    topK: request.top_k ?? 0,
+    stop: typeof stop === 'string' ? [stop] : stop,
+    seed: request.seed ?? randomSeed(),
+    topLogprobs: request.logprobs ? (request.top_logprobs ?? 0) : 0,
+  };
+}

@@ -1,0 +1,41 @@
+/**
+ * Starts the coordinator: reads configuration from the environment, composes the services and serves the app.
+ *   PORT (8787)  HOST (127.0.0.1)  MODELS_DIR (models)  WEB_DIR (dist)  TAB_IDLE_TIMEOUT_MS (60000)
+ */
+import { serve, upgradeWebSocket } from '@hono/node-server';
+import { WebSocketServer } from 'ws';
+import { randomInt } from 'node:crypto';
+import { dirname, resolve } from 'node:path';
+import { createRequire } from 'node:module';
+import { createApp } from './app.ts';
+import { JobBoard } from './jobs/job-board.ts';
+import { loadCatalogue } from './models/catalogue.ts';
+import { TabRegistry } from './tabs/tab-registry.ts';
+
+const env = process.env;
+const port = Number(env.PORT ?? 8787);
+const host = env.HOST ?? '127.0.0.1';
+const log = (message: string) => console.log(`[coordinator] ${message}`);
+
+const catalogue = await loadCatalogue(resolve(env.MODELS_DIR ?? 'models'));
+if (catalogue.list().length === 0) log('warning: no models found; run `npm run models` first');
+const registry = new TabRegistry();
+const board = new JobBoard({ registry, idleTimeoutMs: Number(env.TAB_IDLE_TIMEOUT_MS ?? 60_000), log });
+const ortDir = dirname(createRequire(import.meta.url).resolve('onnxruntime-web/ort-wasm-simd-threaded.wasm'));
+
+const app = createApp({
+  catalogue,
+  registry,
+  board,
+  upgradeWebSocket,
+  webDir: resolve(env.WEB_DIR ?? 'dist'),
+  ortDir,
+  randomSeed: () => randomInt(2 ** 48 - 1),
+  log,
+});
+
+const server = serve({ fetch: app.fetch, port, hostname: host, websocket: { server: new WebSocketServer({ noServer: true }) } }, (info) => {
+  log(`listening on http://${host === '0.0.0.0' ? 'localhost' : host}:${info.port} with models [${catalogue.list().map((m) => m.id).join(', ')}]`);
+});
+
+for (const signal of ['SIGINT', 'SIGTERM'] as const) process.on(signal, () => server.close(() => process.exit(0)));

@@ -1,0 +1,74 @@
+/**
+ * The connected contributor tabs and what each announced. In memory: a tab that disconnects is gone.
+ */
+import type { AdapterInfo, Backend } from '../../src/protocol/tab.ts';
+import type { Link } from '../transport/link.ts';
+import type { TabSnapshot } from '../schedule/pick-tab.ts';
+
+export interface Tab extends TabSnapshot {
+  link: Link;
+  /** False until the tab's `hello` arrived; such a tab gets no work. */
+  ready: boolean;
+  backend: Backend | null;
+  adapter: AdapterInfo | null;
+  limits: { maxBufferSize: number; maxStorageBufferBindingSize: number } | null;
+  models: string[];
+  runningJobs: number;
+  tokensPerSecond: number | null;
+  tokensServed: number;
+  jobsServed: number;
+}
+
+/** What the network page and the status API show of a tab. */
+export type TabStatus = Omit<Tab, 'link' | 'ready'> & { transport: Link['kind'] };
+
+export class TabRegistry {
+  private readonly tabs = new Map<string, Tab>();
+  private nextId = 1;
+
+  constructor(private readonly now: () => number = Date.now) {}
+
+  add(link: Link): Tab {
+    const tab: Tab = {
+      id: `tab-${this.nextId++}`,
+      link,
+      ready: false,
+      backend: null,
+      adapter: null,
+      limits: null,
+      models: [],
+      runningJobs: 0,
+      tokensPerSecond: null,
+      tokensServed: 0,
+      jobsServed: 0,
+      connectedAt: this.now(),
+    };
+    this.tabs.set(tab.id, tab);
+    return tab;
+  }
+
+  remove(id: string): void {
+    this.tabs.delete(id);
+  }
+
+  get(id: string): Tab | undefined {
+    return this.tabs.get(id);
+  }
+
+  ready(): Tab[] {
+    return [...this.tabs.values()].filter((t) => t.ready);
+  }
+
+  /** Records a finished job's decode speed (exponential moving average). */
+  recordJob(tab: Tab, tokens: number, seconds: number): void {
+    tab.jobsServed++;
+    tab.tokensServed += tokens;
+    if (tokens < 2 || seconds <= 0) return;
+    const speed = tokens / seconds;
+    tab.tokensPerSecond = tab.tokensPerSecond === null ? speed : 0.7 * tab.tokensPerSecond + 0.3 * speed;
+  }
+
+  status(): TabStatus[] {
+    return [...this.tabs.values()].map(({ link, ready: _ready, ...rest }) => ({ ...rest, models: [...rest.models], transport: link.kind }));
+  }
+}
