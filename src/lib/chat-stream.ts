@@ -1,0 +1,56 @@
+/**
+ * Streams a chat completion from the network's OpenAI-compatible API (used by the chat page and, later, the
+ * widget). Parses SSE with eventsource-parser; an `error` event mid-stream rejects with its message.
+ */
+import { createParser } from 'eventsource-parser';
+import type { ChatCompletionChunk, ErrorBody, PlainMessage } from '../protocol/api.ts';
+
+export interface StreamHandle {
+  backend: string | null;
+  done: Promise<{ finishReason: string | null }>;
+}
+
+export async function streamChat(
+  request: { model: string; messages: PlainMessage[]; max_tokens?: number; temperature?: number },
+  onDelta: (text: string) => void,
+  signal?: AbortSignal,
+): Promise<StreamHandle> {
+  const response = await fetch('/v1/chat/completions', {
+    method: 'POST',
+    headers: { 'Content-Type': 'application/json' },
+    body: JSON.stringify({ ...request, stream: true }),
+    ...(signal ? { signal } : {}),
+  });
+  if (!response.ok || !response.body) {
+    const body = (await response.json().catch(() => null)) as ErrorBody | null;
+    throw new Error(body?.error.message ?? `HTTP ${response.status}`);
+  }
+  const body = response.body;
+  const done = (async () => {
+    let finishReason: string | null = null;
+    let failure: string | null = null;
+    const parser = createParser({
+      onEvent(event) {
+        if (event.data === '[DONE]') return;
+        const data = JSON.parse(event.data) as ChatCompletionChunk | ErrorBody;
+        if ('error' in data) {
+          failure = data.error.message;
+          return;
+        }
+        const choice = data.choices[0];
+        if (choice?.delta.content) onDelta(choice.delta.content);
+        if (choice?.finish_reason) finishReason = choice.finish_reason;
+      },
+    });
+    const decoder = new TextDecoder();
+    const reader = body.getReader();
+    for (;;) {
+      const { done, value } = await reader.read();
+      if (done) break;
+      parser.feed(decoder.decode(value, { stream: true }));
+    }
+    if (failure) throw new Error(failure);
+    return { finishReason };
+  })();
+  return { backend: response.headers.get('x-dolphin-backend'), done };
+}

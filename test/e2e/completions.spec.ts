@@ -1,0 +1,175 @@
+/**
+ * The walking skeleton end to end: real Chromium tabs (one on WASM, one on WebGPU via SwiftShader), the real
+ * worker and engine on the generated tiny model, the real coordinator, and the official `openai` client.
+ */
+import { test, expect } from '@playwright/test';
+import OpenAI from 'openai';
+import { openContributorTab, type ContributorTab } from '../support/contributor-tab.ts';
+import { loadNodeModel } from '../support/node-model.ts';
+import { runChatTask, type LoadedModel } from '../../worker/runtime.ts';
+import type { PlainMessage } from '../../src/protocol/api.ts';
+
+const MODEL = 'dolphin-tiny';
+let tabs: ContributorTab[] = [];
+let reference: LoadedModel;
+let client: OpenAI;
+
+test.describe.configure({ mode: 'serial' });
+
+test.beforeAll(async ({ browser }, info) => {
+  const baseURL = info.project.use.baseURL as string;
+  client = new OpenAI({ baseURL: `${baseURL}/v1`, apiKey: 'not-needed-yet', maxRetries: 0 });
+  reference = await loadNodeModel(MODEL);
+  tabs = await Promise.all([openContributorTab(browser, 'wasm'), openContributorTab(browser, 'webgpu')]);
+});
+
+const servedBefore = new Map<ContributorTab, string>();
+test.beforeEach(async () => {
+  for (const t of tabs) servedBefore.set(t, await t.page.getByTestId('served').innerText());
+});
+
+test.afterAll(async () => {
+  await Promise.all(tabs.map((t) => t.close()));
+  await reference?.engine.dispose();
+});
+
+/** Token ids from the API's logprobs: each token's bytes identify it uniquely in a byte-level BPE vocabulary. */
+function idsFromBytes(model: LoadedModel, tokens: Array<{ bytes: number[] | null }>): number[] {
+  const byBytes = new Map<string, number>();
+  for (let id = 0; id < model.engine.vocabSize; id++) byBytes.set(model.tokenizer.piece(id).bytes.join(','), id);
+  return tokens.map((t) => byBytes.get((t.bytes ?? []).join(',')) ?? -1);
+}
+
+async function referenceRun(messages: PlainMessage[], params: { maxTokens: number; temperature: number; topP: number; seed: number }) {
+  const ids: number[] = [];
+  const result = await runChatTask(reference, { messages, params: { ...params, topK: 0, stop: [], topLogprobs: 0 } }, (t) => ids.push(t.id));
+  return { ids, ...result };
+}
+
+test('each tab streams a completion through the openai client, token for token equal to the Node reference', async () => {
+  const cases = [
+    { messages: [{ role: 'user' as const, content: 'Hello, Dolphin! Как дела? 你好 🐬' }], maxTokens: 24, temperature: 0.8, topP: 0.95, seed: 1234 },
+    { messages: [{ role: 'system' as const, content: 'Be brief.' }, { role: 'user' as const, content: 'Count: one two three' }], maxTokens: 20, temperature: 0, topP: 1, seed: 7 },
+  ];
+  // Sent together: the scheduler gives each to a different idle tab.
+  const served = await Promise.all(
+    cases.map(async (c) => {
+      const { data: stream, response } = await client.chat.completions
+        .create({ model: MODEL, messages: c.messages, max_tokens: c.maxTokens, temperature: c.temperature, top_p: c.topP, seed: c.seed, stream: true, stream_options: { include_usage: true }, logprobs: true, top_logprobs: 2 })
+        .withResponse();
+      let content = '';
+      const tokens: Array<{ bytes: number[] | null; logprob: number; top_logprobs: unknown[] }> = [];
+      let usage: OpenAI.CompletionUsage | null | undefined;
+      let finishReason: string | null = null;
+      const ids = new Set<string>();
+      for await (const chunk of stream) {
+        ids.add(chunk.id);
+        if (chunk.usage) usage = chunk.usage;
+        const choice = chunk.choices[0];
+        if (!choice) continue;
+        content += choice.delta.content ?? '';
+        tokens.push(...(choice.logprobs?.content ?? []));
+        finishReason = choice.finish_reason ?? finishReason;
+      }
+      return { c, backend: response.headers.get('x-dolphin-backend'), content, tokens, usage, finishReason, ids };
+    }),
+  );
+
+  expect(new Set(served.map((s) => s.backend))).toEqual(new Set(['wasm', 'webgpu']));
+  for (const s of served) {
+    const expected = await referenceRun(s.c.messages, s.c);
+    expect(expected.ids.length).toBeGreaterThan(0);
+    expect(idsFromBytes(reference, s.tokens), `${s.backend} tab's tokens`).toEqual(expected.ids);
+    expect(s.content).toBe(expected.text);
+    expect(s.finishReason).toBe(expected.finishReason);
+    expect(s.usage).toEqual({ prompt_tokens: expected.promptTokens, completion_tokens: expected.completionTokens, total_tokens: expected.promptTokens + expected.completionTokens });
+    expect(s.tokens.every((t) => t.top_logprobs.length === 2 && t.logprob <= 0)).toBe(true);
+    expect([...s.ids]).toHaveLength(1);
+    expect([...s.ids][0]).toMatch(/^chatcmpl-/);
+  }
+});
+
+test('a non-streamed completion honours a stop sequence and reports usage', async () => {
+  const messages: PlainMessage[] = [{ role: 'user', content: 'Tell me a story about the sea.' }];
+  const free = await referenceRun(messages, { maxTokens: 30, temperature: 0, topP: 1, seed: 1 });
+  // Stop on a piece of text the model really produces, so the cut is observable.
+  const stop = free.text.slice(8, 10);
+  expect(stop.length).toBe(2);
+  const completion = await client.chat.completions.create({ model: MODEL, messages, max_tokens: 30, temperature: 0, seed: 1, stop });
+  const choice = completion.choices[0];
+  expect(choice?.finish_reason).toBe('stop');
+  expect(choice?.message.content).toBe(free.text.slice(0, free.text.indexOf(stop)));
+  expect(completion.created).toBeGreaterThan(1_700_000_000);
+  expect(completion.created).toBeLessThan(Date.now() / 1000 + 5);
+  expect(completion.usage?.prompt_tokens).toBe(free.promptTokens);
+});
+
+test('bad requests get OpenAI-shaped 4xx errors', async ({ request }) => {
+  const malformed = await request.post('/v1/chat/completions', { headers: { 'content-type': 'application/json' }, data: '{"model": "dolphin-tiny", "messages": [' });
+  expect(malformed.status()).toBe(400);
+  expect((await malformed.json()).error).toMatchObject({ type: 'invalid_request_error', code: 'invalid_json' });
+
+  const failures: Array<[Record<string, unknown>, number, string | null]> = [
+    [{ model: MODEL }, 400, 'messages'],
+    [{ model: 'no-such-model', messages: [{ role: 'user', content: 'hi' }] }, 404, 'model'],
+    [{ model: MODEL, messages: [{ role: 'user', content: 'hi' }], max_tokens: 0 }, 400, 'max_tokens'],
+  ];
+  for (const [body, status, param] of failures) {
+    const error = await client.chat.completions.create(body as never).then(() => null, (e: unknown) => e);
+    expect(error, JSON.stringify(body)).toBeInstanceOf(OpenAI.APIError);
+    const apiError = error as InstanceType<typeof OpenAI.APIError>;
+    expect(apiError.status).toBe(status);
+    expect(apiError.param).toBe(param);
+    expect(typeof apiError.message).toBe('string');
+  }
+});
+
+test('a client that hangs up cancels the tab’s work', async ({ request }) => {
+  const controller = new AbortController();
+  const { data: stream, response } = await client.chat.completions
+    .create({ model: MODEL, messages: [{ role: 'user', content: 'Go on and on.' }], max_tokens: 400, temperature: 1, seed: 99, stream: true }, { signal: controller.signal })
+    .withResponse();
+  const servingTab = tabs.find((t) => t.backend === response.headers.get('x-dolphin-backend')) as ContributorTab;
+  let chunks = 0;
+  try {
+    for await (const _ of stream) if (++chunks === 3) controller.abort();
+  } catch {
+    // the abort surfaces here
+  }
+  await expect.poll(async () => (await (await request.get('/api/network')).json()).runningJobs, { timeout: 10_000 }).toBe(0);
+  await expect(servingTab.page.getByTestId('log')).toContainText('was cancelled');
+  await expect(servingTab.page.getByTestId('current-job')).toHaveText('none');
+  // The tab stopped early: it served no job to completion.
+  await expect(servingTab.page.getByTestId('served')).toHaveText(/^\d+ jobs, \d+ tokens/);
+  const served = await servingTab.page.getByTestId('served').innerText();
+  expect(served).toBe(servedBefore.get(servingTab));
+});
+
+test('the chat page shows a streamed reply', async ({ page }) => {
+  await page.goto('/chat');
+  await page.getByLabel('Message').fill('Hi there!');
+  await page.getByRole('button', { name: 'Send' }).click();
+  const reply = page.getByTestId('turn-assistant');
+  await expect(reply).toContainText(/· (wasm|webgpu)/);
+  await expect(page.getByRole('button', { name: 'Send' })).toBeDisabled(); // empty draft
+  await expect(page.getByRole('button', { name: 'Stop' })).toHaveCount(0);
+  expect((await reply.locator('p').innerText()).length).toBeGreaterThan(0);
+});
+
+test('a reloaded tab takes the model from the Cache API instead of downloading it again', async () => {
+  const tab = tabs[0] as ContributorTab;
+  await tab.page.reload();
+  await expect(tab.page.getByTestId('status')).toHaveAttribute('data-phase', 'serving');
+  const source = tab.page.getByTestId('model-source');
+  await expect(source).toContainText('from cache');
+  expect(Number(await source.getAttribute('data-cached-bytes'))).toBeGreaterThan(500_000);
+});
+
+test('with no tab serving the model the API answers 503', async ({ request }) => {
+  await Promise.all(tabs.map((t) => t.close()));
+  tabs = [];
+  await expect.poll(async () => (await (await request.get('/api/network')).json()).tabs.length).toBe(0);
+  const error = await client.chat.completions.create({ model: MODEL, messages: [{ role: 'user', content: 'anyone?' }] }).then(() => null, (e: unknown) => e);
+  expect((error as InstanceType<typeof OpenAI.APIError>).status).toBe(503);
+  expect((error as InstanceType<typeof OpenAI.APIError>).message).toMatch(/No contributor tab is serving/);
+});
