@@ -35,6 +35,8 @@ export class TabLink {
   private stopped = false;
   private retryMs = 500;
   private retryTimer: ReturnType<typeof setTimeout> | null = null;
+  /** Jobs handed to the worker and not yet ended. */
+  private readonly running = new Set<string>();
 
   constructor(private readonly options: TabLinkOptions) {}
 
@@ -43,8 +45,10 @@ export class TabLink {
     this.connect();
   }
 
+  /** Disconnects and stops the jobs in flight (the coordinator fails them when the link drops). */
   stop(): void {
     this.stopped = true;
+    for (const jobId of this.running) void this.options.worker.cancel(jobId);
     if (this.retryTimer) clearTimeout(this.retryTimer);
     this.socket?.close(1000, 'contributor stopped');
     this.socket = null;
@@ -96,6 +100,7 @@ export class TabLink {
     let expectedTokens = Infinity;
     const delivered = new Promise<void>((resolve) => (allDelivered = resolve));
     events.onJob({ ...activity });
+    this.running.add(task.jobId);
     try {
       const result = await worker.run(
         task.jobId,
@@ -133,6 +138,8 @@ export class TabLink {
       this.send({ type: 'failed', jobId: task.jobId, code, message });
       events.onLog(`job ${task.jobId} ended: ${message}`);
       events.onJob(null);
+    } finally {
+      this.running.delete(task.jobId);
     }
   }
 }
