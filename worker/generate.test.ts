@@ -6,7 +6,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadNodeModel } from '../test/support/node-model.ts';
 import { runChatTask, type LoadedModel } from './runtime.ts';
 import { logSoftmax } from './sampling.ts';
-import type { GeneratedToken } from './generate.ts';
+import { generate, type GeneratedToken } from './generate.ts';
+import type { Engine } from './engine/engine.ts';
 import type { SamplingParams } from '../src/protocol/tab.ts';
 
 let model: LoadedModel;
@@ -75,6 +76,19 @@ describe('generate', () => {
       return;
     }
     throw new Error('no seed in 0..199 ended with EOS');
+  });
+
+  it('returns an empty completion when the first token is end-of-sequence', async () => {
+    // An engine whose logits always favour EOS: the loop, not the model, is under test here.
+    const eos = model.eosIds[0] as number;
+    const eosEngine: Engine = {
+      ...model.engine,
+      startSequence: () => ({ length: 0, extend: async () => Float32Array.from({ length: model.engine.vocabSize }, (_, i) => (i === eos ? 10 : 0)), dispose() {} }),
+    };
+    const events: GeneratedToken[] = [];
+    const r = await generate({ engine: eosEngine, tokenizer: model.tokenizer, promptIds: [1, 2, 3], params: params({ temperature: 0 }), eosIds: model.eosIds, onToken: (t) => events.push(t) });
+    expect(events).toEqual([]);
+    expect(r).toMatchObject({ finishReason: 'stop', text: '', tailText: '', completionTokens: 1, promptTokens: 3 });
   });
 
   it('honours stop sequences and cuts the text before them', async () => {

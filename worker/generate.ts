@@ -6,6 +6,7 @@ import type { Engine } from './engine/engine.ts';
 import { logSoftmax, selectToken, topLogprobs, uniformAt } from './sampling.ts';
 import { yieldToEventLoop } from './yield-to-event-loop.ts';
 import { StopSequenceScanner } from './text/stop-sequences.ts';
+import { IncrementalDecoder } from './text/incremental-decoder.ts';
 import type { ChatTokenizer, TokenPiece } from './text/chat-tokenizer.ts';
 import type { SamplingParams } from '../src/protocol/tab.ts';
 
@@ -60,8 +61,8 @@ export async function generate(options: GenerateOptions): Promise<GenerationResu
   const maxTokens = Math.min(params.maxTokens, room);
   const rule = { temperature: params.temperature, topP: params.topP, topK: params.topK };
   const stops = new StopSequenceScanner(params.stop);
+  const decoder = new IncrementalDecoder(tokenizer.decode);
   const sequence = engine.startSequence();
-  const ids: number[] = [];
   let produced = 0;
   let finishReason: GenerationResult['finishReason'] = 'length';
   try {
@@ -75,9 +76,9 @@ export async function generate(options: GenerateOptions): Promise<GenerationResu
         finishReason = 'stop';
         break;
       }
-      ids.push(id);
+      decoder.push(id);
       const logprobs = logSoftmax(logits);
-      const scan = stops.scan(tokenizer.decode(ids));
+      const scan = stops.scan(decoder.text);
       onToken?.({
         index: step,
         id,
@@ -95,6 +96,7 @@ export async function generate(options: GenerateOptions): Promise<GenerationResu
   } finally {
     sequence.dispose();
   }
-  const tailText = stops.finish(tokenizer.decode(ids));
+  decoder.finish();
+  const tailText = stops.finish(decoder.text);
   return { finishReason, tailText, text: stops.visible, promptTokens: promptIds.length, completionTokens: produced };
 }

@@ -64,9 +64,10 @@ export function createChatTokenizer(tokenizerJson: object, tokenizerConfig: Reco
       return tokenizer.encode(prompt, { add_special_tokens: false }).ids;
     },
     encode: (text) => tokenizer.encode(text, { add_special_tokens: false }).ids,
-    decode: (ids) => tokenizer.decode([...ids], { skip_special_tokens: true }),
+    // Cleanup of tokenization spaces would rewrite earlier text (" ," -> ","), breaking incremental decoding.
+    decode: (ids) => (ids.length ? tokenizer.decode([...ids], { skip_special_tokens: true, clean_up_tokenization_spaces: false }) : ''),
     piece(id) {
-      const text = tokenizer.decode([id], { skip_special_tokens: false });
+      const text = tokenizer.decode([id], { skip_special_tokens: false, clean_up_tokenization_spaces: false });
       const raw = tokenizer.id_to_token(id);
       if (byteTable && raw !== undefined && !specialIds.has(id)) {
         const bytes = [...raw].map((ch) => byteTable.get(ch));

@@ -36,12 +36,6 @@ describe('StopSequenceScanner', () => {
     expect(stream('fine EN', ['END'])).toEqual({ out: 'fine EN', stopped: false, visible: 'fine EN' });
   });
 
-  it('holds back an incomplete multi-byte character', () => {
-    const scanner = new StopSequenceScanner([]);
-    expect(scanner.scan('ok \uFFFD').delta).toBe('ok ');
-    expect(scanner.scan('ok 🐬').delta).toBe('🐬');
-  });
-
   it('finds a stop sequence completed by a whole multi-character delta', () => {
     const scanner = new StopSequenceScanner(['</s>']);
     expect(scanner.scan('a <').delta).toBe('a ');

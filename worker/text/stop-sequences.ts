@@ -17,10 +17,7 @@ export class StopSequenceScanner {
 
   constructor(private readonly stops: readonly string[]) {}
 
-  /**
-   * `text` is the whole completion decoded so far (each call extends the previous one). A trailing U+FFFD (an
-   * incomplete multi-byte character) is held back until the character completes.
-   */
+  /** `text` is the whole completion decoded so far; each call's text extends the previous one's. */
   scan(text: string): StopScan {
     if (this.stopped) return { delta: '', stopped: true };
     const from = this.visible.length;
@@ -33,10 +30,7 @@ export class StopSequenceScanner {
       this.stopped = true;
       return { delta: this.release(text, end), stopped: true };
     }
-    let safe = text.length;
-    while (safe > from && text.charCodeAt(safe - 1) === 0xfffd) safe--;
-    safe -= this.heldBackLength(text.slice(0, safe));
-    return { delta: this.release(text, safe), stopped: false };
+    return { delta: this.release(text, text.length - this.heldBackLength(text)), stopped: false };
   }
 
   /** The completion ended: release whatever is still held back (nothing, if a stop sequence ended it). */
