@@ -1,6 +1,8 @@
-import { upgradeWebSocket } from '@hono/node-server';
+import { serve, upgradeWebSocket } from '@hono/node-server';
 import { createParser } from 'eventsource-parser';
-import { mkdir, mkdtemp, rm, stat, writeFile } from 'node:fs/promises';
+import { createHash } from 'node:crypto';
+import { mkdir, mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
@@ -8,7 +10,7 @@ import { API_LIMITS, type ChatCompletion, type ChatCompletionChunk, type ErrorBo
 import { MAX_TAB_MESSAGE_CHARS, parseCoordinatorMessage, type TaskMessage } from '../../src/protocol/tab.ts';
 import { helloFrame, RecordingLink } from '../../test/unit/tab-peer.ts';
 import { createApp } from '../app.ts';
-import { JobBoard, type JobEvent } from '../jobs/job-board.ts';
+import { JobBoard, type JobEvent, type JobFailureCode } from '../jobs/job-board.ts';
 import { loadCatalogue, type ModelCatalogue } from '../models/catalogue.ts';
 import { TabRegistry } from '../tabs/tab-registry.ts';
 import { openTabSession, type TabSession } from '../transport/tab-session.ts';
@@ -16,19 +18,26 @@ import { openTabSession, type TabSession } from '../transport/tab-session.ts';
 const MODEL = 'tiny-a';
 const OTHER_MODEL = 'tiny-b';
 const CONTEXT_LENGTH = 96;
-const ONNX_SHA = 'ab'.repeat(32);
+/** The model file's bytes: every byte value, and more than one read chunk of the stream that serves it. */
+const ONNX_BYTES = Uint8Array.from({ length: 200_003 }, (_, i) => (i * 131 + (i >> 8)) % 256);
+const ONNX_SHA = createHash('sha256').update(ONNX_BYTES).digest('hex');
+const CONFIG_SHA = 'cd'.repeat(32);
+const MAX_REQUEST_BYTES = 4 * 1024 * 1024;
 
 let root: string;
 let catalogue: ModelCatalogue;
 
-/** A model folder as the catalogue reads it; the ONNX file it lists is never read by these routes. */
+/** A model folder as the catalogue reads it, plus a file the manifest does not list. */
 async function writeModelFolder(modelsDir: string, id: string): Promise<void> {
   const dir = join(modelsDir, id);
-  await mkdir(dir, { recursive: true });
-  const manifest = { id, parameters: 1234, files: [{ path: 'onnx/model.onnx', size: 10, sha256: ONNX_SHA }, { path: 'config.json', size: 1, sha256: 'cd'.repeat(32) }] };
+  await mkdir(join(dir, 'onnx'), { recursive: true });
   const config = { model_type: 'llama', vocab_size: 32, hidden_size: 8, num_hidden_layers: 1, num_attention_heads: 2, num_key_value_heads: 1, max_position_embeddings: CONTEXT_LENGTH, eos_token_id: 2 };
+  const configText = JSON.stringify(config);
+  const manifest = { id, parameters: 1234, files: [{ path: 'onnx/model.onnx', size: ONNX_BYTES.length, sha256: ONNX_SHA }, { path: 'config.json', size: configText.length, sha256: CONFIG_SHA }] };
   await writeFile(join(dir, 'manifest.json'), JSON.stringify(manifest));
-  await writeFile(join(dir, 'config.json'), JSON.stringify(config));
+  await writeFile(join(dir, 'config.json'), configText);
+  await writeFile(join(dir, 'onnx', 'model.onnx'), ONNX_BYTES);
+  await writeFile(join(dir, 'notes.txt'), 'not in the manifest');
 }
 
 beforeAll(async () => {
@@ -41,9 +50,9 @@ afterAll(async () => {
 });
 
 /** A fresh coordinator (app, registry, board) over the shared catalogue. */
-function network(idleTimeoutMs = 10_000) {
+function network(options: { idleTimeoutMs?: number; queueTimeoutMs?: number } = {}) {
   const registry = new TabRegistry();
-  const board = new JobBoard({ registry, idleTimeoutMs });
+  const board = new JobBoard({ registry, idleTimeoutMs: options.idleTimeoutMs ?? 10_000, queueTimeoutMs: options.queueTimeoutMs });
   const drawnSeeds: number[] = [];
   const randomSeed = () => {
     const seed = 1_000_000 + drawnSeeds.length;
@@ -76,7 +85,11 @@ function connectScriptedTab(net: Network, reply: (task: TaskMessage) => JobEvent
   });
   session = openTabSession(link, { registry: net.registry, board: net.board, knownModels: () => catalogue.ids(), log: () => {} });
   session.receive(helloFrame(models, 'wasm'));
-  return { link, tab: session.tab, tasks, dropped };
+  /** Sends events for a job by hand, for a tab whose `reply` holds back. */
+  const say = (jobId: string | undefined, events: JobEvent[]) => {
+    for (const event of events) session?.receive(JSON.stringify({ ...event, jobId }));
+  };
+  return { link, tab: session.tab, tasks, dropped, say };
 }
 
 const token = (index: number, text: string, top: Array<{ token: string; logprob: number }> = []): JobEvent => ({
@@ -87,7 +100,7 @@ const token = (index: number, text: string, top: Array<{ token: string; logprob:
   top: top.map((t, i) => ({ id: 200 + i, token: t.token, bytes: [...new TextEncoder().encode(t.token)], logprob: t.logprob })),
 });
 const done = (text = '', completionTokens = 2, promptTokens = 7): JobEvent => ({ type: 'done', finishReason: 'stop', text, promptTokens, completionTokens });
-const failed = (code: string, message = `tab says ${code}`): JobEvent => ({ type: 'failed', code, message });
+const failed = (code: JobFailureCode, message = `tab says ${code}`): JobEvent => ({ type: 'failed', code, message });
 
 const SCRIPT: JobEvent[] = [token(0, 'Hel'), token(1, 'lo'), done('!', 3)];
 const scriptText = (events: JobEvent[]) => events.map((e) => (e.type === 'failed' ? '' : e.text)).join('');
@@ -110,6 +123,21 @@ async function expectError(response: Response, status: number, error: Omit<Error
   expect(body).toEqual({ error: { message: expect.any(String), ...error } });
   expect(body.error.message.length).toBeGreaterThan(0);
   return body;
+}
+
+/** Serves the app on a real socket (port 0) for the few tests that need one. */
+async function listen(net: Network): Promise<{ url: string; close: () => Promise<void> }> {
+  return new Promise((resolve) => {
+    const server = serve({ fetch: net.app.fetch, port: 0, hostname: '127.0.0.1' }, (info: AddressInfo) => {
+      resolve({
+        url: `http://127.0.0.1:${info.port}`,
+        close: () => new Promise<void>((done) => {
+          if ('closeAllConnections' in server) server.closeAllConnections();
+          server.close(() => done());
+        }),
+      });
+    });
+  });
 }
 
 /** The `data:` payloads of an SSE body, in order. */
@@ -142,8 +170,19 @@ describe('GET /v1/models', () => {
 });
 
 describe('unknown routes', () => {
-  it('answers an unknown /v1 route with a JSON 404', async () => {
-    await expectError(await network().app.request('/v1/embeddings'), 404, { type: 'not_found_error', param: null, code: 'not_found' });
+  it.each([
+    ['GET', '/v1/embeddings'],
+    ['POST', '/v1/completions'],
+    ['DELETE', '/v1/chat/completions'],
+  ])('answers %s %s with an OpenAI-shaped 404 unknown_url', async (method, path) => {
+    const body = await expectError(await network().app.request(path, { method }), 404, { type: 'invalid_request_error', param: null, code: 'unknown_url' });
+    expect(body.error.message).toContain(`${method} ${path}`);
+  });
+
+  it('answers an unknown path outside /v1 with a plain 404', async () => {
+    const response = await network().app.request('/no/such/page');
+    expect(response.status).toBe(404);
+    expect(response.headers.get('content-type')).toMatch(/^text\/plain/);
   });
 });
 
@@ -178,12 +217,44 @@ describe('POST /v1/chat/completions validation', () => {
   });
 });
 
+/** A request body of exactly `bytes` bytes (ASCII), padded through the `user` field, which never reaches the tab. */
+function bodyOfSize(bytes: number): string {
+  const base = JSON.stringify(chat({ user: '' }));
+  const body = JSON.stringify(chat({ user: 'x'.repeat(bytes - base.length) }));
+  expect(body.length).toBe(bytes);
+  return body;
+}
+
 describe('POST /v1/chat/completions size limits', () => {
-  it('rejects a body over the request limit with 413', async () => {
+  it('rejects a body over 4 MiB with an OpenAI-shaped 413, and takes one of exactly 4 MiB', async () => {
     const net = network();
     const tab = connectScriptedTab(net, () => SCRIPT);
-    const body = JSON.stringify(chat({ user: 'x'.repeat(4 * 1024 * 1024) }));
-    await expectError(await post(net, body), 413, { type: 'invalid_request_error', param: null, code: 'request_too_large' });
+
+    await expectError(await post(net, bodyOfSize(MAX_REQUEST_BYTES + 1)), 413, { type: 'invalid_request_error', param: null, code: 'request_too_large' });
+    expect(tab.tasks).toEqual([]);
+
+    const atLimit = await post(net, bodyOfSize(MAX_REQUEST_BYTES));
+    expect(atLimit.status).toBe(200);
+    expect(tab.tasks).toHaveLength(1);
+  });
+
+  it('rejects an over-limit body sent without a Content-Length (chunked) with 413', async () => {
+    const net = network();
+    const tab = connectScriptedTab(net, () => SCRIPT);
+    const bytes = new TextEncoder().encode(bodyOfSize(MAX_REQUEST_BYTES + 1));
+    const chunk = 64 * 1024;
+    let at = 0;
+    const body = new ReadableStream<Uint8Array>({
+      pull(controller) {
+        if (at >= bytes.length) return controller.close();
+        controller.enqueue(bytes.subarray(at, at + chunk));
+        at += chunk;
+      },
+    });
+
+    const response = await net.app.request('/v1/chat/completions', { method: 'POST', headers: { 'Content-Type': 'application/json' }, body, duplex: 'half' } as RequestInit);
+
+    await expectError(response, 413, { type: 'invalid_request_error', param: null, code: 'request_too_large' });
     expect(tab.tasks).toEqual([]);
   });
 
@@ -195,18 +266,41 @@ describe('POST /v1/chat/completions size limits', () => {
     expect(tab.tasks).toEqual([]);
   });
 
+  it('counts the parts of a content array together against API_LIMITS.maxContentChars', async () => {
+    const net = network();
+    const tab = connectScriptedTab(net, () => SCRIPT);
+    const half = API_LIMITS.maxContentChars / 2;
+    const parts = (second: number) => [{ type: 'text', text: 'a'.repeat(half) }, { type: 'text', text: 'b'.repeat(second) }];
+
+    const over = await post(net, chat({ messages: [{ role: 'system', content: 'ok' }, { role: 'user', content: parts(half + 1) }] }));
+    await expectError(over, 400, { type: 'invalid_request_error', param: 'messages[1].content', code: 'invalid_value' });
+    expect(tab.tasks).toEqual([]);
+
+    const atLimit = await post(net, chat({ messages: [{ role: 'user', content: parts(half) }] }));
+    expect(atLimit.status).toBe(200);
+    expect(tab.tasks[0]?.messages[0]?.content).toHaveLength(API_LIMITS.maxContentChars);
+  });
+
+  it('takes a message of exactly API_LIMITS.maxContentChars', async () => {
+    const net = network();
+    const tab = connectScriptedTab(net, () => SCRIPT);
+    const response = await post(net, chat({ messages: [{ role: 'user', content: 'x'.repeat(API_LIMITS.maxContentChars) }] }));
+    expect(response.status).toBe(200);
+    expect(tab.tasks).toHaveLength(1);
+  });
+
   // A conversation within the 4 MiB body limit can still make a task frame larger than a tab accepts
   // (MAX_TAB_MESSAGE_CHARS). The tab drops such a frame, so the job can only end by the idle timeout.
   it('rejects a conversation whose task would not fit in one tab message, instead of sending it', async () => {
-    const net = network(300);
+    const net = network({ idleTimeoutMs: 300 });
     const tab = connectScriptedTab(net, () => SCRIPT);
     const part = 'x'.repeat(Math.ceil(MAX_TAB_MESSAGE_CHARS / 8));
     const messages = Array.from({ length: 10 }, () => ({ role: 'user', content: part }));
 
     const response = await post(net, chat({ messages }));
 
-    const body: unknown = await response.json();
-    expect({ status: response.status, body }).toMatchObject({ status: 400, body: { error: { type: 'invalid_request_error', param: 'messages' } } });
+    await expectError(response, 400, { type: 'invalid_request_error', param: 'messages', code: 'request_too_large' });
+    expect(tab.tasks).toEqual([]);
     expect(tab.dropped).toEqual([]);
     expect(tab.tab.runningJobs).toBe(0);
   });
@@ -255,12 +349,14 @@ describe('POST /v1/chat/completions (non-streaming)', () => {
           ],
         },
       ],
+      refusal: null,
     });
   });
 
   it.each([
     ['context_length_exceeded', 400, { type: 'invalid_request_error', param: 'messages', code: 'context_length_exceeded' }],
-    ['tab_disconnected', 503, { type: 'service_unavailable_error', param: null, code: 'tab_disconnected' }],
+    ['cancelled', 503, { type: 'service_unavailable_error', param: null, code: 'cancelled' }],
+    ['model_not_loaded', 503, { type: 'service_unavailable_error', param: null, code: 'model_not_loaded' }],
   ] as const)('maps a tab failure %s before the first token to HTTP %i', async (code, status, error) => {
     const net = network();
     const tab = connectScriptedTab(net, () => [failed(code)]);
@@ -271,8 +367,8 @@ describe('POST /v1/chat/completions (non-streaming)', () => {
 
   it('fails with the mapped status when the tab fails after the first token', async () => {
     const net = network();
-    connectScriptedTab(net, () => [token(0, 'Hel'), failed('webgpu_lost')]);
-    await expectError(await post(net, chat()), 503, { type: 'service_unavailable_error', param: null, code: 'webgpu_lost' });
+    connectScriptedTab(net, () => [token(0, 'Hel'), failed('worker_error')]);
+    await expectError(await post(net, chat()), 503, { type: 'service_unavailable_error', param: null, code: 'worker_error' });
   });
 
   it('sends the tab the planned sampling parameters and flattened messages', async () => {
@@ -327,17 +423,21 @@ describe('POST /v1/chat/completions (non-streaming)', () => {
     ]);
   });
 
-  it('sends concurrent requests to the least busy tab', async () => {
+  it('sends a concurrent request to an idle tab rather than queueing it behind a busy one', async () => {
     const net = network();
     const stalled = connectScriptedTab(net, () => [token(0, 'a')]); // never finishes
     const prompt = connectScriptedTab(net, () => SCRIPT);
+    const controller = new AbortController();
 
-    const first = post(net, chat({ stream: true }));
+    const first = post(net, chat({ stream: true }), { signal: controller.signal });
     await vi.waitFor(() => expect(stalled.tasks).toHaveLength(1));
     const second = await post(net, chat());
 
     expect(second.headers.get('x-dolphin-tab')).toBe(prompt.tab.id);
-    (await first).body?.cancel();
+    expect(stalled.tasks).toHaveLength(1);
+    expect(net.board.waitingCount).toBe(0);
+    controller.abort();
+    await (await first).body?.cancel();
   });
 });
 
@@ -396,7 +496,7 @@ describe('POST /v1/chat/completions (streaming)', () => {
 
   it('ends with an error event, and no [DONE], when the tab fails after the first token', async () => {
     const net = network();
-    const tab = connectScriptedTab(net, () => [token(0, 'Hel'), failed('webgpu_lost', 'device lost')]);
+    const tab = connectScriptedTab(net, () => [token(0, 'Hel'), failed('worker_error', 'device lost')]);
 
     const response = await post(net, chat({ stream: true }));
 
@@ -404,7 +504,7 @@ describe('POST /v1/chat/completions (streaming)', () => {
     const data = await sseData(response);
     expect(data).not.toContain('[DONE]');
     expect(JSON.parse(data.at(-1) ?? 'null')).toEqual({
-      error: { message: expect.stringContaining('device lost'), type: 'service_unavailable_error', param: null, code: 'webgpu_lost' },
+      error: { message: expect.stringContaining('device lost'), type: 'service_unavailable_error', param: null, code: 'worker_error' },
     });
     expect(data.slice(0, -1).map((d) => (JSON.parse(d) as ChatCompletionChunk).choices[0]?.delta.content).join('')).toBe('Hel');
     expect(tab.tab.runningJobs).toBe(0);
@@ -433,19 +533,28 @@ describe('client hang-up', () => {
     await reader?.cancel();
   });
 
-  it('cancels the job on the tab when the client stops reading the stream', async () => {
+  // Hang-up is noticed only through the request's AbortSignal; over a real socket, @hono/node-server aborts it
+  // when the connection closes early. app.request() has no socket, so this one runs a real server.
+  it('cancels the job on the tab when the client drops the connection mid-stream', async () => {
     const net = network();
     const tab = connectScriptedTab(net, () => [token(0, 'Hel')]);
+    const server = await listen(net);
+    try {
+      const response = await fetch(`${server.url}/v1/chat/completions`, { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify(chat({ stream: true })) });
+      const reader = response.body?.getReader();
+      expect((await reader?.read())?.done).toBe(false);
+      expect(tab.tab.runningJobs).toBe(1);
 
-    const response = await post(net, chat({ stream: true }));
-    const reader = response.body?.getReader();
-    await reader?.read();
-    await reader?.cancel();
+      await reader?.cancel();
 
-    await vi.waitFor(() => {
-      expect(tab.link.ofType('cancel')).toHaveLength(1);
-      expect(tab.tab.runningJobs).toBe(0);
-    }, { timeout: 2000, interval: 10 });
+      await vi.waitFor(() => {
+        expect(tab.link.ofType('cancel')).toEqual([{ type: 'cancel', jobId: tab.tasks[0]?.jobId }]);
+        expect(tab.tab.runningJobs).toBe(0);
+      }, { timeout: 2000, interval: 10 });
+      expect(tab.link.closes).toEqual([]);
+    } finally {
+      await server.close();
+    }
   });
 
   it('cancels the job on the tab when the client aborts a non-streaming request', async () => {
@@ -460,5 +569,196 @@ describe('client hang-up', () => {
     expect((await pending).status).toBe(499);
     expect(tab.link.ofType('cancel')).toEqual([{ type: 'cancel', jobId: tab.tasks[0]?.jobId }]);
     expect(tab.tab.runningJobs).toBe(0);
+  });
+});
+
+describe('POST /v1/chat/completions when every tab is busy', () => {
+  it('waits for the busy tab and serves the request when it frees up, in arrival order', async () => {
+    const net = network();
+    const tab = connectScriptedTab(net, () => []); // answers by hand
+    const first = post(net, chat());
+    await vi.waitFor(() => expect(tab.tasks).toHaveLength(1));
+    const second = post(net, chat({ messages: [{ role: 'user', content: 'second' }] }));
+    const third = post(net, chat({ messages: [{ role: 'user', content: 'third' }] }));
+    await vi.waitFor(() => expect(net.board.waitingCount).toBe(2));
+    expect(tab.tasks).toHaveLength(1);
+
+    tab.say(tab.tasks[0]?.jobId, [token(0, 'one'), done('', 1)]);
+    expect(((await (await first).json()) as ChatCompletion).choices[0]?.message.content).toBe('one');
+    await vi.waitFor(() => expect(tab.tasks).toHaveLength(2));
+    expect(tab.tasks[1]?.messages).toEqual([{ role: 'user', content: 'second' }]);
+    expect(net.board.waitingCount).toBe(1);
+
+    tab.say(tab.tasks[1]?.jobId, [token(0, 'two'), done('', 1)]);
+    const response = await second;
+    expect(response.status).toBe(200);
+    expect(response.headers.get('x-dolphin-tab')).toBe(tab.tab.id);
+    expect(((await response.json()) as ChatCompletion).choices[0]?.message.content).toBe('two');
+    await vi.waitFor(() => expect(tab.tasks).toHaveLength(3));
+    expect(tab.tasks[2]?.messages).toEqual([{ role: 'user', content: 'third' }]);
+    tab.say(tab.tasks[2]?.jobId, [done('', 0)]);
+    expect((await third).status).toBe(200);
+  });
+
+  it('answers 503 tabs_busy when no tab frees up within queueTimeoutMs', async () => {
+    const net = network({ queueTimeoutMs: 50 });
+    const tab = connectScriptedTab(net, () => [token(0, 'a')]); // never finishes
+    const controller = new AbortController();
+    const first = post(net, chat({ stream: true }), { signal: controller.signal });
+    await vi.waitFor(() => expect(tab.tasks).toHaveLength(1));
+
+    const started = Date.now();
+    const body = await expectError(await post(net, chat()), 503, { type: 'service_unavailable_error', param: 'model', code: 'tabs_busy' });
+
+    expect(Date.now() - started).toBeGreaterThanOrEqual(45);
+    expect(body.error.message).toContain(MODEL);
+    expect(tab.tasks).toHaveLength(1);
+    expect(net.board.waitingCount).toBe(0);
+    controller.abort();
+    await (await first).body?.cancel();
+  });
+
+  it('answers 503 no_capacity to waiting requests when the only tab serving the model leaves', async () => {
+    const net = network();
+    const tab = connectScriptedTab(net, () => []);
+    const first = post(net, chat());
+    await vi.waitFor(() => expect(tab.tasks).toHaveLength(1));
+    const queued = post(net, chat());
+    await vi.waitFor(() => expect(net.board.waitingCount).toBe(1));
+
+    net.registry.remove(tab.tab.id);
+    net.board.tabClosed(tab.tab);
+
+    await expectError(await first, 503, { type: 'service_unavailable_error', param: null, code: 'tab_disconnected' });
+    await expectError(await queued, 503, { type: 'service_unavailable_error', param: 'model', code: 'no_capacity' });
+  });
+
+  it('answers 499 and gives up its place when the client aborts while waiting', async () => {
+    const net = network();
+    const tab = connectScriptedTab(net, () => []);
+    const first = post(net, chat());
+    await vi.waitFor(() => expect(tab.tasks).toHaveLength(1));
+    const controller = new AbortController();
+    const queued = post(net, chat(), { signal: controller.signal });
+    await vi.waitFor(() => expect(net.board.waitingCount).toBe(1));
+
+    controller.abort();
+
+    await expectError(await queued, 499, { type: 'invalid_request_error', param: null, code: 'client_closed_request' });
+    expect(net.board.waitingCount).toBe(0);
+    tab.say(tab.tasks[0]?.jobId, [done('', 0)]);
+    expect((await first).status).toBe(200);
+    expect(tab.tasks).toHaveLength(1);
+    expect(tab.tab.runningJobs).toBe(0);
+  });
+});
+
+describe('POST /v1/chat/completions with a tab that breaks the contract', () => {
+  it('answers 503 protocol_error and disconnects the tab', async () => {
+    const net = network();
+    const tab = connectScriptedTab(net, () => [token(1, 'skipped ahead')]);
+
+    await expectError(await post(net, chat()), 503, { type: 'service_unavailable_error', param: null, code: 'protocol_error' });
+
+    expect(tab.link.ofType('cancel')).toEqual([{ type: 'cancel', jobId: tab.tasks[0]?.jobId }]);
+    expect(tab.link.closes).toEqual(['protocol_error']);
+    expect(tab.tab).toMatchObject({ ready: false, runningJobs: 0 });
+    // With the tab gone from the pool, the next request finds no tab.
+    await expectError(await post(net, chat()), 503, { type: 'service_unavailable_error', param: 'model', code: 'no_capacity' });
+    expect(tab.tasks).toHaveLength(1);
+  });
+
+  it('ends a stream with a protocol_error event, and no [DONE], when the violation comes after the first token', async () => {
+    const net = network();
+    const tab = connectScriptedTab(net, () => [token(0, 'Hel'), token(1, 'lo', [{ token: 'x', logprob: -1 }]), done('', 2)]);
+
+    const data = await sseData(await post(net, chat({ stream: true })));
+
+    expect(data).not.toContain('[DONE]');
+    expect(JSON.parse(data.at(-1) ?? 'null')).toMatchObject({ error: { type: 'service_unavailable_error', code: 'protocol_error' } });
+    expect(tab.link.closes).toEqual(['protocol_error']);
+  });
+
+  it('answers 503 tab_timeout and disconnects a tab that goes silent', async () => {
+    const net = network({ idleTimeoutMs: 50 });
+    const tab = connectScriptedTab(net, () => []);
+
+    await expectError(await post(net, chat()), 503, { type: 'service_unavailable_error', param: null, code: 'tab_timeout' });
+
+    expect(tab.link.ofType('cancel')).toEqual([{ type: 'cancel', jobId: tab.tasks[0]?.jobId }]);
+    expect(tab.link.closes).toEqual(['tab_timeout']);
+    expect(tab.tab.ready).toBe(false);
+  });
+});
+
+describe('cross-origin headers', () => {
+  const preflight = { method: 'OPTIONS', headers: { Origin: 'https://elsewhere.example', 'Access-Control-Request-Method': 'POST' } };
+  const stream = { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify(chat({ stream: true })) };
+  const cases: Array<[string, string, number, string, RequestInit]> = [
+    ['the model list', '/v1/models', 200, 'cross-origin', {}],
+    ['an API error', '/v1/models/nope', 404, 'cross-origin', {}],
+    ['an unknown API route', '/v1/nope', 404, 'cross-origin', {}],
+    ['a CORS preflight', '/v1/chat/completions', 204, 'cross-origin', preflight],
+    ['a completion stream', '/v1/chat/completions', 200, 'cross-origin', stream],
+    ['network status', '/api/network', 200, 'same-origin', {}],
+    ['a model file', `/models/${MODEL}/onnx/model.onnx`, 200, 'same-origin', {}],
+    ['an unknown page', '/nope', 404, 'same-origin', {}],
+    ['a path that only starts like the API', '/v1', 404, 'same-origin', {}],
+  ];
+
+  it.each(cases)('answers %s (%s, HTTP %i) with CORP %s, COOP and COEP', async (_name, path, status, corp, init) => {
+    const net = network();
+    connectScriptedTab(net, () => SCRIPT);
+    const response = await net.app.request(path, init);
+    await response.arrayBuffer();
+    expect(response.status).toBe(status);
+    expect({
+      corp: response.headers.get('cross-origin-resource-policy'),
+      coop: response.headers.get('cross-origin-opener-policy'),
+      coep: response.headers.get('cross-origin-embedder-policy'),
+    }).toEqual({ corp, coop: 'same-origin', coep: 'require-corp' });
+  });
+});
+
+describe('GET /models/:id/:path', () => {
+  const dir = () => join(root, 'models', MODEL);
+
+  it('streams a listed file whole, with its length and the manifest sha256 as ETag', async () => {
+    const response = await network().app.request(`/models/${MODEL}/onnx/model.onnx`);
+
+    expect(response.status).toBe(200);
+    expect(response.headers.get('content-type')).toBe('application/octet-stream');
+    expect(response.headers.get('content-length')).toBe(String(ONNX_BYTES.length));
+    expect(response.headers.get('etag')).toBe(`"${ONNX_SHA}"`);
+    const body = new Uint8Array(await response.arrayBuffer());
+    expect(body.length).toBe(ONNX_BYTES.length);
+    expect(Buffer.from(body).equals(Buffer.from(ONNX_BYTES))).toBe(true);
+  });
+
+  it('serves each listed file with its own ETag, and the manifest itself', async () => {
+    const net = network();
+    const config = await net.app.request(`/models/${MODEL}/config.json`);
+    expect(config.status).toBe(200);
+    expect(config.headers.get('content-type')).toMatch(/^application\/json/);
+    expect(config.headers.get('etag')).toBe(`"${CONFIG_SHA}"`);
+    expect(await config.text()).toBe(await readFile(join(dir(), 'config.json'), 'utf8'));
+
+    const manifest = await net.app.request(`/models/${MODEL}/manifest.json`);
+    expect(manifest.status).toBe(200);
+    const text = await readFile(join(dir(), 'manifest.json'), 'utf8');
+    expect(manifest.headers.get('content-length')).toBe(String(Buffer.byteLength(text)));
+    expect(await manifest.text()).toBe(text);
+  });
+
+  it.each([
+    ['a file in the folder the manifest does not list', `/models/${MODEL}/notes.txt`],
+    ['a listed path under another model id', '/models/no-such-model/onnx/model.onnx'],
+    ['a partial path', `/models/${MODEL}/onnx`],
+    ['an encoded way out of the folder', `/models/${MODEL}/onnx%2F..%2Fnotes.txt`],
+  ])('answers 404 for %s', async (_name, path) => {
+    const response = await network().app.request(path);
+    expect(response.status).toBe(404);
+    expect(response.headers.get('etag')).toBeNull();
+    expect(await response.text()).not.toContain('not in the manifest');
   });
 });

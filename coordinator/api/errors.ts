@@ -31,14 +31,17 @@ export const modelNotFound = (model: string) =>
 export const noCapacity = (model: string) =>
   new ApiError(503, 'service_unavailable_error', `No contributor tab is serving '${model}' right now. Open a contributor tab with this model, or try again shortly.`, 'no_capacity', 'model');
 
-export const notFound = (path: string) => new ApiError(404, 'not_found_error', `No route for ${path}.`, 'not_found');
+export const tabsBusy = (model: string) =>
+  new ApiError(503, 'service_unavailable_error', `Every contributor tab serving '${model}' is busy. Try again shortly.`, 'tabs_busy', 'model');
+
+export const notFound = (method: string, path: string) => new ApiError(404, 'invalid_request_error', `Unknown request URL: ${method} ${path}.`, 'unknown_url');
 
 /** Errors a tab reports for a job, by code, as the API presents them. */
 export function fromTabFailure(code: string, message: string): ApiError {
   switch (code) {
     case 'context_length_exceeded':
       return new ApiError(400, 'invalid_request_error', message, code, 'messages');
-    case 'cancelled':
+    case 'client_closed_request':
       return new ApiError(499 as ContentfulStatusCode, 'invalid_request_error', message, code);
     default:
       return new ApiError(503, 'service_unavailable_error', `The contributor serving this request failed: ${message}`, code);

@@ -1,32 +1,36 @@
 import { afterEach, describe, expect, it, vi } from 'vitest';
-import type { SamplingParams, TabToCoordinator } from '../../src/protocol/tab.ts';
+import { MAX_TAB_MESSAGE_CHARS, type SamplingParams, type TabToCoordinator, type TokenCandidate } from '../../src/protocol/tab.ts';
 import { RecordingLink } from '../../test/unit/tab-peer.ts';
-import { TabRegistry } from '../tabs/tab-registry.ts';
-import { JobBoard, type Job, type JobEvent, type JobRequest } from './job-board.ts';
+import { TabRegistry, type Tab } from '../tabs/tab-registry.ts';
+import { JobBoard, type Job, type JobEvent, type JobRequest, type StartResult } from './job-board.ts';
 
 type TokenMessage = Extract<TabToCoordinator, { type: 'token' }>;
 type DoneMessage = Extract<TabToCoordinator, { type: 'done' }>;
+type FailedMessage = Extract<TabToCoordinator, { type: 'failed' }>;
+type JobMessage = TokenMessage | DoneMessage | FailedMessage;
 
 const params: SamplingParams = { maxTokens: 8, temperature: 0.7, topP: 0.9, topK: 40, stop: ['\n'], seed: 7, topLogprobs: 0 };
-const request = (model = 'm'): JobRequest => ({ model, messages: [{ role: 'user', content: 'hi' }], params });
+const request = (model = 'm', overrides: Partial<SamplingParams> = {}): JobRequest => ({ model, messages: [{ role: 'user', content: 'hi' }], params: { ...params, ...overrides } });
 
-const token = (jobId: string, index: number, text: string): TokenMessage => ({
+const candidate = (id: number, text: string): TokenCandidate => ({ id, token: text, bytes: [...new TextEncoder().encode(text)], logprob: -0.25 });
+const token = (jobId: string, index: number, text = `t${index}`, alternatives = 0): TokenMessage => ({
   type: 'token',
   jobId,
   index,
-  token: { id: 100 + index, token: text, bytes: [...new TextEncoder().encode(text)], logprob: -0.25 },
+  token: candidate(100 + index, text),
   text,
-  top: [],
+  top: Array.from({ length: alternatives }, (_, i) => candidate(200 + i, `alt${i}`)),
 });
-const done = (jobId: string, completionTokens: number): DoneMessage => ({ type: 'done', jobId, finishReason: 'stop', text: '', promptTokens: 3, completionTokens });
-const withoutJobId = ({ jobId: _jobId, ...event }: TokenMessage | DoneMessage): JobEvent => event;
+const tokens = (jobId: string, count: number): TokenMessage[] => Array.from({ length: count }, (_, i) => token(jobId, i));
+const done = (jobId: string, completionTokens: number, promptTokens = 3): DoneMessage => ({ type: 'done', jobId, finishReason: 'stop', text: '', promptTokens, completionTokens });
+const withoutJobId = ({ jobId: _jobId, ...event }: JobMessage): JobEvent => event;
 
 /** A board over a real registry, on a clock the test moves by hand. */
-function network(idleTimeoutMs = 60_000) {
+function network(options: { idleTimeoutMs?: number; queueTimeoutMs?: number } = {}) {
   let clock = 0;
   const logs: string[] = [];
   const registry = new TabRegistry(() => clock);
-  const board = new JobBoard({ registry, idleTimeoutMs, now: () => clock, log: (line) => logs.push(line) });
+  const board = new JobBoard({ registry, idleTimeoutMs: options.idleTimeoutMs ?? 60_000, queueTimeoutMs: options.queueTimeoutMs, now: () => clock, log: (line) => logs.push(line) });
   const addTab = (models: string[] = ['m']) => {
     const link = new RecordingLink();
     const tab = registry.add(link);
@@ -35,13 +39,19 @@ function network(idleTimeoutMs = 60_000) {
     clock++;
     return { tab, link };
   };
-  const startJob = (id?: string) => {
-    const job = board.start(request(), id);
-    if (!job) throw new Error('expected a tab to take the job');
-    return job;
+  /** What the tab's session does when its link closes. */
+  const closeTab = (tab: Tab) => {
+    registry.remove(tab.id);
+    board.tabClosed(tab);
   };
-  return { registry, board, logs, addTab, startJob, tick: (ms: number) => (clock += ms) };
+  const startJob = async (req: JobRequest = request(), id?: string): Promise<Job> => {
+    const result = await board.start(req, { id });
+    if (!result.ok) throw new Error(`expected a tab to take the job, got ${result.reason}`);
+    return result.job;
+  };
+  return { registry, board, logs, addTab, closeTab, startJob, tick: (ms: number) => (clock += ms) };
 }
+type Network = ReturnType<typeof network>;
 
 async function drain(job: Job): Promise<JobEvent[]> {
   const events: JobEvent[] = [];
@@ -49,14 +59,29 @@ async function drain(job: Job): Promise<JobEvent[]> {
   return events;
 }
 
+/** Lets settled promises run their callbacks. */
+const flush = () => new Promise<void>((resolve) => setImmediate(resolve));
+
+/** Watches a start without awaiting it, so a test can check that it is still waiting. */
+function watch(promise: Promise<StartResult>) {
+  const state: { result: StartResult | null } = { result: null };
+  void promise.then((result) => (state.result = result));
+  return state;
+}
+
+const okJob = (result: StartResult | null): Job => {
+  if (!result?.ok) throw new Error(`expected a started job, got ${JSON.stringify(result)}`);
+  return result.job;
+};
+
 describe('JobBoard.start', () => {
-  it('sends the task to the picked tab and counts it against that tab', () => {
+  it('sends the task to an idle tab and counts it against that tab', async () => {
     const net = network();
     const busy = net.addTab();
     busy.tab.runningJobs = 1;
     const idle = net.addTab();
 
-    const job = net.startJob();
+    const job = await net.startJob();
 
     expect(job.id).toMatch(/^chatcmpl-[0-9a-f]{32}$/);
     expect(job.tab).toEqual({ id: idle.tab.id, backend: 'wasm' });
@@ -64,25 +89,282 @@ describe('JobBoard.start', () => {
     expect(busy.link.sent).toEqual([]);
     expect(idle.tab.runningJobs).toBe(1);
     expect(net.board.size).toBe(1);
+    expect(net.board.waitingCount).toBe(0);
   });
 
-  it('returns null and sends nothing when no ready tab serves the model', () => {
+  it('uses the id it is given', async () => {
+    const net = network();
+    const { link } = net.addTab();
+    const job = await net.startJob(request(), 'chatcmpl-given');
+    expect(job.id).toBe('chatcmpl-given');
+    expect(link.ofType('task').map((t) => t.jobId)).toEqual(['chatcmpl-given']);
+  });
+
+  it('resolves no_tab, sends nothing and does not wait, when no ready tab serves the model', async () => {
     const net = network();
     const other = net.addTab(['other']);
-    const notReady = net.registry.add(new RecordingLink());
+    const notReadyLink = new RecordingLink();
+    const notReady = net.registry.add(notReadyLink);
     notReady.models = ['m'];
 
-    expect(net.board.start(request('m'))).toBeNull();
+    expect(await net.board.start(request('m'))).toEqual({ ok: false, reason: 'no_tab' });
     expect(other.link.sent).toEqual([]);
+    expect(notReadyLink.sent).toEqual([]);
     expect(net.board.size).toBe(0);
+    expect(net.board.waitingCount).toBe(0);
+  });
+
+  it('resolves too_large, at once and without sending, when the task exceeds one tab message', async () => {
+    const net = network();
+    const { tab, link } = net.addTab();
+    const id = 'chatcmpl-size';
+    const withContent = (content: string): JobRequest => ({ ...request(), messages: [{ role: 'user', content }] });
+    // The task as the tab receives it, escaping included.
+    const taskChars = (content: string) => JSON.stringify({ type: 'task', jobId: id, ...withContent(content) }).length;
+    const fits = 'é"'.repeat(10) + 'x'.repeat(MAX_TAB_MESSAGE_CHARS - taskChars('é"'.repeat(10)));
+    expect(taskChars(fits)).toBe(MAX_TAB_MESSAGE_CHARS);
+
+    expect(await net.board.start(withContent(`${fits}x`), { id })).toEqual({ ok: false, reason: 'too_large' });
+    expect(link.sent).toEqual([]);
+    expect(net.board.waitingCount).toBe(0);
+
+    // Exactly at the limit is fine.
+    const job = okJob(await net.board.start(withContent(fits), { id }));
+    expect(link.ofType('task').map((t) => t.jobId)).toEqual([job.id]);
+
+    // With every tab busy, an oversized task still fails at once rather than waiting.
+    expect(tab.runningJobs).toBe(1);
+    expect(await net.board.start(withContent(`${fits}x`), { id: 'chatcmpl-other' })).toEqual({ ok: false, reason: 'too_large' });
+    expect(net.board.waitingCount).toBe(0);
+  });
+});
+
+describe('JobBoard waiting queue', () => {
+  afterEach(() => {
+    vi.useRealTimers();
+  });
+
+  it('waits while every tab serving the model is busy, then hands freed tabs to waiters in arrival order', async () => {
+    const net = network();
+    const { tab, link } = net.addTab();
+    const running = await net.startJob(request(), 'job-0');
+
+    const a = watch(net.board.start(request(), { id: 'job-a' }));
+    const b = watch(net.board.start(request(), { id: 'job-b' }));
+    const c = watch(net.board.start(request(), { id: 'job-c' }));
+    await flush();
+    expect([a.result, b.result, c.result]).toEqual([null, null, null]);
+    expect(net.board.waitingCount).toBe(3);
+    expect(link.ofType('task').map((t) => t.jobId)).toEqual(['job-0']);
+
+    net.board.handle(tab, done(running.id, 0));
+    await flush();
+    const jobA = okJob(a.result);
+    expect(jobA).toMatchObject({ id: 'job-a', tab: { id: tab.id } });
+    expect([b.result, c.result]).toEqual([null, null]);
+    expect(link.ofType('task').map((t) => t.jobId)).toEqual(['job-0', 'job-a']);
+    expect(tab.runningJobs).toBe(1);
+    expect(net.board.waitingCount).toBe(2);
+
+    jobA.cancel('client left');
+    await flush();
+    expect(okJob(b.result).id).toBe('job-b');
+    expect(c.result).toBeNull();
+
+    net.board.handle(tab, { type: 'failed', jobId: 'job-b', code: 'worker_error', message: 'out of memory' });
+    await flush();
+    expect(okJob(c.result).id).toBe('job-c');
+    expect(link.ofType('task').map((t) => t.jobId)).toEqual(['job-0', 'job-a', 'job-b', 'job-c']);
+    expect(net.board.waitingCount).toBe(0);
+  });
+
+  it('gives a freed tab to the oldest waiter it can serve, leaving waiters for other models waiting', async () => {
+    const net = network();
+    const m = net.addTab(['m']);
+    const n = net.addTab(['n']);
+    const onM = await net.startJob(request('m'));
+    await net.startJob(request('n'));
+
+    const forN = watch(net.board.start(request('n'), { id: 'wants-n' }));
+    const forM = watch(net.board.start(request('m'), { id: 'wants-m' }));
+    net.board.handle(m.tab, done(onM.id, 0));
+    await flush();
+
+    expect(okJob(forM.result).tab.id).toBe(m.tab.id);
+    expect(forN.result).toBeNull();
+    expect(net.board.waitingCount).toBe(1);
+    expect(n.link.ofType('task')).toHaveLength(1);
+  });
+
+  it('hands a waiter the fastest idle tab when several are free', async () => {
+    const net = network();
+    const slow = net.addTab();
+    const fast = net.addTab();
+    slow.tab.tokensPerSecond = 10;
+    fast.tab.tokensPerSecond = 30;
+    slow.tab.runningJobs = 1;
+    fast.tab.runningJobs = 1;
+    const waiter = watch(net.board.start(request(), { id: 'w' }));
+
+    slow.tab.runningJobs = 0;
+    fast.tab.runningJobs = 0;
+    net.board.dispatchWaiting();
+    await flush();
+
+    expect(okJob(waiter.result).tab.id).toBe(fast.tab.id);
+  });
+
+  it('resolves busy after queueTimeoutMs and forgets the waiter', async () => {
+    vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout'] });
+    const net = network({ queueTimeoutMs: 50 });
+    const { tab, link } = net.addTab();
+    const running = await net.startJob();
+    const waiter = watch(net.board.start(request(), { id: 'late' }));
+
+    vi.advanceTimersByTime(49);
+    await flush();
+    expect(waiter.result).toBeNull();
+
+    vi.advanceTimersByTime(1);
+    await flush();
+    expect(waiter.result).toEqual({ ok: false, reason: 'busy' });
+    expect(net.board.waitingCount).toBe(0);
+
+    // The tab frees up later: the request that gave up is not sent.
+    net.board.handle(tab, done(running.id, 0));
+    expect(link.ofType('task').map((t) => t.jobId)).toEqual([running.id]);
+    expect(tab.runningJobs).toBe(0);
+  });
+
+  it('waits 30 seconds by default', async () => {
+    vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout'] });
+    const net = network();
+    net.addTab();
+    await net.startJob();
+    const waiter = watch(net.board.start(request()));
+
+    vi.advanceTimersByTime(29_999);
+    await flush();
+    expect(waiter.result).toBeNull();
+    vi.advanceTimersByTime(1);
+    await flush();
+    expect(waiter.result).toEqual({ ok: false, reason: 'busy' });
+  });
+
+  it('does not time out a waiter once it has been dispatched', async () => {
+    vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout'] });
+    const net = network({ queueTimeoutMs: 50, idleTimeoutMs: 10_000 });
+    const { tab } = net.addTab();
+    const running = await net.startJob();
+    const waiter = watch(net.board.start(request(), { id: 'w' }));
+    vi.advanceTimersByTime(40);
+    net.board.handle(tab, done(running.id, 0));
+    await flush();
+
+    vi.advanceTimersByTime(100);
+    await flush();
+
+    const job = okJob(waiter.result);
+    expect(net.board.size).toBe(1);
+    net.board.handle(tab, done(job.id, 0));
+    expect(await drain(job)).toEqual([withoutJobId(done(job.id, 0))]);
+  });
+
+  it('resolves aborted when the signal aborts, removing only that waiter', async () => {
+    const net = network();
+    const { tab, link } = net.addTab();
+    const running = await net.startJob();
+    const controller = new AbortController();
+    const first = watch(net.board.start(request(), { id: 'first' }));
+    const quitter = watch(net.board.start(request(), { id: 'quitter', signal: controller.signal }));
+    const last = watch(net.board.start(request(), { id: 'last' }));
+
+    controller.abort();
+    await flush();
+    expect(quitter.result).toEqual({ ok: false, reason: 'aborted' });
+    expect(net.board.waitingCount).toBe(2);
+
+    net.board.handle(tab, done(running.id, 0));
+    await flush();
+    const firstJob = okJob(first.result);
+    net.board.handle(tab, done(firstJob.id, 0));
+    await flush();
+    expect(okJob(last.result).id).toBe('last');
+    expect(link.ofType('task').map((t) => t.jobId)).toEqual([running.id, 'first', 'last']);
+  });
+
+  it('resolves aborted at once, without waiting, for a signal that has already aborted', async () => {
+    const net = network();
+    net.addTab();
+    await net.startJob();
+    expect(await net.board.start(request(), { signal: AbortSignal.abort() })).toEqual({ ok: false, reason: 'aborted' });
+    expect(net.board.waitingCount).toBe(0);
+  });
+
+  it('resolves no_tab for every waiter when the last tab serving the model closes', async () => {
+    const net = network();
+    const leaving = net.addTab(['m']);
+    const other = net.addTab(['n']);
+    const running = await net.startJob();
+    await net.startJob(request('n'));
+    const a = watch(net.board.start(request()));
+    const b = watch(net.board.start(request()));
+    const forN = watch(net.board.start(request('n')));
+
+    net.closeTab(leaving.tab);
+    await flush();
+
+    expect([a.result, b.result]).toEqual([{ ok: false, reason: 'no_tab' }, { ok: false, reason: 'no_tab' }]);
+    expect(forN.result).toBeNull();
+    expect(net.board.waitingCount).toBe(1);
+    expect(await drain(running)).toEqual([{ type: 'failed', code: 'tab_disconnected', message: expect.any(String) }]);
+    expect(other.tab.runningJobs).toBe(1);
+  });
+
+  it('keeps waiters waiting when a tab closes but another, busy, tab still serves the model', async () => {
+    const net = network();
+    const leaving = net.addTab();
+    const staying = net.addTab();
+    await net.startJob();
+    const onStaying = await net.startJob();
+    expect(onStaying.tab.id).toBe(staying.tab.id);
+    const waiter = watch(net.board.start(request(), { id: 'w' }));
+
+    net.closeTab(leaving.tab);
+    await flush();
+    expect(waiter.result).toBeNull();
+
+    net.board.handle(staying.tab, done(onStaying.id, 0));
+    await flush();
+    expect(okJob(waiter.result).tab.id).toBe(staying.tab.id);
+  });
+
+  it('dispatches a waiter to a tab that becomes ready', async () => {
+    const net = network();
+    net.addTab();
+    await net.startJob();
+    const waiter = watch(net.board.start(request(), { id: 'w' }));
+
+    const link = new RecordingLink();
+    const newcomer = net.registry.add(link);
+    net.board.dispatchWaiting(); // not ready yet: nothing to hand it
+    await flush();
+    expect(waiter.result).toBeNull();
+    expect(link.sent).toEqual([]);
+
+    Object.assign(newcomer, { ready: true, models: ['m'] });
+    net.board.dispatchWaiting();
+    await flush();
+    expect(okJob(waiter.result).tab.id).toBe(newcomer.id);
+    expect(link.ofType('task').map((t) => t.jobId)).toEqual(['w']);
   });
 });
 
 describe('JobBoard.handle', () => {
   it('routes tokens in order, ends after done and releases the tab', async () => {
     const net = network();
-    const { tab } = net.addTab();
-    const job = net.startJob();
+    const { tab, link } = net.addTab();
+    const job = await net.startJob();
     const messages = [token(job.id, 0, 'Hel'), token(job.id, 1, 'lo'), done(job.id, 2)];
 
     for (const message of messages) net.board.handle(tab, message);
@@ -90,12 +372,14 @@ describe('JobBoard.handle', () => {
     expect(await drain(job)).toEqual(messages.map(withoutJobId));
     expect(tab.runningJobs).toBe(0);
     expect(net.board.size).toBe(0);
+    expect(link.closes).toEqual([]);
+    expect(tab.ready).toBe(true);
   });
 
   it('delivers events pushed while the consumer is already waiting', async () => {
     const net = network();
     const { tab } = net.addTab();
-    const job = net.startJob();
+    const job = await net.startJob();
     const events = drain(job);
 
     net.board.handle(tab, token(job.id, 0, 'a'));
@@ -105,33 +389,31 @@ describe('JobBoard.handle', () => {
     expect((await events).map((e) => e.type)).toEqual(['token', 'done']);
   });
 
-  it('fails the job with protocol_error and cancels it on the tab when a token index is out of order', async () => {
+  it('passes a failure the tab reports through, and keeps the tab', async () => {
     const net = network();
     const { tab, link } = net.addTab();
-    const job = net.startJob();
+    const job = await net.startJob();
+    net.board.handle(tab, token(job.id, 0));
+    net.board.handle(tab, { type: 'failed', jobId: job.id, code: 'cancelled', message: 'stopped by the contributor' });
 
-    net.board.handle(tab, token(job.id, 0, 'a'));
-    net.board.handle(tab, token(job.id, 2, 'c'));
-    net.board.handle(tab, token(job.id, 1, 'b')); // too late: the job has ended
-
-    const events = await drain(job);
-    expect(events.map((e) => e.type)).toEqual(['token', 'failed']);
-    expect(events[1]).toMatchObject({ type: 'failed', code: 'protocol_error' });
-    expect(link.ofType('cancel')).toEqual([{ type: 'cancel', jobId: job.id }]);
-    expect(tab.runningJobs).toBe(0);
+    expect((await drain(job)).at(-1)).toEqual({ type: 'failed', code: 'cancelled', message: 'stopped by the contributor' });
+    expect(tab).toMatchObject({ ready: true, runningJobs: 0, jobsServed: 0 });
+    expect(link.closes).toEqual([]);
+    expect(link.ofType('cancel')).toEqual([]);
   });
 
   it('drops messages a tab sends for a job that belongs to another tab', async () => {
     const net = network();
     const owner = net.addTab();
-    const job = net.startJob();
+    const job = await net.startJob();
     const intruder = net.addTab();
 
-    net.board.handle(intruder.tab, token(job.id, 0, 'forged'));
+    net.board.handle(intruder.tab, token(job.id, 3, 'forged'));
     net.board.handle(intruder.tab, done(job.id, 1));
     expect(net.board.size).toBe(1);
     expect(owner.tab.runningJobs).toBe(1);
     expect(net.logs.some((line) => line.includes(intruder.tab.id) && line.includes(job.id))).toBe(true);
+    expect([owner.link.closes, intruder.link.closes]).toEqual([[], []]);
 
     // The owner's stream is untouched: its token 0 is still the one expected.
     net.board.handle(owner.tab, token(job.id, 0, 'real'));
@@ -139,66 +421,162 @@ describe('JobBoard.handle', () => {
     expect(await drain(job)).toEqual([withoutJobId(token(job.id, 0, 'real')), withoutJobId(done(job.id, 1))]);
   });
 
-  it('ignores messages for unknown or finished jobs', () => {
+  it('ignores messages for unknown or finished jobs', async () => {
     const net = network();
-    const { tab } = net.addTab();
-    const job = net.startJob();
+    const { tab, link } = net.addTab();
+    const job = await net.startJob();
     net.board.handle(tab, done(job.id, 0));
 
     expect(() => net.board.handle(tab, token(job.id, 0, 'late'))).not.toThrow();
-    expect(() => net.board.handle(tab, token('chatcmpl-unknown', 0, 'x'))).not.toThrow();
+    expect(() => net.board.handle(tab, token('chatcmpl-unknown', 5, 'x'))).not.toThrow();
     expect(tab.runningJobs).toBe(0);
+    expect(link.closes).toEqual([]);
+    expect(tab.ready).toBe(true);
   });
 
-  it('records the decode speed of a finished job on the tab', async () => {
+  it('records the decode speed of a finished job from the streamed tokens after the first', async () => {
     const net = network();
     const { tab } = net.addTab();
 
-    const first = net.startJob();
-    net.board.handle(tab, token(first.id, 0, 'a'));
+    const first = await net.startJob(request('m', { maxTokens: 64 }));
+    net.tick(700); // the wait for the first token (prefill) does not count
+    net.board.handle(tab, token(first.id, 0));
+    net.tick(500);
+    for (const message of tokens(first.id, 11).slice(1)) net.board.handle(tab, message);
     net.tick(2000);
-    net.board.handle(tab, done(first.id, 11));
+    // 11 streamed plus an end-of-sequence token that is not streamed.
+    net.board.handle(tab, done(first.id, 12));
     await drain(first);
-    // 10 tokens after the first one, in 2 s.
-    expect(tab.tokensPerSecond).toBe(5);
-    expect(tab.tokensServed).toBe(10);
+    // 10 tokens after the first one, from the first token to done.
+    expect(tab.tokensPerSecond).toBe(10 / 2.5);
+    expect(tab.tokensServed).toBe(11);
     expect(tab.jobsServed).toBe(1);
 
-    const second = net.startJob();
-    net.board.handle(tab, token(second.id, 0, 'a'));
+    const second = await net.startJob(request('m', { maxTokens: 64 }));
+    for (const message of tokens(second.id, 21)) net.board.handle(tab, message);
     net.tick(1000);
     net.board.handle(tab, done(second.id, 21));
     await drain(second);
     // A moving average: the new 20 tokens/s moves the estimate up, but not all the way.
-    expect(tab.tokensPerSecond).toBeCloseTo(0.7 * 5 + 0.3 * 20);
+    expect(tab.tokensPerSecond).toBeCloseTo(0.7 * 4 + 0.3 * 20);
+    expect(tab.tokensServed).toBe(32);
     expect(tab.jobsServed).toBe(2);
   });
 
-  it('counts a job without tokens as served but leaves the speed unmeasured', async () => {
+  it('counts jobs of zero or one streamed token as served but leaves the speed unmeasured', async () => {
     const net = network();
     const { tab } = net.addTab();
-    const job = net.startJob();
-    net.board.handle(tab, done(job.id, 0));
-    await drain(job);
-    expect(tab).toMatchObject({ jobsServed: 1, tokensServed: 0, tokensPerSecond: null });
+    const empty = await net.startJob();
+    net.board.handle(tab, done(empty.id, 1)); // only an end-of-sequence token
+    await drain(empty);
+    const single = await net.startJob();
+    net.board.handle(tab, token(single.id, 0));
+    net.tick(1000);
+    net.board.handle(tab, done(single.id, 1));
+    await drain(single);
+    expect(tab).toMatchObject({ jobsServed: 2, tokensServed: 1, tokensPerSecond: null });
   });
 });
 
-describe('JobBoard.tabClosed', () => {
-  it("fails the closed tab's jobs with tab_disconnected and leaves other tabs' jobs running", async () => {
+/** A tab that broke the job's contract: the job failed with `code`, the tab was told to stop and disconnected. */
+async function expectExpelled(net: Network, peer: { tab: Tab; link: RecordingLink }, job: Job, code: 'protocol_error' | 'tab_timeout') {
+  const events = await drain(job);
+  expect(events.at(-1)).toEqual({ type: 'failed', code, message: expect.any(String) });
+  // RecordingLink drops what is sent after close: the cancel must go out first.
+  expect(peer.link.ofType('cancel')).toEqual([{ type: 'cancel', jobId: job.id }]);
+  expect(peer.link.closes).toEqual([code]);
+  expect(peer.tab.ready).toBe(false);
+  expect(peer.tab.runningJobs).toBe(0);
+  expect(peer.tab.jobsServed).toBe(0);
+  expect(net.board.size).toBe(0);
+  expect(net.logs.some((line) => line.includes(peer.tab.id) && line.includes(code) && line.includes(job.id))).toBe(true);
+  return events;
+}
+
+describe('the tab contract', () => {
+  const violations: Array<[string, Partial<SamplingParams>, (jobId: string) => JobMessage[]]> = [
+    ['a first token other than 0', {}, (id) => [token(id, 1)]],
+    ['a token index that skips ahead', {}, (id) => [token(id, 0), token(id, 2)]],
+    ['a repeated token index', {}, (id) => [token(id, 0), token(id, 1), token(id, 1)]],
+    ['a token at index max_tokens', { maxTokens: 2 }, (id) => [token(id, 0), token(id, 1), token(id, 2)]],
+    ['more alternatives than top_logprobs', { topLogprobs: 2 }, (id) => [token(id, 0, 'a', 2), token(id, 1, 'b', 3)]],
+    ['alternatives when none were asked for', { topLogprobs: 0 }, (id) => [token(id, 0, 'a', 1)]],
+    ['done with fewer completion tokens than streamed', {}, (id) => [token(id, 0), token(id, 1), done(id, 1)]],
+    ['done with more than one unstreamed completion token', {}, (id) => [token(id, 0), done(id, 3)]],
+    ['done with completion tokens for nothing streamed', {}, (id) => [done(id, 2)]],
+    ['done with more completion tokens than max_tokens', { maxTokens: 2 }, (id) => [token(id, 0), token(id, 1), done(id, 3)]],
+    ['done with an empty prompt', {}, (id) => [token(id, 0), done(id, 1, 0)]],
+  ];
+
+  it.each(violations)('expels a tab that sends %s', async (_name, overrides, script) => {
     const net = network();
-    const leaving = net.addTab();
-    const a = net.startJob();
-    const staying = net.addTab();
-    const b = net.startJob();
-    expect(b.tab.id).toBe(staying.tab.id);
+    const peer = net.addTab();
+    const job = await net.startJob(request('m', overrides));
+    const messages = script(job.id);
 
-    net.board.tabClosed(leaving.tab);
+    for (const message of messages) net.board.handle(peer.tab, message);
 
-    expect(await drain(a)).toEqual([{ type: 'failed', code: 'tab_disconnected', message: expect.any(String) }]);
-    expect(leaving.tab.runningJobs).toBe(0);
-    expect(staying.tab.runningJobs).toBe(1);
-    expect(net.board.size).toBe(1);
+    const events = await expectExpelled(net, peer, job, 'protocol_error');
+    // Everything before the violation was delivered.
+    expect(events.slice(0, -1)).toEqual(messages.slice(0, -1).map(withoutJobId));
+  });
+
+  const withinContract: Array<[string, Partial<SamplingParams>, (jobId: string) => JobMessage[]]> = [
+    ['done counting only the streamed tokens', {}, (id) => [token(id, 0), token(id, 1), done(id, 2)]],
+    ['done counting one unstreamed end-of-sequence token', {}, (id) => [token(id, 0), token(id, 1), done(id, 3)]],
+    ['an immediate end-of-sequence', {}, (id) => [done(id, 1)]],
+    ['no tokens at all', {}, (id) => [done(id, 0)]],
+    ['exactly max_tokens tokens', { maxTokens: 2 }, (id) => [token(id, 0), token(id, 1), done(id, 2)]],
+    ['exactly top_logprobs alternatives', { topLogprobs: 2 }, (id) => [token(id, 0, 'a', 2), token(id, 1, 'b', 1), done(id, 2)]],
+    ['a one-token prompt', {}, (id) => [token(id, 0), done(id, 1, 1)]],
+  ];
+
+  it.each(withinContract)('accepts %s', async (_name, overrides, script) => {
+    const net = network();
+    const { tab, link } = net.addTab();
+    const job = await net.startJob(request('m', overrides));
+    const messages = script(job.id);
+
+    for (const message of messages) net.board.handle(tab, message);
+
+    expect(await drain(job)).toEqual(messages.map(withoutJobId));
+    expect(link.closes).toEqual([]);
+    expect(link.ofType('cancel')).toEqual([]);
+    expect(tab).toMatchObject({ ready: true, runningJobs: 0, jobsServed: 1 });
+  });
+
+  it('ignores what an expelled tab sends afterwards', async () => {
+    const net = network();
+    const peer = net.addTab();
+    const job = await net.startJob();
+    net.board.handle(peer.tab, token(job.id, 1));
+    net.board.handle(peer.tab, token(job.id, 0));
+    net.board.handle(peer.tab, done(job.id, 1));
+
+    await expectExpelled(net, peer, job, 'protocol_error');
+  });
+
+  it('gives an expelled tab no new work: waiting requests go to another tab', async () => {
+    const net = network();
+    const cheat = net.addTab();
+    const honest = net.addTab();
+    cheat.tab.tokensPerSecond = 1000; // the scheduler's favourite, were it allowed
+    const onCheat = await net.startJob();
+    const onHonest = await net.startJob();
+    expect([onCheat.tab.id, onHonest.tab.id]).toEqual([cheat.tab.id, honest.tab.id]);
+    const waiter = watch(net.board.start(request(), { id: 'w' }));
+
+    net.board.handle(cheat.tab, token(onCheat.id, 5));
+    await flush();
+    expect(waiter.result).toBeNull();
+    expect(cheat.link.ofType('task')).toHaveLength(1);
+
+    net.board.handle(honest.tab, done(onHonest.id, 0));
+    await flush();
+    expect(okJob(waiter.result).tab.id).toBe(honest.tab.id);
+    expect((await drain(onCheat)).at(-1)).toMatchObject({ type: 'failed', code: 'protocol_error' });
+    expect(cheat.link.closes).toEqual(['protocol_error']);
+    expect(cheat.link.ofType('task')).toHaveLength(1);
   });
 });
 
@@ -207,59 +585,78 @@ describe('JobBoard idle timeout', () => {
     vi.useRealTimers();
   });
 
-  it('fails a silent job with tab_timeout, cancels it on the tab, and each token restarts the wait', async () => {
+  it('expels a silent tab with tab_timeout, and each token restarts the wait', async () => {
     vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout'] });
-    const net = network(100);
-    const { tab, link } = net.addTab();
-    const job = net.startJob();
+    const net = network({ idleTimeoutMs: 100 });
+    const peer = net.addTab();
+    const job = await net.startJob();
 
     vi.advanceTimersByTime(99);
-    net.board.handle(tab, token(job.id, 0, 'a'));
+    net.board.handle(peer.tab, token(job.id, 0, 'a'));
     vi.advanceTimersByTime(99);
     expect(net.board.size).toBe(1);
-    expect(link.ofType('cancel')).toEqual([]);
+    expect(peer.link.ofType('cancel')).toEqual([]);
+    expect(peer.link.closes).toEqual([]);
 
     vi.advanceTimersByTime(1);
 
-    const events = await drain(job);
-    expect(events.at(-1)).toMatchObject({ type: 'failed', code: 'tab_timeout' });
-    expect(link.ofType('cancel')).toEqual([{ type: 'cancel', jobId: job.id }]);
-    expect(tab.runningJobs).toBe(0);
+    const events = await expectExpelled(net, peer, job, 'tab_timeout');
+    expect(events.map((e) => e.type)).toEqual(['token', 'failed']);
   });
 
   it('does not fire after the job has finished', async () => {
     vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout'] });
-    const net = network(100);
+    const net = network({ idleTimeoutMs: 100 });
     const { tab, link } = net.addTab();
-    const job = net.startJob();
+    const job = await net.startJob();
     net.board.handle(tab, done(job.id, 0));
 
     vi.advanceTimersByTime(1000);
 
     expect(await drain(job)).toEqual([withoutJobId(done(job.id, 0))]);
     expect(link.ofType('cancel')).toEqual([]);
-    expect(tab.runningJobs).toBe(0);
+    expect(link.closes).toEqual([]);
+    expect(tab).toMatchObject({ ready: true, runningJobs: 0 });
+  });
+});
+
+describe('JobBoard.tabClosed', () => {
+  it("fails the closed tab's jobs with tab_disconnected and leaves other tabs' jobs running", async () => {
+    const net = network();
+    const leaving = net.addTab();
+    const a = await net.startJob();
+    const staying = net.addTab();
+    const b = await net.startJob();
+    expect(b.tab.id).toBe(staying.tab.id);
+
+    net.closeTab(leaving.tab);
+
+    expect(await drain(a)).toEqual([{ type: 'failed', code: 'tab_disconnected', message: expect.any(String) }]);
+    expect(leaving.tab.runningJobs).toBe(0);
+    expect(staying.tab.runningJobs).toBe(1);
+    expect(net.board.size).toBe(1);
   });
 });
 
 describe('Job.cancel', () => {
-  it('tells the tab to stop, ends the job as cancelled, and is idempotent', async () => {
+  it('tells the tab to stop, ends the job as client_closed_request, keeps the tab, and is idempotent', async () => {
     const net = network();
     const { tab, link } = net.addTab();
-    const job = net.startJob();
+    const job = await net.startJob();
 
     job.cancel('the client closed the connection');
     job.cancel('again');
 
-    expect(await drain(job)).toEqual([{ type: 'failed', code: 'cancelled', message: 'the client closed the connection' }]);
+    expect(await drain(job)).toEqual([{ type: 'failed', code: 'client_closed_request', message: 'the client closed the connection' }]);
     expect(link.ofType('cancel')).toEqual([{ type: 'cancel', jobId: job.id }]);
-    expect(tab.runningJobs).toBe(0);
+    expect(link.closes).toEqual([]);
+    expect(tab).toMatchObject({ ready: true, runningJobs: 0 });
   });
 
   it('sends nothing once the job has already ended', async () => {
     const net = network();
     const { tab, link } = net.addTab();
-    const job = net.startJob();
+    const job = await net.startJob();
     net.board.handle(tab, done(job.id, 0));
 
     job.cancel('too late');

@@ -1,18 +1,24 @@
 /**
- * Jobs in flight: sends each task to the tab the scheduler picked, routes the tab's token/done/failed messages to
- * the job's consumer, and guarantees every job ends exactly once (done, failed, cancelled, tab gone, or silent
- * for too long) with the tab's load released.
+ * Jobs in flight: sends each task to a free tab (waiting a while for one when all are busy), routes the tab's
+ * token/done/failed messages to the job's consumer, and guarantees every job ends exactly once (done, failed,
+ * cancelled, tab gone, or silent for too long) with the tab's load released.
+ *
+ * Tabs are untrusted: a message that breaks the job's contract (tokens out of order or beyond max_tokens, more
+ * alternatives than asked for, a usage count that cannot be right) fails the job and disconnects the tab, as does
+ * a tab that goes silent mid-job; a disconnected tab reconnects with a fresh session.
  */
 import { randomUUID } from 'node:crypto';
 import type { PlainMessage } from '../../src/protocol/api.ts';
-import type { SamplingParams, TabToCoordinator } from '../../src/protocol/tab.ts';
-import { pickTab } from '../schedule/pick-tab.ts';
+import { MAX_TAB_MESSAGE_CHARS, type SamplingParams, type TabToCoordinator, type TaskFailureCode, type TaskMessage } from '../../src/protocol/tab.ts';
+import { pickTab, servesModel } from '../schedule/pick-tab.ts';
 import type { Tab, TabRegistry } from '../tabs/tab-registry.ts';
 import { EventQueue } from './event-queue.ts';
 
 type Strip<T> = T extends { jobId: string } ? Omit<T, 'jobId'> : never;
 type FromTab = Extract<TabToCoordinator, { type: 'token' | 'done' | 'failed' }>;
-export type JobEvent = Strip<FromTab>;
+/** Why a job failed: what the tab reported, or what the coordinator saw. */
+export type JobFailureCode = TaskFailureCode | 'tab_disconnected' | 'client_closed_request' | 'protocol_error' | 'tab_timeout';
+export type JobEvent = Strip<Extract<FromTab, { type: 'token' | 'done' }>> | { type: 'failed'; code: JobFailureCode; message: string };
 
 export interface JobRequest {
   model: string;
@@ -29,25 +35,38 @@ export interface Job {
   cancel(reason: string): void;
 }
 
+/** Why a job could not start: no tab serves the model, all are busy past the wait, the task is too big, or the caller gave up. */
+export type StartFailure = 'no_tab' | 'busy' | 'too_large' | 'aborted';
+export type StartResult = { ok: true; job: Job } | { ok: false; reason: StartFailure };
+
 interface RunningJob {
   id: string;
   tab: Tab;
+  params: SamplingParams;
   queue: EventQueue<JobEvent>;
   nextIndex: number;
   firstTokenAt: number | null;
   timer: ReturnType<typeof setTimeout> | null;
 }
 
+interface Waiter {
+  task: TaskMessage;
+  settle: (result: StartResult) => void;
+}
+
 export interface JobBoardOptions {
   registry: TabRegistry;
   /** A job whose tab sends nothing for this long fails with `tab_timeout`. */
   idleTimeoutMs: number;
+  /** How long a request waits for a free tab when every tab serving its model is busy. */
+  queueTimeoutMs?: number;
   now?: () => number;
   log?: (message: string) => void;
 }
 
 export class JobBoard {
   private readonly jobs = new Map<string, RunningJob>();
+  private readonly waiting: Waiter[] = [];
   private readonly now: () => number;
   private readonly log: (message: string) => void;
 
@@ -60,25 +79,51 @@ export class JobBoard {
     return this.jobs.size;
   }
 
-  /** Starts a job on the best tab for the model, or returns null when no tab serves it. */
-  start(request: JobRequest, id = `chatcmpl-${randomUUID().replaceAll('-', '')}`): Job | null {
-    const tab = pickTab(this.options.registry.ready(), request.model);
-    if (!tab) return null;
-    const job: RunningJob = { id, tab, queue: new EventQueue(), nextIndex: 0, firstTokenAt: null, timer: null };
-    this.jobs.set(id, job);
-    tab.runningJobs++;
-    this.touch(job);
-    tab.link.send({ type: 'task', jobId: id, model: request.model, messages: request.messages, params: request.params });
-    return {
-      id,
-      tab: { id: tab.id, backend: tab.backend },
-      events: job.queue,
-      cancel: (reason) => {
-        if (!this.jobs.has(id)) return;
-        tab.link.send({ type: 'cancel', jobId: id });
-        this.finish(job, { type: 'failed', code: 'cancelled', message: reason });
-      },
-    };
+  get waitingCount(): number {
+    return this.waiting.length;
+  }
+
+  /** Starts a job on a free tab serving the model, waiting up to `queueTimeoutMs` for one when all are busy. */
+  start(request: JobRequest, options: { id?: string; signal?: AbortSignal } = {}): Promise<StartResult> {
+    const task: TaskMessage = { type: 'task', jobId: options.id ?? `chatcmpl-${randomUUID().replaceAll('-', '')}`, ...request };
+    if (JSON.stringify(task).length > MAX_TAB_MESSAGE_CHARS) return Promise.resolve({ ok: false, reason: 'too_large' });
+    const tabs = this.options.registry.ready();
+    if (!tabs.some((t) => servesModel(t, request.model))) return Promise.resolve({ ok: false, reason: 'no_tab' });
+    const tab = pickTab(tabs, request.model);
+    if (tab) return Promise.resolve({ ok: true, job: this.dispatch(task, tab) });
+    const { signal } = options;
+    if (signal?.aborted) return Promise.resolve({ ok: false, reason: 'aborted' });
+
+    return new Promise<StartResult>((resolve) => {
+      const waiter: Waiter = {
+        task,
+        settle: (result) => {
+          clearTimeout(timer);
+          signal?.removeEventListener('abort', onAbort);
+          const at = this.waiting.indexOf(waiter);
+          if (at >= 0) this.waiting.splice(at, 1);
+          resolve(result);
+        },
+      };
+      const onAbort = () => waiter.settle({ ok: false, reason: 'aborted' });
+      const timer = setTimeout(() => waiter.settle({ ok: false, reason: 'busy' }), this.options.queueTimeoutMs ?? 30_000);
+      timer.unref?.();
+      signal?.addEventListener('abort', onAbort, { once: true });
+      this.waiting.push(waiter);
+    });
+  }
+
+  /** A tab became free or changed what it serves: hand it the oldest waiting request it can take. */
+  dispatchWaiting(): void {
+    for (const waiter of [...this.waiting]) {
+      const tabs = this.options.registry.ready();
+      if (!tabs.some((t) => servesModel(t, waiter.task.model))) {
+        waiter.settle({ ok: false, reason: 'no_tab' });
+        continue;
+      }
+      const tab = pickTab(tabs, waiter.task.model);
+      if (tab) waiter.settle({ ok: true, job: this.dispatch(waiter.task, tab) });
+    }
   }
 
   /** A job message from `tab`. Messages for jobs that already ended (e.g. cancelled) are dropped. */
@@ -90,12 +135,9 @@ export class JobBoard {
       return;
     }
     const { jobId: _jobId, ...event } = message;
+    const violation = this.violation(job, event);
+    if (violation) return this.expel(job, 'protocol_error', violation);
     if (event.type === 'token') {
-      if (event.index !== job.nextIndex) {
-        tab.link.send({ type: 'cancel', jobId: job.id });
-        this.finish(job, { type: 'failed', code: 'protocol_error', message: `token ${event.index} arrived where ${job.nextIndex} was expected` });
-        return;
-      }
       job.nextIndex++;
       job.firstTokenAt ??= this.now();
       this.touch(job);
@@ -104,23 +146,65 @@ export class JobBoard {
     }
     if (event.type === 'done') {
       const seconds = job.firstTokenAt === null ? 0 : (this.now() - job.firstTokenAt) / 1000;
-      this.options.registry.recordJob(tab, Math.max(0, event.completionTokens - 1), seconds);
+      this.options.registry.recordJob(tab, job.nextIndex, seconds);
     }
     this.finish(job, event);
   }
 
-  /** The tab disconnected: every job on it fails. */
+  /** The tab disconnected: every job on it fails; requests waiting for its model may have no tab left. */
   tabClosed(tab: Tab): void {
     for (const job of [...this.jobs.values()])
       if (job.tab === tab) this.finish(job, { type: 'failed', code: 'tab_disconnected', message: 'the contributor tab disconnected' });
+    this.dispatchWaiting();
+  }
+
+  private dispatch(task: TaskMessage, tab: Tab): Job {
+    const job: RunningJob = { id: task.jobId, tab, params: task.params, queue: new EventQueue(), nextIndex: 0, firstTokenAt: null, timer: null };
+    this.jobs.set(job.id, job);
+    tab.runningJobs++;
+    this.touch(job);
+    tab.link.send(task);
+    return {
+      id: job.id,
+      tab: { id: tab.id, backend: tab.backend },
+      events: job.queue,
+      cancel: (reason) => {
+        if (!this.jobs.has(job.id)) return;
+        tab.link.send({ type: 'cancel', jobId: job.id });
+        this.finish(job, { type: 'failed', code: 'client_closed_request', message: reason });
+      },
+    };
+  }
+
+  /** What is wrong with `event` for this job, or null. */
+  private violation(job: RunningJob, event: JobEvent): string | null {
+    if (event.type === 'token') {
+      if (event.index !== job.nextIndex) return `token ${event.index} arrived where ${job.nextIndex} was expected`;
+      if (event.index >= job.params.maxTokens) return `token ${event.index} is beyond max_tokens ${job.params.maxTokens}`;
+      if (event.top.length > job.params.topLogprobs) return `${event.top.length} alternatives sent, ${job.params.topLogprobs} asked for`;
+    }
+    if (event.type === 'done') {
+      // Every streamed token counts, plus at most one end-of-sequence token that is not streamed.
+      const { completionTokens } = event;
+      if (completionTokens < job.nextIndex || completionTokens > Math.min(job.nextIndex + 1, job.params.maxTokens))
+        return `done reports ${completionTokens} completion tokens after ${job.nextIndex} were streamed`;
+      if (event.promptTokens < 1) return 'done reports an empty prompt';
+    }
+    return null;
+  }
+
+  /** Fails the job and disconnects its tab, which broke the protocol or went silent. */
+  private expel(job: RunningJob, code: 'protocol_error' | 'tab_timeout', message: string): void {
+    this.log(`${job.tab.id}: ${code} on ${job.id}: ${message}; disconnecting the tab`);
+    job.tab.ready = false; // no new work while it closes
+    job.tab.link.send({ type: 'cancel', jobId: job.id });
+    this.finish(job, { type: 'failed', code, message });
+    job.tab.link.close(code);
   }
 
   private touch(job: RunningJob): void {
     if (job.timer) clearTimeout(job.timer);
-    job.timer = setTimeout(() => {
-      job.tab.link.send({ type: 'cancel', jobId: job.id });
-      this.finish(job, { type: 'failed', code: 'tab_timeout', message: `the contributor tab sent nothing for ${this.options.idleTimeoutMs} ms` });
-    }, this.options.idleTimeoutMs);
+    job.timer = setTimeout(() => this.expel(job, 'tab_timeout', `the contributor tab sent nothing for ${this.options.idleTimeoutMs} ms`), this.options.idleTimeoutMs);
     job.timer.unref?.();
   }
 
@@ -130,5 +214,6 @@ export class JobBoard {
     job.tab.runningJobs--;
     job.queue.push(event);
     job.queue.close();
+    this.dispatchWaiting();
   }
 }

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { pickTab, type TabSnapshot } from './pick-tab.ts';
+import { pickTab, servesModel, type TabSnapshot } from './pick-tab.ts';
 
 const tab = (id: string, fields: Partial<TabSnapshot> = {}): TabSnapshot => ({
   id,
@@ -12,6 +12,18 @@ const tab = (id: string, fields: Partial<TabSnapshot> = {}): TabSnapshot => ({
 
 const pickedId = (tabs: TabSnapshot[], model = 'm') => pickTab(tabs, model)?.id ?? null;
 
+describe('servesModel', () => {
+  it('is true only for a model the tab announced', () => {
+    expect(servesModel(tab('a', { models: ['m', 'n'] }), 'n')).toBe(true);
+    expect(servesModel(tab('a', { models: ['m'] }), 'mm')).toBe(false);
+    expect(servesModel(tab('a', { models: [] }), 'm')).toBe(false);
+  });
+
+  it('does not care whether the tab is busy', () => {
+    expect(servesModel(tab('a', { runningJobs: 1 }), 'm')).toBe(true);
+  });
+});
+
 describe('pickTab', () => {
   it('returns null when there are no tabs', () => {
     expect(pickTab([], 'm')).toBeNull();
@@ -21,35 +33,42 @@ describe('pickTab', () => {
     expect(pickTab([tab('a', { models: ['other'] }), tab('b', { models: [] })], 'm')).toBeNull();
   });
 
-  it('only considers tabs that have the model, however idle the others are', () => {
-    const tabs = [tab('idle-wrong-model', { models: ['other'] }), tab('busy', { runningJobs: 5, models: ['other', 'm'] })];
-    expect(pickedId(tabs)).toBe('busy');
-    expect(pickedId(tabs, 'other')).toBe('idle-wrong-model');
+  it('only considers tabs that have the model, however idle and fast the others are', () => {
+    const tabs = [tab('fast-wrong-model', { models: ['other'], tokensPerSecond: 900 }), tab('slow', { models: ['other', 'm'], tokensPerSecond: 1 })];
+    expect(pickedId(tabs)).toBe('slow');
+    expect(pickedId(tabs, 'other')).toBe('fast-wrong-model');
   });
 
-  it('prefers the tab with the fewest running jobs over speed and age', () => {
-    const tabs = [
-      tab('fast-old-busy', { runningJobs: 2, tokensPerSecond: 500, connectedAt: 1 }),
-      tab('slow-new-idle', { runningJobs: 1, tokensPerSecond: 5, connectedAt: 9 }),
-    ];
-    expect(pickedId(tabs)).toBe('slow-new-idle');
-    expect(pickedId([...tabs].reverse())).toBe('slow-new-idle');
+  it('never picks a tab already running a job: a tab runs one job at a time', () => {
+    const busyFastOld = tab('busy', { runningJobs: 1, tokensPerSecond: 500, connectedAt: 1 });
+    const idleSlowNew = tab('idle', { runningJobs: 0, tokensPerSecond: 5, connectedAt: 9 });
+    expect(pickedId([busyFastOld, idleSlowNew])).toBe('idle');
+    expect(pickedId([idleSlowNew, busyFastOld])).toBe('idle');
   });
 
-  it('breaks a load tie by measured speed, and a measured tab beats an unmeasured one', () => {
+  it('returns null when every tab with the model is busy, even if an idle tab serves another model', () => {
+    const tabs = [tab('busy-a', { runningJobs: 1 }), tab('busy-b', { runningJobs: 3, tokensPerSecond: 40 }), tab('idle-other', { models: ['other'] })];
+    expect(pickTab(tabs, 'm')).toBeNull();
+  });
+
+  it('prefers the fastest measured tab, and a measured tab beats an unmeasured one', () => {
     const slow = tab('slow', { tokensPerSecond: 10, connectedAt: 1 });
     const fast = tab('fast', { tokensPerSecond: 40, connectedAt: 2 });
     const unmeasured = tab('unmeasured', { tokensPerSecond: null, connectedAt: 0 });
     expect(pickedId([slow, fast])).toBe('fast');
     expect(pickedId([fast, slow])).toBe('fast');
     expect(pickedId([unmeasured, slow])).toBe('slow');
+    expect(pickedId([slow, unmeasured])).toBe('slow');
   });
 
-  it('breaks a load and speed tie by the longest-connected tab, whatever the order', () => {
+  it('breaks a speed tie by the longest-connected tab, whatever the order', () => {
     const older = tab('older', { tokensPerSecond: 20, connectedAt: 100 });
     const newer = tab('newer', { tokensPerSecond: 20, connectedAt: 200 });
     expect(pickedId([older, newer])).toBe('older');
     expect(pickedId([newer, older])).toBe('older');
+    const unmeasuredOlder = tab('u-older', { connectedAt: 3 });
+    const unmeasuredNewer = tab('u-newer', { connectedAt: 4 });
+    expect(pickedId([unmeasuredNewer, unmeasuredOlder])).toBe('u-older');
   });
 
   it('returns the tab object itself, not a copy', () => {

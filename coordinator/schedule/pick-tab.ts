@@ -1,7 +1,7 @@
 /**
  * Chooses the tab that serves a request. Pure: works on plain snapshots of the tabs.
- * Rule (skeleton): among tabs with the model loaded, the one with the fewest running jobs; ties go to the
- * fastest measured tokens/s, then to the longest-connected tab (stable, predictable).
+ * A tab runs one job at a time (its worker runs jobs sequentially), so only idle tabs are candidates.
+ * Among idle tabs with the model loaded: the fastest measured tokens/s, then the longest-connected tab.
  */
 export interface TabSnapshot {
   id: string;
@@ -12,15 +12,19 @@ export interface TabSnapshot {
   connectedAt: number;
 }
 
+export const JOBS_PER_TAB = 1;
+
+export const servesModel = (tab: TabSnapshot, model: string) => tab.models.includes(model);
+
 export function pickTab<T extends TabSnapshot>(tabs: readonly T[], model: string): T | null {
   let best: T | null = null;
   for (const tab of tabs) {
-    if (!tab.models.includes(model)) continue;
+    if (!servesModel(tab, model) || tab.runningJobs >= JOBS_PER_TAB) continue;
     if (!best || compare(tab, best) < 0) best = tab;
   }
   return best;
 }
 
 function compare(a: TabSnapshot, b: TabSnapshot): number {
-  return a.runningJobs - b.runningJobs || (b.tokensPerSecond ?? 0) - (a.tokensPerSecond ?? 0) || a.connectedAt - b.connectedAt;
+  return (b.tokensPerSecond ?? 0) - (a.tokensPerSecond ?? 0) || a.connectedAt - b.connectedAt;
 }

@@ -1,7 +1,7 @@
 /**
  * The connected contributor tabs and what each announced. In memory: a tab that disconnects is gone.
  */
-import type { AdapterInfo, Backend } from '../../src/protocol/tab.ts';
+import type { AdapterInfo, AdapterLimits, Backend } from '../../src/protocol/tab.ts';
 import type { Link } from '../transport/link.ts';
 import type { TabSnapshot } from '../schedule/pick-tab.ts';
 
@@ -11,7 +11,7 @@ export interface Tab extends TabSnapshot {
   ready: boolean;
   backend: Backend | null;
   adapter: AdapterInfo | null;
-  limits: { maxBufferSize: number; maxStorageBufferBindingSize: number } | null;
+  limits: AdapterLimits | null;
   models: string[];
   runningJobs: number;
   tokensPerSecond: number | null;
@@ -59,12 +59,15 @@ export class TabRegistry {
     return [...this.tabs.values()].filter((t) => t.ready);
   }
 
-  /** Records a finished job's decode speed (exponential moving average). */
+  /**
+   * Records a finished job: `tokens` streamed, `seconds` from the first token to the end. Decode speed (tokens
+   * after the first, per second) feeds an exponential moving average.
+   */
   recordJob(tab: Tab, tokens: number, seconds: number): void {
     tab.jobsServed++;
     tab.tokensServed += tokens;
     if (tokens < 2 || seconds <= 0) return;
-    const speed = tokens / seconds;
+    const speed = (tokens - 1) / seconds;
     tab.tokensPerSecond = tab.tokensPerSecond === null ? speed : 0.7 * tab.tokensPerSecond + 0.3 * speed;
   }
 

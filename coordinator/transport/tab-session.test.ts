@@ -1,25 +1,60 @@
 import { describe, expect, it } from 'vitest';
-import { MAX_TAB_MESSAGE_CHARS } from '../../src/protocol/tab.ts';
+import { MAX_TAB_MESSAGE_CHARS, type SamplingParams } from '../../src/protocol/tab.ts';
 import { helloFrame, helloMessage, RecordingLink } from '../../test/unit/tab-peer.ts';
-import { JobBoard } from '../jobs/job-board.ts';
+import { JobBoard, type Job, type JobEvent, type StartResult } from '../jobs/job-board.ts';
 import { TabRegistry } from '../tabs/tab-registry.ts';
 import { openTabSession } from './tab-session.ts';
 
 const KNOWN = ['m1', 'm2'];
+const params: SamplingParams = { maxTokens: 4, temperature: 0, topP: 1, topK: 0, stop: [], seed: 1, topLogprobs: 0 };
+const request = (model = 'm1') => ({ model, messages: [{ role: 'user' as const, content: 'hi' }], params });
 
-function connect() {
+/** A registry and board shared by any number of tab sessions, each over its own recording link. */
+function coordinator() {
   const registry = new TabRegistry();
   const board = new JobBoard({ registry, idleTimeoutMs: 60_000 });
   const logs: string[] = [];
-  const link = new RecordingLink();
-  const session = openTabSession(link, { registry, board, knownModels: () => new Set(KNOWN), log: (line) => logs.push(line) });
-  return { registry, board, link, session, logs, errors: () => link.ofType('error') };
+  const connectTab = () => {
+    const link = new RecordingLink();
+    const session = openTabSession(link, { registry, board, knownModels: () => new Set(KNOWN), log: (line) => logs.push(line) });
+    return { link, session, errors: () => link.ofType('error') };
+  };
+  return { registry, board, logs, connectTab };
 }
+
+function connect() {
+  const net = coordinator();
+  return { ...net, ...net.connectTab() };
+}
+
+const flush = () => new Promise<void>((resolve) => setImmediate(resolve));
+
+/** Watches a start without awaiting it, so a test can check that it is still waiting. */
+function watch(promise: Promise<StartResult>) {
+  const state: { result: StartResult | null } = { result: null };
+  void promise.then((result) => (state.result = result));
+  return state;
+}
+
+async function startedJob(promise: Promise<StartResult>): Promise<Job> {
+  const result = await promise;
+  if (!result.ok) throw new Error(`the tab should have taken the job, got ${result.reason}`);
+  return result.job;
+}
+
+async function drain(job: Job): Promise<JobEvent[]> {
+  const events: JobEvent[] = [];
+  for await (const event of job.events) events.push(event);
+  return events;
+}
+
+const tokenFrame = (jobId: string, index: number) => JSON.stringify({ type: 'token', jobId, index, token: { id: 1, token: 'a', bytes: [97], logprob: -1 }, text: 'a', top: [] });
+const doneFrame = (jobId: string, completionTokens: number) => JSON.stringify({ type: 'done', jobId, finishReason: 'stop', text: '', promptTokens: 1, completionTokens });
 
 const jobFrames = {
   token: JSON.stringify({ type: 'token', jobId: 'j1', index: 0, token: { id: 1, token: 'a', bytes: [97], logprob: -1 }, text: 'a', top: [] }),
   done: JSON.stringify({ type: 'done', jobId: 'j1', finishReason: 'stop', text: '', promptTokens: 1, completionTokens: 1 }),
-  failed: JSON.stringify({ type: 'failed', jobId: 'j1', code: 'oops', message: 'oops' }),
+  failed: JSON.stringify({ type: 'failed', jobId: 'j1', code: 'worker_error', message: 'oops' }),
   models: JSON.stringify({ type: 'models', models: ['m1'] }),
 };
 
@@ -103,18 +138,132 @@ describe('openTabSession', () => {
   it("hands job messages to the board after hello, and a drop fails the tab's jobs", async () => {
     const { registry, board, link, session } = connect();
     session.receive(helloFrame(['m1']));
-    const job = board.start({ model: 'm1', messages: [{ role: 'user', content: 'hi' }], params: { maxTokens: 4, temperature: 0, topP: 1, topK: 0, stop: [], seed: 1, topLogprobs: 0 } });
-    if (!job) throw new Error('the tab should have taken the job');
+    const job = await startedJob(board.start(request()));
     expect(link.ofType('task').map((t) => t.jobId)).toEqual([job.id]);
 
-    session.receive(JSON.stringify({ type: 'token', jobId: job.id, index: 0, token: { id: 1, token: 'a', bytes: [97], logprob: -1 }, text: 'a', top: [] }));
+    session.receive(tokenFrame(job.id, 0));
     session.closed();
 
-    const events = [];
-    for await (const event of job.events) events.push(event);
+    const events = await drain(job);
     expect(events.map((e) => e.type)).toEqual(['token', 'failed']);
     expect(events[1]).toMatchObject({ code: 'tab_disconnected' });
     expect(registry.get(session.tab.id)).toBeUndefined();
     expect(board.size).toBe(0);
+  });
+});
+
+describe('tab sessions and the waiting queue', () => {
+  it('hands a waiting request to a new tab as soon as its hello arrives', async () => {
+    const net = coordinator();
+    const first = net.connectTab();
+    first.session.receive(helloFrame(['m1']));
+    await startedJob(net.board.start(request()));
+    const waiter = watch(net.board.start(request(), { id: 'queued' }));
+    const second = net.connectTab();
+    await flush();
+    expect(waiter.result).toBeNull();
+
+    second.session.receive(helloFrame(['m1']));
+    await flush();
+
+    expect(waiter.result).toMatchObject({ ok: true, job: { id: 'queued', tab: { id: second.session.tab.id } } });
+    expect(second.link.ofType('task').map((t) => t.jobId)).toEqual(['queued']);
+    expect(first.link.ofType('task')).toHaveLength(1);
+    expect(net.board.waitingCount).toBe(0);
+  });
+
+  it('leaves a request waiting when the new tab serves other models, and hands it over once the tab loads the model', async () => {
+    const net = coordinator();
+    const first = net.connectTab();
+    first.session.receive(helloFrame(['m1']));
+    await startedJob(net.board.start(request()));
+    const waiter = watch(net.board.start(request(), { id: 'queued' }));
+    const second = net.connectTab();
+
+    second.session.receive(helloFrame(['m2']));
+    await flush();
+    expect(waiter.result).toBeNull();
+    expect(second.link.ofType('task')).toEqual([]);
+
+    second.session.receive(JSON.stringify({ type: 'models', models: ['m2', 'm1'] }));
+    await flush();
+    expect(waiter.result).toMatchObject({ ok: true, job: { id: 'queued', tab: { id: second.session.tab.id } } });
+  });
+
+  it('ends waiting requests with no_tab when the last tab serving their model unloads it', async () => {
+    const { board, session } = connect();
+    session.receive(helloFrame(['m1', 'm2']));
+    await startedJob(board.start(request('m1')));
+    const forM1 = watch(board.start(request('m1')));
+    const forM2 = watch(board.start(request('m2')));
+
+    session.receive(JSON.stringify({ type: 'models', models: ['m2'] }));
+    await flush();
+
+    expect(forM1.result).toEqual({ ok: false, reason: 'no_tab' });
+    expect(forM2.result).toBeNull();
+    expect(board.waitingCount).toBe(1);
+  });
+
+  it('ends waiting requests with no_tab when the last tab serving their model disconnects', async () => {
+    const { board, session } = connect();
+    session.receive(helloFrame(['m1']));
+    const running = await startedJob(board.start(request()));
+    const waiters = [watch(board.start(request())), watch(board.start(request()))];
+
+    session.closed();
+    await flush();
+
+    expect(waiters.map((w) => w.result)).toEqual([{ ok: false, reason: 'no_tab' }, { ok: false, reason: 'no_tab' }]);
+    expect((await drain(running)).at(-1)).toMatchObject({ type: 'failed', code: 'tab_disconnected' });
+    expect(board.waitingCount).toBe(0);
+  });
+});
+
+describe('a tab that breaks the job contract', () => {
+  it('is disconnected: its job fails, it is told to cancel, it gets no more work and leaves when its link closes', async () => {
+    const { registry, board, link, session, errors } = connect();
+    session.receive(helloFrame(['m1']));
+    const job = await startedJob(board.start(request()));
+
+    session.receive(tokenFrame(job.id, 0));
+    session.receive(tokenFrame(job.id, 0)); // repeated index
+
+    expect((await drain(job)).map((e) => (e.type === 'failed' ? e.code : e.type))).toEqual(['token', 'protocol_error']);
+    expect(link.ofType('cancel')).toEqual([{ type: 'cancel', jobId: job.id }]);
+    expect(link.closes).toEqual(['protocol_error']);
+    expect(session.tab).toMatchObject({ ready: false, runningJobs: 0 });
+    expect(registry.ready()).toEqual([]);
+    expect(await board.start(request())).toEqual({ ok: false, reason: 'no_tab' });
+    expect(errors()).toEqual([]);
+
+    // The transport reports the close: the tab is gone.
+    session.closed();
+    expect(registry.get(session.tab.id)).toBeUndefined();
+  });
+
+  // KNOWN BUG, pinned with it.fails: tab-session.ts refuses a hello only while `tab.ready`, and the job board's
+  // expel clears `ready`, so an expelled tab that says hello again (its socket still closing) is re-admitted and
+  // handed waiting requests that can only end in tab_disconnected. Turn this into `it` once the session tracks
+  // "hello already received" separately from `ready`.
+  it('cannot rejoin with a second hello while its link closes', async () => {
+    const net = coordinator();
+    const honest = net.connectTab();
+    honest.session.receive(helloFrame(['m1']));
+    const cheat = net.connectTab();
+    cheat.session.receive(helloFrame(['m1']));
+    const onHonest = await startedJob(net.board.start(request(), { id: 'on-honest' }));
+    const onCheat = await startedJob(net.board.start(request(), { id: 'on-cheat' }));
+    expect([onHonest.tab.id, onCheat.tab.id]).toEqual([honest.session.tab.id, cheat.session.tab.id]);
+    const waiter = watch(net.board.start(request(), { id: 'queued' }));
+    cheat.session.receive(doneFrame(onCheat.id, 3)); // claims tokens it never streamed
+    expect(cheat.link.closes).toEqual(['protocol_error']);
+
+    cheat.session.receive(helloFrame(['m1']));
+    await flush();
+
+    expect(cheat.session.tab.ready).toBe(false);
+    expect(waiter.result).toBeNull();
+    expect(net.board.size).toBe(1);
   });
 });

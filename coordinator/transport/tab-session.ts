@@ -24,6 +24,8 @@ export interface TabSession {
 
 export function openTabSession(link: Link, deps: TabSessionDeps): TabSession {
   const tab = deps.registry.add(link);
+  // Not `tab.ready`: the board clears that when it expels a tab, and an expelled tab must not rejoin this session.
+  let helloSeen = false;
   link.send({ type: 'welcome', tabId: tab.id });
   const reject = (code: string, message: string) => {
     deps.log(`${tab.id}: ${code}: ${message}`);
@@ -44,17 +46,20 @@ export function openTabSession(link: Link, deps: TabSessionDeps): TabSession {
       const message = parsed.message;
       switch (message.type) {
         case 'hello':
-          if (tab.ready) return reject('out_of_order', 'hello was already received');
+          if (helloSeen) return reject('out_of_order', 'hello was already received');
+          helloSeen = true;
           tab.backend = message.backend;
           tab.adapter = message.adapter;
           tab.limits = message.limits;
           tab.models = onlyKnown(message.models);
           tab.ready = true;
+          deps.board.dispatchWaiting();
           deps.log(`${tab.id}: hello over ${link.kind}: ${message.backend}${message.adapter ? ` (${message.adapter.description || message.adapter.vendor})` : ''}, models [${tab.models.join(', ')}]`);
           return;
         case 'models':
           if (!tab.ready) return reject('out_of_order', 'models before hello');
           tab.models = onlyKnown(message.models);
+          deps.board.dispatchWaiting();
           return;
         default:
           if (!tab.ready) return reject('out_of_order', `${message.type} before hello`);

@@ -3,7 +3,6 @@
  * `TabSession`. The WebRTC data channel will be a second `Link` behind the same session.
  */
 import type { UpgradeWebSocket, WSContext } from 'hono/ws';
-import { MAX_TAB_MESSAGE_CHARS } from '../../src/protocol/tab.ts';
 import { openTabSession, type TabSession, type TabSessionDeps } from './tab-session.ts';
 import type { Link } from './link.ts';
 
@@ -26,11 +25,7 @@ export function tabWebSocketHandler(upgradeWebSocket: UpgradeWebSocket, deps: Ta
       onOpen(_event, ws) {
         session = openTabSession(websocketLink(ws), deps);
       },
-      onMessage(event, ws) {
-        if (typeof event.data === 'string' && event.data.length > MAX_TAB_MESSAGE_CHARS) {
-          ws.close(1009, 'message too large');
-          return;
-        }
+      onMessage(event) {
         session?.receive(event.data);
       },
       onClose() {

@@ -162,3 +162,13 @@ describe('parseCoordinatorMessage', () => {
     expect(parseCoordinatorMessage(' '.repeat(MAX_TAB_MESSAGE_CHARS + 1)).ok).toBe(false);
   });
 });
+
+describe('failed codes', () => {
+  const failed = (code: string) => JSON.stringify({ type: 'failed', jobId: 'j1', code, message: 'm' });
+  it.each(['cancelled', 'context_length_exceeded', 'model_not_loaded', 'worker_error'])('accepts the tab code %s', (code) => {
+    expect(parseTabMessage(failed(code)).ok).toBe(true);
+  });
+  it.each(['client_closed_request', 'tab_timeout', 'protocol_error', 'tab_disconnected', 'oom'])('refuses %s, which a tab cannot claim', (code) => {
+    expect(parseTabMessage(failed(code)).ok).toBe(false);
+  });
+});

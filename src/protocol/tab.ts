@@ -4,6 +4,7 @@
  * (WebSocket today; a WebRTC data channel later) and does not matter here.
  */
 import { z } from 'zod';
+import { chatRoleSchema } from './api.ts';
 
 export const TAB_PROTOCOL_VERSION = 1;
 /** Largest message either side accepts, in characters of JSON. A task carries the whole conversation. */
@@ -26,6 +27,7 @@ export const adapterLimitsSchema = z.object({
   maxBufferSize: z.number().nonnegative(),
   maxStorageBufferBindingSize: z.number().nonnegative(),
 });
+export type AdapterLimits = z.infer<typeof adapterLimitsSchema>;
 
 const topLogprobSchema = z.object({ id: z.number().int().nonnegative(), token: z.string(), bytes: z.array(z.number().int()), logprob: z.number() });
 export type TokenCandidate = z.infer<typeof topLogprobSchema>;
@@ -42,7 +44,11 @@ export const samplingParamsSchema = z.object({
 });
 export type SamplingParams = z.infer<typeof samplingParamsSchema>;
 
-const messageSchema = z.object({ role: z.enum(['system', 'developer', 'user', 'assistant']), content: z.string() });
+/** Why a tab could not finish a task. A tab cannot claim any other code (such as the coordinator's own). */
+export const TASK_FAILURE_CODES = ['cancelled', 'context_length_exceeded', 'model_not_loaded', 'worker_error'] as const;
+export type TaskFailureCode = (typeof TASK_FAILURE_CODES)[number];
+
+const messageSchema = z.object({ role: chatRoleSchema, content: z.string() });
 
 export const tabToCoordinatorSchema = z.discriminatedUnion('type', [
   z.object({
@@ -74,7 +80,7 @@ export const tabToCoordinatorSchema = z.discriminatedUnion('type', [
     promptTokens: z.number().int().nonnegative(),
     completionTokens: z.number().int().nonnegative(),
   }),
-  z.object({ type: z.literal('failed'), jobId: id, code: z.string().max(64), message: z.string().max(2000) }),
+  z.object({ type: z.literal('failed'), jobId: id, code: z.enum(TASK_FAILURE_CODES), message: z.string().max(2000) }),
 ]);
 export type TabToCoordinator = z.infer<typeof tabToCoordinatorSchema>;
 

@@ -2,7 +2,7 @@
  * The page <-> inference Web Worker interface, called through comlink (which carries the calls as structured
  * clones and rethrows errors as Error objects on the calling side). Callbacks must be wrapped in `Comlink.proxy`.
  */
-import type { AdapterInfo, Backend, SamplingParams } from './tab.ts';
+import type { AdapterInfo, AdapterLimits, Backend, SamplingParams } from './tab.ts';
 import type { PlainMessage } from './api.ts';
 
 export type BackendChoice = Backend | 'auto';
@@ -10,7 +10,7 @@ export type BackendChoice = Backend | 'auto';
 export interface DeviceReport {
   webgpu: boolean;
   adapter: AdapterInfo | null;
-  limits: { maxBufferSize: number; maxStorageBufferBindingSize: number } | null;
+  limits: AdapterLimits | null;
   /** Why WebGPU is unavailable, when it is. */
   reason: string | null;
   crossOriginIsolated: boolean;
@@ -55,9 +55,8 @@ export interface WorkerResult {
   completionTokens: number;
 }
 
-/** Why a task failed. `run` rejects with an Error whose `name` is one of these (comlink keeps name and message). */
-export type TaskFailureCode = 'cancelled' | 'context_length_exceeded' | 'model_not_loaded' | 'worker_error';
-export const TASK_FAILURE_CODES: readonly TaskFailureCode[] = ['cancelled', 'context_length_exceeded', 'model_not_loaded', 'worker_error'];
+/** `run` rejects with an Error whose `name` is a `TaskFailureCode` (comlink keeps name and message). */
+export { TASK_FAILURE_CODES, type TaskFailureCode } from './tab.ts';
 
 export interface InferenceWorkerApi {
   probeDevice(): Promise<DeviceReport>;
