@@ -9,13 +9,15 @@ import { cors } from 'hono/cors';
 import { HTTPException } from 'hono/http-exception';
 import type { UpgradeWebSocket } from 'hono/ws';
 import { serveStatic } from '@hono/node-server/serve-static';
-import { readFile } from 'node:fs/promises';
+import { createReadStream } from 'node:fs';
+import { stat } from 'node:fs/promises';
+import { Readable } from 'node:stream';
 import { join } from 'node:path';
 import type { ModelObject } from '../src/protocol/api.ts';
 import { chatCompletionsHandler } from './api/chat-completions.ts';
-import { ApiError, notFound, toApiError } from './api/errors.ts';
+import { ApiError, modelNotFound, notFound, toApiError } from './api/errors.ts';
 import type { JobBoard } from './jobs/job-board.ts';
-import type { ModelCatalogue } from './models/catalogue.ts';
+import type { CatalogueModel, ModelCatalogue } from './models/catalogue.ts';
 import type { TabRegistry } from './tabs/tab-registry.ts';
 import { tabWebSocketHandler } from './transport/tab-websocket.ts';
 
@@ -39,31 +41,29 @@ export function createApp(deps: AppDeps): Hono {
   const app = new Hono();
 
   // Cross-origin isolation gives the page SharedArrayBuffer, which multi-threaded WASM inference needs.
+  // The API is meant to be called from other origins; everything else stays same-origin.
   app.use('*', async (c, next) => {
     await next();
     c.header('Cross-Origin-Opener-Policy', 'same-origin');
     c.header('Cross-Origin-Embedder-Policy', 'require-corp');
-    c.header('Cross-Origin-Resource-Policy', 'same-origin');
+    c.header('Cross-Origin-Resource-Policy', c.req.path.startsWith('/v1/') ? 'cross-origin' : 'same-origin');
   });
 
   app.use('/v1/*', cors({ origin: '*', allowHeaders: ['Authorization', 'Content-Type'], exposeHeaders: ['x-dolphin-tab', 'x-dolphin-backend', 'x-dolphin-seed'] }));
-  app.use('/v1/*', async (c, next) => {
-    await next();
-    c.header('Cross-Origin-Resource-Policy', 'cross-origin');
-  });
 
-  app.get('/v1/models', (c) => {
-    const data: ModelObject[] = deps.catalogue.list().map((m) => ({ id: m.id, object: 'model', created: m.created, owned_by: 'dolphin' }));
-    return c.json({ object: 'list', data });
-  });
+  const modelObject = (m: CatalogueModel): ModelObject => ({ id: m.id, object: 'model', created: m.created, owned_by: 'dolphin' });
+  app.get('/v1/models', (c) => c.json({ object: 'list', data: deps.catalogue.list().map(modelObject) }));
   app.get('/v1/models/:id', (c) => {
     const m = deps.catalogue.get(c.req.param('id'));
-    if (!m) throw new ApiError(404, 'invalid_request_error', `The model '${c.req.param('id')}' does not exist on this network.`, 'model_not_found', 'model');
-    return c.json({ id: m.id, object: 'model', created: m.created, owned_by: 'dolphin' } satisfies ModelObject);
+    if (!m) throw modelNotFound(c.req.param('id'));
+    return c.json(modelObject(m));
   });
   app.post(
     '/v1/chat/completions',
-    bodyLimit({ maxSize: MAX_REQUEST_BYTES, onError: () => { throw new ApiError(413, 'invalid_request_error', `The request body exceeds ${MAX_REQUEST_BYTES} bytes.`, 'request_too_large'); } }),
+    bodyLimit({
+      maxSize: MAX_REQUEST_BYTES,
+      onError: (c) => c.json(new ApiError(413, 'invalid_request_error', `The request body exceeds ${MAX_REQUEST_BYTES} bytes.`, 'request_too_large').toBody(), 413),
+    }),
     chatCompletionsHandler(deps),
   );
 
@@ -74,27 +74,30 @@ export function createApp(deps: AppDeps): Hono {
   );
 
   // Model files: only manifest.json and the files it lists, nothing else from the folder.
+  // Streamed from disk: real model files run to hundreds of megabytes.
   app.get('/models/:id/:path{.+}', async (c) => {
     const model = deps.catalogue.get(c.req.param('id'));
     const path = c.req.param('path');
-    if (!model || (path !== 'manifest.json' && !model.manifest.files.some((f) => f.path === path))) return c.text('not found', 404);
-    const bytes = await readFile(join(model.dir, path));
+    const listed = model?.manifest.files.find((f) => f.path === path);
+    if (!model || (path !== 'manifest.json' && !listed)) return c.text('not found', 404);
+    const file = join(model.dir, path);
+    const size = await stat(file).then((s) => s.size, () => null);
+    if (size === null) return c.text('not found', 404);
     c.header('Cache-Control', 'no-cache');
     c.header('Content-Type', path.endsWith('.json') ? 'application/json' : 'application/octet-stream');
-    return c.body(bytes);
+    c.header('Content-Length', String(size));
+    if (listed) c.header('ETag', `"${listed.sha256}"`);
+    return c.body(Readable.toWeb(createReadStream(file)) as ReadableStream<Uint8Array>);
   });
 
   app.use('/ort/*', serveStatic({ root: deps.ortDir, rewriteRequestPath: (p) => p.replace(/^\/ort/, '') }));
   app.use('/*', serveStatic({ root: deps.webDir }));
   for (const route of SPA_ROUTES) app.get(route, serveStatic({ root: deps.webDir, path: 'index.html' }));
 
-  app.notFound((c) => (c.req.path.startsWith('/v1/') ? c.json(notFound(c.req.path).toBody(), 404) : c.text('not found', 404)));
+  app.notFound((c) => (c.req.path.startsWith('/v1/') ? c.json(notFound(c.req.method, c.req.path).toBody(), 404) : c.text('not found', 404)));
   app.onError((error, c) => {
-    if (error instanceof HTTPException && !(error.cause instanceof ApiError)) {
-      const apiError = new ApiError(error.status as 400, 'invalid_request_error', error.message);
-      return c.json(apiError.toBody(), apiError.status);
-    }
-    const apiError = toApiError(error);
+    if (error instanceof HTTPException && !(error.cause instanceof ApiError)) return error.getResponse();
+    const apiError = toApiError(error instanceof HTTPException ? error.cause : error);
     if (!(error instanceof ApiError)) deps.log(`error on ${c.req.method} ${c.req.path}: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}`);
     return c.json(apiError.toBody(), apiError.status);
   });

@@ -7,10 +7,11 @@ import type { Context } from 'hono';
 import { streamSSE } from 'hono/streaming';
 import type { z } from 'zod';
 import { chatCompletionRequestSchema, toPlainMessages, type ChatCompletion, type ChatCompletionChunk, type ChatCompletionRequest, type TokenLogprob, type Usage } from '../../src/protocol/api.ts';
-import { MAX_TAB_MESSAGE_CHARS, type TokenCandidate } from '../../src/protocol/tab.ts';
-import type { Job, JobBoard, JobEvent } from '../jobs/job-board.ts';
+import type { TokenCandidate } from '../../src/protocol/tab.ts';
+import type { ContentfulStatusCode } from 'hono/utils/http-status';
+import type { Job, JobBoard, JobEvent, StartFailure } from '../jobs/job-board.ts';
 import type { ModelCatalogue } from '../models/catalogue.ts';
-import { ApiError, fromTabFailure, invalidRequest, modelNotFound, noCapacity, toApiError } from './errors.ts';
+import { ApiError, fromTabFailure, invalidRequest, modelNotFound, noCapacity, tabsBusy, toApiError } from './errors.ts';
 import { planSampling } from './sampling-plan.ts';
 
 export interface ChatCompletionsDeps {
@@ -38,7 +39,8 @@ function fromZodIssue(issue: z.core.$ZodIssue | undefined, body: Record<string, 
   const param = issue.path.map((p, i) => (typeof p === 'number' ? `[${p}]` : i === 0 ? String(p) : `.${String(p)}`)).join('') || null;
   const top = issue.path[0];
   if (issue.path.length === 1 && typeof top === 'string' && !(top in body)) return invalidRequest(`Missing required parameter: '${param}'.`, param, 'missing_required_parameter');
-  return invalidRequest(`Invalid value for '${param}': ${issue.message}.`, param, 'invalid_value');
+  const code = issue.code === 'custom' && typeof issue.params?.['code'] === 'string' ? issue.params['code'] : 'invalid_value';
+  return invalidRequest(`Invalid value for '${param}': ${issue.message}.`, param, code);
 }
 
 const toLogprob = (t: TokenCandidate): Omit<TokenLogprob, 'top_logprobs'> => ({ token: t.token, logprob: t.logprob, bytes: t.bytes });
@@ -53,6 +55,19 @@ const usageOf = (done: Extract<JobEvent, { type: 'done' }>): Usage => ({
   total_tokens: done.promptTokens + done.completionTokens,
 });
 
+function startFailure(reason: StartFailure, model: string): ApiError {
+  switch (reason) {
+    case 'no_tab':
+      return noCapacity(model);
+    case 'busy':
+      return tabsBusy(model);
+    case 'too_large':
+      return invalidRequest('The conversation is too large to send to a contributor tab.', 'messages', 'request_too_large');
+    case 'aborted':
+      return new ApiError(499 as ContentfulStatusCode, 'invalid_request_error', 'The client closed the connection.', 'client_closed_request');
+  }
+}
+
 export function chatCompletionsHandler(deps: ChatCompletionsDeps) {
   const now = deps.now ?? Date.now;
   return async (c: Context) => {
@@ -60,15 +75,14 @@ export function chatCompletionsHandler(deps: ChatCompletionsDeps) {
     const model = deps.catalogue.get(request.model);
     if (!model) throw modelNotFound(request.model);
     const params = planSampling(request, model.config.max_position_embeddings, deps.randomSeed);
-    const messages = toPlainMessages(request.messages);
-    // The task travels to the tab as one message; measure it as it will be sent (escaping included).
-    const taskChars = JSON.stringify({ type: 'task', jobId: `chatcmpl-${'0'.repeat(32)}`, model: model.id, messages, params }).length;
-    if (taskChars > MAX_TAB_MESSAGE_CHARS) throw invalidRequest('The conversation is too large to send to a contributor tab.', 'messages', 'request_too_large');
-    const job = deps.board.start({ model: model.id, messages, params });
-    if (!job) throw noCapacity(model.id);
-
+    const signal = c.req.raw.signal;
+    const started = await deps.board.start({ model: model.id, messages: toPlainMessages(request.messages), params }, { signal });
+    if (!started.ok) throw startFailure(started.reason, model.id);
+    const job = started.job;
+    // One place notices a client that hangs up, streaming or not: the request's signal.
     const hangUp = () => job.cancel('the client closed the connection');
-    c.req.raw.signal.addEventListener('abort', hangUp, { once: true });
+    if (signal.aborted) hangUp();
+    else signal.addEventListener('abort', hangUp, { once: true });
     const events = job.events[Symbol.asyncIterator]();
     const first = await events.next();
     if (first.done) throw new ApiError(500, 'server_error', 'The job ended without a result.', 'internal_error');
@@ -103,7 +117,7 @@ async function collect(c: Context, events: AsyncIterable<JobEvent>, meta: Meta, 
       const body: ChatCompletion = {
         ...meta,
         object: 'chat.completion',
-        choices: [{ index: 0, message: { role: 'assistant', content: content + event.text, refusal: null }, logprobs: wantLogprobs ? { content: logprobs } : null, finish_reason: event.finishReason }],
+        choices: [{ index: 0, message: { role: 'assistant', content: content + event.text, refusal: null }, logprobs: wantLogprobs ? { content: logprobs, refusal: null } : null, finish_reason: event.finishReason }],
         usage: usageOf(event),
       };
       return c.json(body);
@@ -120,14 +134,13 @@ function streamChunks(c: Context, job: Job, events: AsyncIterable<JobEvent>, met
     ...(includeUsage ? { usage: null } : {}),
   });
   return streamSSE(c, async (stream) => {
-    stream.onAbort(() => job.cancel('the client closed the stream'));
     const send = (data: unknown) => stream.writeSSE({ data: JSON.stringify(data) });
     // Errors are caught here rather than left to streamSSE, whose handler appends a non-JSON `event: error`.
     try {
       await send(chunk({ role: 'assistant', content: '' }));
       for await (const event of events) {
         if (event.type === 'token') {
-          if (event.text || wantLogprobs) await send(chunk({ content: event.text }, wantLogprobs ? { logprobs: { content: [tokenLogprob(event)] } } : {}));
+          if (event.text || wantLogprobs) await send(chunk({ content: event.text }, wantLogprobs ? { logprobs: { content: [tokenLogprob(event)], refusal: null } } : {}));
         } else if (event.type === 'failed') {
           await send(fromTabFailure(event.code, event.message).toBody());
           return;

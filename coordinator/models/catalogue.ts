@@ -21,7 +21,7 @@ export interface ModelCatalogue {
   ids(): ReadonlySet<string>;
 }
 
-export async function loadCatalogue(modelsDir: string): Promise<ModelCatalogue> {
+export async function loadCatalogue(modelsDir: string, log: (message: string) => void = () => {}): Promise<ModelCatalogue> {
   const models = new Map<string, CatalogueModel>();
   const entries = await readdir(modelsDir, { withFileTypes: true }).catch(() => []);
   for (const entry of entries) {
@@ -33,8 +33,8 @@ export async function loadCatalogue(modelsDir: string): Promise<ModelCatalogue> 
       const config = llamaConfigSchema.parse(JSON.parse(await readFile(join(dir, 'config.json'), 'utf8')));
       const created = Math.floor((await stat(manifestPath)).mtimeMs / 1000);
       models.set(manifest.id, { id: manifest.id, dir, created, manifest, config });
-    } catch {
-      // Not a model folder (or an incomplete one): skip it.
+    } catch (error) {
+      log(`skipping ${dir}: ${error instanceof Error ? error.message.split('\n')[0] : String(error)}`);
     }
   }
   const ids = new Set(models.keys());

@@ -10,8 +10,10 @@ export const API_LIMITS = { maxMessages: 256, maxContentChars: 200_000, maxTopLo
 const textPart = z.object({ type: z.literal('text'), text: z.string() });
 const tooLong = `must be at most ${API_LIMITS.maxContentChars} characters`;
 
+export const chatRoleSchema = z.enum(['system', 'developer', 'user', 'assistant']);
+
 export const chatMessageSchema = z.object({
-  role: z.enum(['system', 'developer', 'user', 'assistant']),
+  role: chatRoleSchema,
   content: z.union([
     z.string().max(API_LIMITS.maxContentChars, tooLong),
     z.array(textPart).refine((parts) => parts.reduce((n, p) => n + p.text.length, 0) <= API_LIMITS.maxContentChars, tooLong),
@@ -24,11 +26,23 @@ const stopSchema = z.union([
   z.array(z.string().min(1)).max(4, 'at most 4 stop sequences are supported'),
 ]);
 
+const isEmpty = (v: unknown) => (Array.isArray(v) ? v.length === 0 : typeof v === 'object' && v !== null && Object.keys(v).length === 0);
+const UNSUPPORTED: ReadonlyArray<readonly ['tools' | 'tool_choice' | 'functions' | 'function_call' | 'response_format' | 'logit_bias' | 'presence_penalty' | 'frequency_penalty', (v: unknown) => boolean]> = [
+  ['tools', isEmpty],
+  ['tool_choice', (v) => v === 'none'],
+  ['functions', isEmpty],
+  ['function_call', (v) => v === 'none'],
+  ['response_format', (v) => (v as { type?: unknown }).type === 'text'],
+  ['logit_bias', isEmpty],
+  ['presence_penalty', (v) => v === 0],
+  ['frequency_penalty', (v) => v === 0],
+];
+
 export const chatCompletionRequestSchema = z
   .object({
     model: z.string().min(1),
     messages: z.array(chatMessageSchema).min(1, 'messages must contain at least one message').max(API_LIMITS.maxMessages),
-    stream: z.boolean().optional(),
+    stream: z.boolean().nullish(),
     stream_options: z.object({ include_usage: z.boolean().optional() }).nullish(),
     max_tokens: z.number().int().min(1).nullish(),
     max_completion_tokens: z.number().int().min(1).nullish(),
@@ -41,11 +55,27 @@ export const chatCompletionRequestSchema = z
     seed: z.number().int().min(0).max(Number.MAX_SAFE_INTEGER).nullish(),
     logprobs: z.boolean().nullish(),
     top_logprobs: z.number().int().min(0).max(API_LIMITS.maxTopLogprobs).nullish(),
-    user: z.string().optional(),
+    user: z.string().nullish(),
+    // Known OpenAI parameters this network does not implement: rejected unless absent or neutral, never ignored.
+    tools: z.unknown().optional(),
+    tool_choice: z.unknown().optional(),
+    functions: z.unknown().optional(),
+    function_call: z.unknown().optional(),
+    response_format: z.unknown().optional(),
+    logit_bias: z.unknown().optional(),
+    presence_penalty: z.unknown().optional(),
+    frequency_penalty: z.unknown().optional(),
   })
-  .refine((r) => !r.top_logprobs || r.logprobs === true, {
-    message: 'logprobs must be true when top_logprobs is set',
-    path: ['top_logprobs'],
+  .superRefine((r, ctx) => {
+    if (r.top_logprobs && r.logprobs !== true)
+      ctx.addIssue({ code: 'custom', path: ['top_logprobs'], message: 'logprobs must be true when top_logprobs is set' });
+    if (r.stream_options && r.stream !== true)
+      ctx.addIssue({ code: 'custom', path: ['stream_options'], message: 'stream_options is only allowed when stream is true' });
+    for (const [name, neutral] of UNSUPPORTED) {
+      const value = r[name];
+      if (value !== undefined && value !== null && !neutral(value))
+        ctx.addIssue({ code: 'custom', path: [name], message: `${name} is not supported by this network`, params: { code: 'unsupported_parameter' } });
+    }
   });
 
 export type ChatCompletionRequest = z.infer<typeof chatCompletionRequestSchema>;
@@ -57,9 +87,10 @@ export interface PlainMessage {
   content: string;
 }
 
+/** Flattens content parts, and maps OpenAI's `developer` role to `system`, which every chat template knows. */
 export function toPlainMessages(messages: ChatMessage[]): PlainMessage[] {
   return messages.map((m) => ({
-    role: m.role,
+    role: m.role === 'developer' ? 'system' : m.role,
     content: typeof m.content === 'string' ? m.content : m.content.map((p) => p.text).join(''),
   }));
 }
@@ -82,6 +113,11 @@ export interface TokenLogprob extends TopLogprob {
   top_logprobs: TopLogprob[];
 }
 
+export interface ChoiceLogprobs {
+  content: TokenLogprob[];
+  refusal: null;
+}
+
 export interface ChatCompletion {
   id: string;
   object: 'chat.completion';
@@ -91,7 +127,7 @@ export interface ChatCompletion {
   choices: Array<{
     index: 0;
     message: { role: 'assistant'; content: string; refusal: null };
-    logprobs: { content: TokenLogprob[] } | null;
+    logprobs: ChoiceLogprobs | null;
     finish_reason: FinishReason;
   }>;
   usage: Usage;
@@ -106,7 +142,7 @@ export interface ChatCompletionChunk {
   choices: Array<{
     index: 0;
     delta: { role?: 'assistant'; content?: string };
-    logprobs: { content: TokenLogprob[] } | null;
+    logprobs: ChoiceLogprobs | null;
     finish_reason: FinishReason | null;
   }>;
   /** Present (as null) on every chunk when include_usage is set; filled on the final, choice-less chunk. */
