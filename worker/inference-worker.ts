@@ -1,11 +1,11 @@
 /// <reference lib="webworker" />
 /**
  * Entry point of the contributor's inference Web Worker: exposes `InferenceWorkerApi` to the page via comlink.
- * One model is loaded at a time; jobs run one after another on it (the scheduler sends one job per tab).
+ * One model is loaded at a time; jobs run one after another on it (the scheduler gives a tab one job at a time).
  */
 import * as Comlink from 'comlink';
 import * as ort from 'onnxruntime-web';
-import { TASK_FAILURE_CODES, type BackendChoice, type DeviceReport, type InferenceWorkerApi, type TaskFailureCode } from '../src/protocol/worker.ts';
+import { TASK_FAILURE_CODES, type BackendChoice, type DeviceReport, type InferenceWorkerApi, type LoadResult, type TaskFailureCode } from '../src/protocol/worker.ts';
 import { GenerationError } from './generate.ts';
 import type { Backend } from '../src/protocol/tab.ts';
 import { downloadModel, MODEL_CACHE_NAME } from './models/model-download.ts';
@@ -17,10 +17,18 @@ ort.env.wasm.wasmPaths = `${self.location.origin}/ort/`;
 let adapterPromise: Promise<GPUAdapter | null> | null = null;
 const requestAdapter = () => (adapterPromise ??= navigator.gpu ? navigator.gpu.requestAdapter().catch(() => null) : Promise.resolve(null));
 
-let loaded: { model: LoadedModel; backend: Backend } | null = null;
+let loaded: { model: LoadedModel; backend: Backend; info: LoadResult } | null = null;
 const running = new Map<string, AbortController>();
-/** Tasks run one at a time: an onnxruntime session does not take concurrent runs. */
+/**
+ * Loads and tasks run one at a time, in call order: an onnxruntime session takes no concurrent runs, and a model
+ * must not be disposed while a (cancelled) task is still inside `session.run`.
+ */
 let queue: Promise<unknown> = Promise.resolve();
+function serially<T>(work: () => Promise<T>): Promise<T> {
+  const turn = queue.then(work);
+  queue = turn.catch(() => {});
+  return turn;
+}
 
 function taskFailure(code: TaskFailureCode, message: string): Error {
   return Object.assign(new Error(message), { name: code });
@@ -69,32 +77,34 @@ async function chooseBackend(choice: BackendChoice): Promise<Backend> {
 const api: InferenceWorkerApi = {
   probeDevice,
 
-  async load({ baseUrl, modelId, backend: choice }, onProgress) {
-    const started = performance.now();
-    const backend = await chooseBackend(choice);
-    const cache = 'caches' in self ? await caches.open(MODEL_CACHE_NAME) : null;
-    let progress = { cachedBytes: 0, totalBytes: 0 };
-    const bundle = await downloadModel({
-      baseUrl,
-      modelId,
-      cache,
-      onProgress: (p) => {
-        progress = p;
-        onProgress?.(p);
-      },
-    });
-    const model = await loadModel(bundle, ort, backend);
-    const previous = loaded;
-    loaded = { model, backend };
-    await previous?.model.engine.dispose();
-    return { modelId, backend, cachedBytes: progress.cachedBytes, totalBytes: progress.totalBytes, loadMs: performance.now() - started };
-  },
+  load: ({ baseUrl, modelId, backend: choice }, onProgress) =>
+    serially(async () => {
+      const started = performance.now();
+      const backend = await chooseBackend(choice);
+      if (loaded?.model.id === modelId && loaded.backend === backend) return { ...loaded.info, loadMs: performance.now() - started };
+      const cache = 'caches' in self ? await caches.open(MODEL_CACHE_NAME) : null;
+      let progress = { cachedBytes: 0, totalBytes: 0 };
+      const bundle = await downloadModel({
+        baseUrl,
+        modelId,
+        cache,
+        onProgress: (p) => {
+          progress = p;
+          onProgress?.(p);
+        },
+      });
+      const model = await loadModel(bundle, ort, backend);
+      const info = { modelId, backend, cachedBytes: progress.cachedBytes, totalBytes: progress.totalBytes, loadMs: performance.now() - started };
+      await loaded?.model.engine.dispose();
+      loaded = { model, backend, info };
+      return info;
+    }),
 
   async run(jobId, task, onToken) {
     if (running.has(jobId)) throw taskFailure('worker_error', `job ${jobId} is already running`);
     const controller = new AbortController();
     running.set(jobId, controller);
-    const turn = queue.then(async () => {
+    const turn = serially(async () => {
       controller.signal.throwIfAborted();
       if (!loaded || loaded.model.id !== task.model) throw taskFailure('model_not_loaded', `model ${task.model} is not loaded in this tab`);
       let tokenEvents = 0;
@@ -104,7 +114,6 @@ const api: InferenceWorkerApi = {
       }, controller.signal);
       return { ...result, tokenEvents };
     });
-    queue = turn.catch(() => {});
     try {
       return await turn;
     } catch (error) {

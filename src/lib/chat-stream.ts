@@ -1,6 +1,7 @@
 /**
  * Streams a chat completion from the network's OpenAI-compatible API (used by the chat page and, later, the
- * widget). Parses SSE with eventsource-parser; an `error` event mid-stream rejects with its message.
+ * widget). Parses SSE with eventsource-parser. A `data:` payload carrying an OpenAI error object, or a stream that
+ * ends before `[DONE]`, rejects `done`.
  */
 import { createParser } from 'eventsource-parser';
 import type { ChatCompletionChunk, ErrorBody, PlainMessage } from '../protocol/api.ts';
@@ -29,9 +30,13 @@ export async function streamChat(
   const done = (async () => {
     let finishReason: string | null = null;
     let failure: string | null = null;
+    let complete = false;
     const parser = createParser({
       onEvent(event) {
-        if (event.data === '[DONE]') return;
+        if (event.data === '[DONE]') {
+          complete = true;
+          return;
+        }
         const data = JSON.parse(event.data) as ChatCompletionChunk | ErrorBody;
         if ('error' in data) {
           failure = data.error.message;
@@ -50,6 +55,7 @@ export async function streamChat(
       parser.feed(decoder.decode(value, { stream: true }));
     }
     if (failure) throw new Error(failure);
+    if (!complete) throw new Error('the stream ended before the reply was complete');
     return { finishReason };
   })();
   return { backend: response.headers.get('x-dolphin-backend'), done };

@@ -7,9 +7,11 @@ import { parseCoordinatorMessage, TAB_PROTOCOL_VERSION, type Backend, type TabTo
 import { TASK_FAILURE_CODES, type DeviceReport } from '../protocol/worker.ts';
 import { proxy, type InferenceWorker } from './inference-worker.ts';
 
+/** Times are `performance.now()` of the page. */
 export interface JobActivity {
   jobId: string;
   tokens: number;
+  /** When the task arrived from the coordinator. */
   startedAt: number;
   firstTokenAt: number | null;
   lastTokenAt: number | null;
@@ -17,7 +19,8 @@ export interface JobActivity {
 
 export interface TabLinkEvents {
   onStatus(status: 'connecting' | 'connected' | 'disconnected', tabId: string | null): void;
-  onJob(activity: JobActivity | null, finished?: { tokens: number; tokensPerSecond: number | null }): void;
+  /** Progress of the current job; null when it ended (`finished` set when it completed). Called once per token. */
+  onJob(activity: JobActivity | null, finished?: { activity: JobActivity; tokensPerSecond: number | null }): void;
   onLog(message: string): void;
 }
 
@@ -45,13 +48,18 @@ export class TabLink {
     this.connect();
   }
 
-  /** Disconnects and stops the jobs in flight (the coordinator fails them when the link drops). */
+  /** Disconnects and stops the jobs in flight. */
   stop(): void {
     this.stopped = true;
-    for (const jobId of this.running) void this.options.worker.cancel(jobId);
+    this.cancelRunning();
     if (this.retryTimer) clearTimeout(this.retryTimer);
     this.socket?.close(1000, 'contributor stopped');
     this.socket = null;
+  }
+
+  /** The coordinator fails a session's jobs when its link drops; the worker must stop them too. */
+  private cancelRunning(): void {
+    for (const jobId of this.running) void this.options.worker.cancel(jobId);
   }
 
   private send(message: TabToCoordinator): void {
@@ -85,6 +93,7 @@ export class TabLink {
     socket.onclose = () => {
       if (this.socket !== socket) return;
       this.socket = null;
+      this.cancelRunning();
       events.onStatus('disconnected', null);
       if (this.stopped) return;
       this.retryTimer = setTimeout(() => this.connect(), this.retryMs);
@@ -129,12 +138,12 @@ export class TabLink {
       ended = true;
       this.send({ type: 'done', jobId: task.jobId, finishReason: result.finishReason, text: result.tailText, promptTokens: result.promptTokens, completionTokens: result.completionTokens });
       const span = activity.firstTokenAt !== null && activity.lastTokenAt !== null ? (activity.lastTokenAt - activity.firstTokenAt) / 1000 : 0;
-      events.onJob(null, { tokens: activity.tokens, tokensPerSecond: activity.tokens > 1 && span > 0 ? (activity.tokens - 1) / span : null });
+      events.onJob(null, { activity, tokensPerSecond: activity.tokens > 1 && span > 0 ? (activity.tokens - 1) / span : null });
     } catch (error) {
       ended = true;
       const name = (error as { name?: string }).name ?? '';
       const message = error instanceof Error ? error.message : String(error);
-      const code = (TASK_FAILURE_CODES as readonly string[]).includes(name) ? name : 'worker_error';
+      const code = TASK_FAILURE_CODES.find((c) => c === name) ?? 'worker_error';
       this.send({ type: 'failed', jobId: task.jobId, code, message });
       events.onLog(`job ${task.jobId} ended: ${message}`);
       events.onJob(null);
