@@ -2,7 +2,11 @@
  * `npm run bench`: engine speed on WASM and WebGPU (in Chromium) and on onnxruntime-node (the CPU reference), and
  * what the network adds: end-to-end decode tokens/s through the coordinator vs the same tab's engine called
  * directly, and the added time to first token. Writes bench-results/<timestamp>.json and prints a table.
- *   BENCH_MODEL (dolphin-small)  BENCH_RUNS (5)  BENCH_TOKENS (64)  BENCH_WEBGPU_TOKENS (24)  BENCH_PORT (8798)
+ *   BENCH_MODEL (dolphin-small)  BENCH_RUNS (5)  BENCH_TOKENS (64)  BENCH_WEBGPU_RUNS (3)  BENCH_WEBGPU_TOKENS (16)
+ *   BENCH_PORT (8798)
+ *
+ * The time to first token the network adds is measured per request: the client's time to first token minus the
+ * time the tab itself took from receiving the task to its first token (the tab reports it with ?expose=1).
  */
 import { spawn } from 'node:child_process';
 import { mkdir, writeFile } from 'node:fs/promises';
@@ -18,7 +22,8 @@ import { median, percentile, timingOf, type Timing } from './stats.ts';
 const MODEL = process.env.BENCH_MODEL ?? 'dolphin-small';
 const RUNS = Number(process.env.BENCH_RUNS ?? 5);
 const TOKENS = Number(process.env.BENCH_TOKENS ?? 64);
-const WEBGPU_TOKENS = Number(process.env.BENCH_WEBGPU_TOKENS ?? 24);
+const WEBGPU_RUNS = Number(process.env.BENCH_WEBGPU_RUNS ?? 3);
+const WEBGPU_TOKENS = Number(process.env.BENCH_WEBGPU_TOKENS ?? 16);
 const PORT = Number(process.env.BENCH_PORT ?? 8798);
 const BASE = `http://127.0.0.1:${PORT}`;
 
@@ -62,7 +67,7 @@ async function benchDirect(page: Page, maxTokens: number, seed: number): Promise
 }
 
 /** The same request through the coordinator's API, timed by the client. */
-async function benchNetwork(maxTokens: number, seed: number): Promise<Timing & { backend: string | null }> {
+async function benchNetwork(maxTokens: number, seed: number): Promise<Timing & { backend: string | null; jobId: string }> {
   const start = performance.now();
   const response = await fetch(`${BASE}/v1/chat/completions`, {
     method: 'POST',
@@ -73,6 +78,7 @@ async function benchNetwork(maxTokens: number, seed: number): Promise<Timing & {
   const times: number[] = [];
   const decoder = new TextDecoder();
   let buffer = '';
+  let jobId = '';
   const reader = response.body.getReader();
   for (let read = await reader.read(); !read.done; read = await reader.read()) {
     buffer += decoder.decode(read.value, { stream: true });
@@ -82,16 +88,23 @@ async function benchNetwork(maxTokens: number, seed: number): Promise<Timing & {
       buffer = buffer.slice(end + 2);
       // One chunk per generated token (logprobs on), so tokens are counted even when their text is held back.
       if (event.includes('"logprobs":{"content"')) times.push(performance.now());
+      jobId ||= /"id":"([^"]+)"/.exec(event)?.[1] ?? '';
     }
   }
-  return { ...timingOf(start, times), backend: response.headers.get('x-dolphin-backend') };
+  return { ...timingOf(start, times), backend: response.headers.get('x-dolphin-backend'), jobId };
 }
 
-async function benchTab(page: Page, backend: 'wasm' | 'webgpu', maxTokens: number) {
+/** How long the tab took from receiving a network job to its first token, by job id. */
+async function tabSideTtft(page: Page): Promise<Map<string, number>> {
+  const jobs = await page.evaluate(() => (window as unknown as { dolphin: { finishedJobs: Array<{ jobId: string; startedAt: number; firstTokenAt: number | null }> } }).dolphin.finishedJobs);
+  return new Map(jobs.map((j) => [j.jobId, (j.firstTokenAt ?? Number.NaN) - j.startedAt]));
+}
+
+async function benchTab(page: Page, backend: 'wasm' | 'webgpu', runs: number, maxTokens: number) {
   const direct: Timing[] = [];
-  const network: Timing[] = [];
+  const network: Array<Timing & { jobId: string }> = [];
   await benchDirect(page, maxTokens, 0); // warm-up
-  for (let i = 1; i <= RUNS; i++) {
+  for (let i = 1; i <= runs; i++) {
     // Interleaved so both see the same machine state; same seed so both generate the same tokens.
     direct.push(await benchDirect(page, maxTokens, i));
     const n = await benchNetwork(maxTokens, i);
@@ -100,7 +113,8 @@ async function benchTab(page: Page, backend: 'wasm' | 'webgpu', maxTokens: numbe
   }
   const d = summarize(direct);
   const n = summarize(network);
-  const addedTtft = network.map((r, i) => r.ttftMs - (direct[i] as Timing).ttftMs);
+  const inTab = await tabSideTtft(page);
+  const addedTtft = network.map((r) => r.ttftMs - (inTab.get(r.jobId) ?? Number.NaN));
   return {
     direct: d,
     network: n,
@@ -122,17 +136,17 @@ async function main() {
   const browser = await chromium.launch({ executablePath: chromiumPath, args: chromiumArgs });
   try {
     for (let i = 0; i < 100 && !(await fetch(`${BASE}/v1/models`).then((r) => r.ok, () => false)); i++) await new Promise((r) => setTimeout(r, 200));
-    console.error(`bench: ${MODEL}, ${RUNS} runs, ${TOKENS} tokens (WebGPU ${WEBGPU_TOKENS})`);
+    console.error(`bench: ${MODEL}, ${RUNS} runs of ${TOKENS} tokens (WebGPU: ${WEBGPU_RUNS} of ${WEBGPU_TOKENS})`);
     const node = await benchNode(TOKENS);
     console.error('bench: onnxruntime-node done');
     // One tab at a time, so the other tab's engine does not compete for the two cores.
     const wasmPage = await openTab(browser, 'wasm');
-    const wasm = await benchTab(wasmPage, 'wasm', TOKENS);
+    const wasm = await benchTab(wasmPage, 'wasm', RUNS, TOKENS);
     await wasmPage.context().close();
     console.error('bench: wasm done');
     const webgpuPage = await openTab(browser, 'webgpu');
     const adapter = await webgpuPage.getByTestId('adapter').innerText();
-    const webgpu = await benchTab(webgpuPage, 'webgpu', WEBGPU_TOKENS);
+    const webgpu = await benchTab(webgpuPage, 'webgpu', WEBGPU_RUNS, WEBGPU_TOKENS);
     await webgpuPage.context().close();
     console.error('bench: webgpu done');
 
@@ -140,7 +154,7 @@ async function main() {
       date: new Date().toISOString(),
       model: MODEL,
       machine: { cpus: cpus().length, cpu: cpus()[0]?.model ?? 'unknown', webgpuAdapter: adapter },
-      settings: { runs: RUNS, tokens: TOKENS, webgpuTokens: WEBGPU_TOKENS },
+      settings: { runs: RUNS, tokens: TOKENS, webgpuRuns: WEBGPU_RUNS, webgpuTokens: WEBGPU_TOKENS },
       onnxruntimeNode: node,
       wasm,
       webgpu,
