@@ -77,9 +77,10 @@ async function chooseBackend(choice: BackendChoice): Promise<Backend> {
 const api: InferenceWorkerApi = {
   probeDevice,
 
-  load: ({ baseUrl, modelId, backend: choice }, onProgress) =>
+  load: ({ baseUrl, modelId, backend: choice, wasmThreads }, onProgress) =>
     serially(async () => {
       const started = performance.now();
+      if (!loaded && wasmThreads) ort.env.wasm.numThreads = wasmThreads;
       const backend = await chooseBackend(choice);
       if (loaded?.model.id === modelId && loaded.backend === backend) return { ...loaded.info, loadMs: performance.now() - started };
       const cache = 'caches' in self ? await caches.open(MODEL_CACHE_NAME) : null;
@@ -94,7 +95,8 @@ const api: InferenceWorkerApi = {
         },
       });
       const model = await loadModel(bundle, ort, backend);
-      const info = { modelId, backend, cachedBytes: progress.cachedBytes, totalBytes: progress.totalBytes, loadMs: performance.now() - started };
+      const threads = ort.env.wasm.numThreads ?? 1;
+      const info = { modelId, backend, wasmThreads: threads, cachedBytes: progress.cachedBytes, totalBytes: progress.totalBytes, loadMs: performance.now() - started };
       await loaded?.model.engine.dispose();
       loaded = { model, backend, info };
       return info;

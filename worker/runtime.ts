@@ -17,8 +17,8 @@ export interface LoadedModel {
   eosIds: number[];
 }
 
-export async function loadModel(bundle: ModelBundle, ort: OrtRuntime, backend: EngineBackend): Promise<LoadedModel> {
-  const engine = await createOnnxEngine({ ort, model: bundle.onnx, config: bundle.config, backend });
+export async function loadModel(bundle: ModelBundle, ort: OrtRuntime, backend: EngineBackend, options: { cpuThreads?: number } = {}): Promise<LoadedModel> {
+  const engine = await createOnnxEngine({ ort, model: bundle.onnx, config: bundle.config, backend, ...options });
   return {
     id: bundle.id,
     engine,

@@ -23,9 +23,22 @@ export interface LoadProgress {
   cachedBytes: number;
 }
 
+export interface LoadRequest {
+  baseUrl: string;
+  modelId: string;
+  backend: BackendChoice;
+  /**
+   * Threads for WASM inference (needs cross-origin isolation). Only the first load in a worker can set it:
+   * onnxruntime-web fixes its thread pool when it starts. Default: onnxruntime-web's (half the cores, at most 4).
+   */
+  wasmThreads?: number;
+}
+
 export interface LoadResult {
   modelId: string;
   backend: Backend;
+  /** Threads onnxruntime-web's WASM backend runs with. */
+  wasmThreads: number;
   /** Bytes served from the Cache API instead of the network. */
   cachedBytes: number;
   totalBytes: number;
@@ -60,7 +73,7 @@ export { TASK_FAILURE_CODES, type TaskFailureCode } from './tab.ts';
 
 export interface InferenceWorkerApi {
   probeDevice(): Promise<DeviceReport>;
-  load(request: { baseUrl: string; modelId: string; backend: BackendChoice }, onProgress?: (p: LoadProgress) => void): Promise<LoadResult>;
+  load(request: LoadRequest, onProgress?: (p: LoadProgress) => void): Promise<LoadResult>;
   /** Runs a chat task on the loaded model, one task at a time; `onToken` fires once per emitted token, in order. */
   run(jobId: string, task: { model: string; messages: PlainMessage[]; params: SamplingParams }, onToken: (t: WorkerToken) => void): Promise<WorkerResult>;
   /** Stops a running or queued job; its `run` call rejects with name 'cancelled'. Unknown ids are ignored. */

@@ -39,17 +39,20 @@ function summarize(runs: Timing[]) {
   };
 }
 
-async function benchNode(maxTokens: number) {
-  const model = await loadNodeModel(MODEL, 'onnxruntime-node');
+const WARM_UP_RUNS = 2;
+
+/** onnxruntime-node on the CPU, with its default thread pool (one per core) or a fixed number of threads. */
+async function benchNode(maxTokens: number, cpuThreads?: number) {
+  const model = await loadNodeModel(MODEL, 'onnxruntime-node', cpuThreads ? { cpuThreads } : {});
   const runs: Timing[] = [];
-  for (let i = 0; i <= RUNS; i++) {
+  for (let i = 1 - WARM_UP_RUNS; i <= RUNS; i++) {
     const times: number[] = [];
     const start = performance.now();
-    await runChatTask(model, { messages, params: params(maxTokens, i) }, () => times.push(performance.now()));
-    if (i > 0) runs.push(timingOf(start, times)); // run 0 warms up
+    await runChatTask(model, { messages, params: params(maxTokens, Math.max(i, 0)) }, () => times.push(performance.now()));
+    if (i > 0) runs.push(timingOf(start, times));
   }
   await model.engine.dispose();
-  return summarize(runs);
+  return { threads: cpuThreads ?? cpus().length, ...summarize(runs) };
 }
 
 /** The tab's own engine, called directly through its worker (no coordinator, no network). */
@@ -94,39 +97,53 @@ async function benchNetwork(maxTokens: number, seed: number): Promise<Timing & {
   return { ...timingOf(start, times), backend: response.headers.get('x-dolphin-backend'), jobId };
 }
 
-/** How long the tab took from receiving a network job to its first token, by job id. */
-async function tabSideTtft(page: Page): Promise<Map<string, number>> {
-  const jobs = await page.evaluate(() => (window as unknown as { dolphin: { finishedJobs: Array<{ jobId: string; startedAt: number; firstTokenAt: number | null }> } }).dolphin.finishedJobs);
-  return new Map(jobs.map((j) => [j.jobId, (j.firstTokenAt ?? Number.NaN) - j.startedAt]));
+/** How each network job went inside the tab, by job id: task to first token, and the decode rate there. */
+async function tabSide(page: Page): Promise<Map<string, { ttftMs: number; decodeTokensPerSecond: number }>> {
+  type Finished = { jobId: string; tokens: number; startedAt: number; firstTokenAt: number | null; lastTokenAt: number | null };
+  const jobs = await page.evaluate(() => (window as unknown as { dolphin: { finishedJobs: Finished[] } }).dolphin.finishedJobs);
+  return new Map(
+    jobs.map((j) => [
+      j.jobId,
+      { ttftMs: (j.firstTokenAt ?? Number.NaN) - j.startedAt, decodeTokensPerSecond: ((j.tokens - 1) * 1000) / ((j.lastTokenAt ?? Number.NaN) - (j.firstTokenAt ?? Number.NaN)) },
+    ]),
+  );
 }
 
 async function benchTab(page: Page, backend: 'wasm' | 'webgpu', runs: number, maxTokens: number) {
   const direct: Timing[] = [];
   const network: Array<Timing & { jobId: string }> = [];
-  await benchDirect(page, maxTokens, 0); // warm-up
+  // Warm-up: the browser compiles WASM in tiers, so the first runs are slower than the rest.
+  for (let i = 0; i < WARM_UP_RUNS; i++) await benchDirect(page, maxTokens, 0);
   for (let i = 1; i <= runs; i++) {
-    // Interleaved so both see the same machine state; same seed so both generate the same tokens.
-    direct.push(await benchDirect(page, maxTokens, i));
-    const n = await benchNetwork(maxTokens, i);
-    if (n.backend !== backend) throw new Error(`expected the ${backend} tab to serve, got ${n.backend}`);
-    network.push(n);
+    // Interleaved, alternating which goes first, so both see the same machine state; the same seed, so both
+    // generate the same tokens.
+    const runDirect = async () => direct.push(await benchDirect(page, maxTokens, i));
+    const runNetwork = async () => {
+      const n = await benchNetwork(maxTokens, i);
+      if (n.backend !== backend) throw new Error(`expected the ${backend} tab to serve, got ${n.backend}`);
+      network.push(n);
+    };
+    if (i % 2) await runDirect().then(runNetwork);
+    else await runNetwork().then(runDirect);
   }
   const d = summarize(direct);
   const n = summarize(network);
-  const inTab = await tabSideTtft(page);
-  const addedTtft = network.map((r) => r.ttftMs - (inTab.get(r.jobId) ?? Number.NaN));
+  const inTab = await tabSide(page);
+  const addedTtft = network.map((r) => r.ttftMs - (inTab.get(r.jobId)?.ttftMs ?? Number.NaN));
   return {
     direct: d,
     network: n,
+    /** Decode speed of the network jobs as the tab saw it: shows whether the relay kept up with the engine. */
+    networkInTabDecodeTokensPerSecondP50: median(network.map((r) => inTab.get(r.jobId)?.decodeTokensPerSecond ?? Number.NaN)),
     endToEndRatio: n.decodeTokensPerSecondP50 / d.decodeTokensPerSecondP50,
     addedTtftMsP50: median(addedTtft),
     addedTtftMsP99: percentile(addedTtft, 99),
   };
 }
 
-async function openTab(browser: Awaited<ReturnType<typeof chromium.launch>>, backend: 'wasm' | 'webgpu'): Promise<Page> {
+async function openTab(browser: Awaited<ReturnType<typeof chromium.launch>>, backend: 'wasm' | 'webgpu', wasmThreads?: number): Promise<Page> {
   const page = await (await browser.newContext()).newPage();
-  await page.goto(`${BASE}/?autostart=1&expose=1&backend=${backend}&model=${MODEL}`);
+  await page.goto(`${BASE}/?autostart=1&expose=1&backend=${backend}&model=${MODEL}${wasmThreads ? `&threads=${wasmThreads}` : ''}`);
   await page.waitForSelector('[data-testid=status][data-phase=serving]', { timeout: 180_000 });
   return page;
 }
@@ -138,11 +155,17 @@ async function main() {
     for (let i = 0; i < 100 && !(await fetch(`${BASE}/v1/models`).then((r) => r.ok, () => false)); i++) await new Promise((r) => setTimeout(r, 200));
     console.error(`bench: ${MODEL}, ${RUNS} runs of ${TOKENS} tokens (WebGPU: ${WEBGPU_RUNS} of ${WEBGPU_TOKENS})`);
     const node = await benchNode(TOKENS);
+    const node1 = await benchNode(TOKENS, 1);
     console.error('bench: onnxruntime-node done');
-    // One tab at a time, so the other tab's engine does not compete for the two cores.
-    const wasmPage = await openTab(browser, 'wasm');
-    const wasm = await benchTab(wasmPage, 'wasm', RUNS, TOKENS);
-    await wasmPage.context().close();
+    // One tab at a time, so another tab's engine does not compete for the cores.
+    const benchWasm = async (threads?: number) => {
+      const page = await openTab(browser, 'wasm', threads);
+      const result = { threads: Number(await page.getByTestId('wasm-threads').innerText()), ...(await benchTab(page, 'wasm', RUNS, TOKENS)) };
+      await page.context().close();
+      return result;
+    };
+    const wasm = await benchWasm();
+    const wasmAllCores = cpus().length > wasm.threads ? await benchWasm(cpus().length) : null;
     console.error('bench: wasm done');
     const webgpuPage = await openTab(browser, 'webgpu');
     const adapter = await webgpuPage.getByTestId('adapter').innerText();
@@ -156,9 +179,15 @@ async function main() {
       machine: { cpus: cpus().length, cpu: cpus()[0]?.model ?? 'unknown', webgpuAdapter: adapter },
       settings: { runs: RUNS, tokens: TOKENS, webgpuRuns: WEBGPU_RUNS, webgpuTokens: WEBGPU_TOKENS },
       onnxruntimeNode: node,
+      onnxruntimeNodeOneThread: node1,
       wasm,
+      wasmAllCores,
       webgpu,
-      ratios: { wasmVsNode: wasm.direct.decodeTokensPerSecondP50 / node.decodeTokensPerSecondP50 },
+      ratios: {
+        wasmVsNode: wasm.direct.decodeTokensPerSecondP50 / node.decodeTokensPerSecondP50,
+        wasmVsNodeSameThreads: wasm.threads === 1 ? wasm.direct.decodeTokensPerSecondP50 / node1.decodeTokensPerSecondP50 : null,
+        wasmAllCoresVsNode: wasmAllCores ? wasmAllCores.direct.decodeTokensPerSecondP50 / node.decodeTokensPerSecondP50 : null,
+      },
       targets: {
         endToEndAtLeast95PercentOfDirect: { wasm: wasm.endToEndRatio >= 0.95, webgpu: webgpu.endToEndRatio >= 0.95 },
         addedTtftAtMost20msP50: { wasm: wasm.addedTtftMsP50 <= 20, webgpu: webgpu.addedTtftMsP50 <= 20 },
@@ -176,22 +205,37 @@ async function main() {
   }
 }
 
-function printTable(r: { model: string; onnxruntimeNode: ReturnType<typeof summarize>; wasm: Awaited<ReturnType<typeof benchTab>>; webgpu: Awaited<ReturnType<typeof benchTab>>; ratios: { wasmVsNode: number } }) {
-  const f = (n: number, d = 1) => (Number.isFinite(n) ? n.toFixed(d) : '–');
+type TabResult = Awaited<ReturnType<typeof benchTab>>;
+interface BenchResult {
+  model: string;
+  onnxruntimeNode: Awaited<ReturnType<typeof benchNode>>;
+  onnxruntimeNodeOneThread: Awaited<ReturnType<typeof benchNode>>;
+  wasm: TabResult & { threads: number };
+  wasmAllCores: (TabResult & { threads: number }) | null;
+  webgpu: TabResult;
+  ratios: { wasmVsNode: number; wasmVsNodeSameThreads: number | null; wasmAllCoresVsNode: number | null };
+}
+
+function printTable(r: BenchResult) {
+  const f = (n: number | null | undefined, d = 1) => (n !== null && n !== undefined && Number.isFinite(n) ? n.toFixed(d) : '–');
+  const row = (name: string, t: ReturnType<typeof summarize>) => [name, f(t.decodeTokensPerSecondP50), f(t.ttftMsP50), f(t.tokens, 0)];
+  const tabRows = (name: string, t: TabResult) => [row(`${name}, direct`, t.direct), row(`${name}, via coordinator`, t.network)];
   const rows = [
     ['engine', 'decode tok/s (p50)', 'TTFT ms (p50)', 'tokens'],
-    ['onnxruntime-node (CPU)', f(r.onnxruntimeNode.decodeTokensPerSecondP50), f(r.onnxruntimeNode.ttftMsP50), f(r.onnxruntimeNode.tokens, 0)],
-    ['WASM, direct', f(r.wasm.direct.decodeTokensPerSecondP50), f(r.wasm.direct.ttftMsP50), f(r.wasm.direct.tokens, 0)],
-    ['WASM, via coordinator', f(r.wasm.network.decodeTokensPerSecondP50), f(r.wasm.network.ttftMsP50), f(r.wasm.network.tokens, 0)],
-    ['WebGPU, direct', f(r.webgpu.direct.decodeTokensPerSecondP50), f(r.webgpu.direct.ttftMsP50), f(r.webgpu.direct.tokens, 0)],
-    ['WebGPU, via coordinator', f(r.webgpu.network.decodeTokensPerSecondP50), f(r.webgpu.network.ttftMsP50), f(r.webgpu.network.tokens, 0)],
+    row(`onnxruntime-node, ${r.onnxruntimeNode.threads} threads`, r.onnxruntimeNode),
+    row('onnxruntime-node, 1 thread', r.onnxruntimeNodeOneThread),
+    ...tabRows(`WASM, ${r.wasm.threads} thread${r.wasm.threads > 1 ? 's' : ''}`, r.wasm),
+    ...(r.wasmAllCores ? tabRows(`WASM, ${r.wasmAllCores.threads} threads`, r.wasmAllCores) : []),
+    ...tabRows('WebGPU', r.webgpu),
   ];
-  const widths = rows[0]!.map((_, i) => Math.max(...rows.map((row) => row[i]!.length)));
+  const widths = rows[0]!.map((_, i) => Math.max(...rows.map((x) => x[i]!.length)));
   console.log(`\n${r.model}`);
-  for (const row of rows) console.log(row.map((c, i) => (i === 0 ? c.padEnd(widths[i]!) : c.padStart(widths[i]!))).join('  '));
-  console.log(`\nend-to-end / direct decode speed: WASM ${f(r.wasm.endToEndRatio, 3)}, WebGPU ${f(r.webgpu.endToEndRatio, 3)}   (target ≥ 0.95)`);
-  console.log(`time to first token added by the network, p50 / p99: WASM ${f(r.wasm.addedTtftMsP50)} / ${f(r.wasm.addedTtftMsP99)} ms, WebGPU ${f(r.webgpu.addedTtftMsP50)} / ${f(r.webgpu.addedTtftMsP99)} ms   (target ≤ 20 ms p50)`);
-  console.log(`WASM / onnxruntime-node decode speed: ${f(r.ratios.wasmVsNode, 3)}   (target ≥ 0.5)`);
+  for (const x of rows) console.log(x.map((c, i) => (i === 0 ? c.padEnd(widths[i]!) : c.padStart(widths[i]!))).join('  '));
+  const tabs: Array<[string, TabResult]> = [[`WASM ${r.wasm.threads}t`, r.wasm], ...(r.wasmAllCores ? [[`WASM ${r.wasmAllCores.threads}t`, r.wasmAllCores] as [string, TabResult]] : []), ['WebGPU', r.webgpu]];
+  console.log(`\nend-to-end / direct decode speed (target ≥ 0.95): ${tabs.map(([n, t]) => `${n} ${f(t.endToEndRatio, 3)}`).join(', ')}`);
+  console.log(`  decode speed of the network jobs inside the tab: ${tabs.map(([n, t]) => `${n} ${f(t.networkInTabDecodeTokensPerSecondP50)}`).join(', ')} tok/s`);
+  console.log(`time to first token added by the network, p50 / p99 (target ≤ 20 ms p50): ${tabs.map(([n, t]) => `${n} ${f(t.addedTtftMsP50)} / ${f(t.addedTtftMsP99)} ms`).join(', ')}`);
+  console.log(`WASM / onnxruntime-node decode speed (target ≥ 0.5): ${f(r.ratios.wasmVsNode, 3)} (default threads each), ${f(r.ratios.wasmVsNodeSameThreads, 3)} (1 thread each), ${f(r.ratios.wasmAllCoresVsNode, 3)} (all cores each)`);
 }
 
 await main();

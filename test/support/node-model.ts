@@ -10,11 +10,11 @@ import type { OrtRuntime } from '../../worker/engine/onnx.ts';
 
 export const MODELS_DIR = resolve(process.env.MODELS_DIR ?? 'models');
 
-export async function loadNodeModel(id: string, runtime: 'onnxruntime-node' | 'onnxruntime-web' = 'onnxruntime-node'): Promise<LoadedModel> {
+export async function loadNodeModel(id: string, runtime: 'onnxruntime-node' | 'onnxruntime-web' = 'onnxruntime-node', options: { cpuThreads?: number } = {}): Promise<LoadedModel> {
   const bundle = await readModelBundle(id, async (path) => new Uint8Array(await readFile(join(MODELS_DIR, id, path))));
   if (runtime === 'onnxruntime-node') {
     const ort = (await import('onnxruntime-node')) as unknown as OrtRuntime;
-    return loadModel(bundle, ort, 'cpu');
+    return loadModel(bundle, ort, 'cpu', options);
   }
   const ort = await import('onnxruntime-web');
   ort.env.wasm.numThreads = 1;

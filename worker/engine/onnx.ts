@@ -18,9 +18,11 @@ export interface OnnxEngineOptions {
   config: LlamaConfig;
   /** onnxruntime execution provider name: 'webgpu' | 'wasm' | 'cpu'. */
   backend: EngineBackend;
+  /** Intra-op threads for the native CPU provider (onnxruntime-node); its default is one per core. */
+  cpuThreads?: number;
 }
 
-export async function createOnnxEngine({ ort, model, config, backend }: OnnxEngineOptions): Promise<Engine> {
+export async function createOnnxEngine({ ort, model, config, backend, cpuThreads }: OnnxEngineOptions): Promise<Engine> {
   const layers = config.num_hidden_layers;
   const kvNames = Array.from({ length: layers }, (_, i) => [`present.${i}.key`, `present.${i}.value`]).flat();
   // On WebGPU the KV cache stays on the GPU between steps; only logits come back to the CPU.
@@ -28,6 +30,7 @@ export async function createOnnxEngine({ ort, model, config, backend }: OnnxEngi
   const session = await ort.InferenceSession.create(model, {
     executionProviders: [backend],
     graphOptimizationLevel: 'all',
+    ...(backend === 'cpu' && cpuThreads ? { intraOpNumThreads: cpuThreads } : {}),
     ...(onGpu ? { preferredOutputLocation: Object.fromEntries(kvNames.map((n) => [n, 'gpu-buffer' as const])) } : {}),
   });
   const kvShape = [1, config.num_key_value_heads, 0, headDim(config)];
