@@ -5,9 +5,9 @@
  */
 import * as Comlink from 'comlink';
 import * as ort from 'onnxruntime-web';
-import { TASK_FAILURE_CODES, type BackendChoice, type DeviceReport, type InferenceWorkerApi, type LoadResult, type TaskFailureCode } from '../src/protocol/worker.ts';
+import { TASK_FAILURE_CODES, type BackendChoice, type DeviceReport, type InferenceWorkerApi, type LoadResult, type TaskFailureCode, type WorkerToken } from '../src/protocol/worker.ts';
 import { GenerationError } from './generate.ts';
-import type { Backend } from '../src/protocol/tab.ts';
+import { MAX_TOKENS_PER_MESSAGE, TOKEN_BATCH_MS, type Backend } from '../src/protocol/tab.ts';
 import { downloadModel, MODEL_CACHE_NAME } from './models/model-download.ts';
 import { loadModel, runChatTask, type LoadedModel } from './runtime.ts';
 
@@ -102,7 +102,7 @@ const api: InferenceWorkerApi = {
       return info;
     }),
 
-  async run(jobId, task, onToken) {
+  async run(jobId, task, onTokens) {
     if (running.has(jobId)) throw taskFailure('worker_error', `job ${jobId} is already running`);
     const controller = new AbortController();
     running.set(jobId, controller);
@@ -110,10 +110,25 @@ const api: InferenceWorkerApi = {
       controller.signal.throwIfAborted();
       if (!loaded || loaded.model.id !== task.model) throw taskFailure('model_not_loaded', `model ${task.model} is not loaded in this tab`);
       let tokenEvents = 0;
-      const result = await runChatTask(loaded.model, task, (t) => {
-        tokenEvents++;
-        void onToken(t);
-      }, controller.signal);
+      let batch: WorkerToken[] = [];
+      let lastFlush = -Infinity;
+      const flush = () => {
+        if (!batch.length) return;
+        void onTokens(batch);
+        tokenEvents += batch.length;
+        batch = [];
+        lastFlush = performance.now();
+      };
+      const result = await runChatTask(
+        loaded.model,
+        task,
+        (t) => {
+          batch.push(t);
+          if (performance.now() - lastFlush >= TOKEN_BATCH_MS || batch.length >= MAX_TOKENS_PER_MESSAGE) flush();
+        },
+        controller.signal,
+      );
+      flush();
       return { ...result, tokenEvents };
     });
     try {

@@ -7,8 +7,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { API_LIMITS, type ChatCompletion, type ChatCompletionChunk, type ErrorBody } from '../../src/protocol/api.ts';
-import { MAX_TAB_MESSAGE_CHARS, parseCoordinatorMessage, type TaskMessage } from '../../src/protocol/tab.ts';
-import { helloFrame, RecordingLink } from '../../test/unit/tab-peer.ts';
+import { MAX_TAB_MESSAGE_CHARS, parseCoordinatorMessage, type TaskMessage, type TokenEntry } from '../../src/protocol/tab.ts';
+import { helloFrame, RecordingLink, tokenEntry } from '../../test/unit/tab-peer.ts';
 import { createApp } from '../app.ts';
 import { JobBoard, type JobEvent, type JobFailureCode } from '../jobs/job-board.ts';
 import { loadCatalogue, type ModelCatalogue } from '../models/catalogue.ts';
@@ -92,18 +92,15 @@ function connectScriptedTab(net: Network, reply: (task: TaskMessage) => JobEvent
   return { link, tab: session.tab, tasks, dropped, say };
 }
 
-const token = (index: number, text: string, top: Array<{ token: string; logprob: number }> = []): JobEvent => ({
-  type: 'token',
-  index,
-  token: { id: index + 10, token: text, bytes: [...new TextEncoder().encode(text)], logprob: -0.5 - index },
-  text,
-  top: top.map((t, i) => ({ id: 200 + i, token: t.token, bytes: [...new TextEncoder().encode(t.token)], logprob: t.logprob })),
-});
+/** The token at `index` on its own, as a tab sends a job's first token. Its logprob is `-0.5 - index`. */
+const token = (index: number, text: string, top: Array<{ token: string; logprob: number }> = []): JobEvent => ({ type: 'tokens', tokens: [tokenEntry(index, text, top)] });
+/** Several tokens in one message, as a tab batches the tokens after the first. */
+const batch = (...entries: TokenEntry[]): JobEvent => ({ type: 'tokens', tokens: entries });
 const done = (text = '', completionTokens = 2, promptTokens = 7): JobEvent => ({ type: 'done', finishReason: 'stop', text, promptTokens, completionTokens });
 const failed = (code: JobFailureCode, message = `tab says ${code}`): JobEvent => ({ type: 'failed', code, message });
 
 const SCRIPT: JobEvent[] = [token(0, 'Hel'), token(1, 'lo'), done('!', 3)];
-const scriptText = (events: JobEvent[]) => events.map((e) => (e.type === 'failed' ? '' : e.text)).join('');
+const scriptText = (events: JobEvent[]) => events.map((e) => (e.type === 'tokens' ? e.tokens.map((t) => t.text).join('') : e.type === 'done' ? e.text : '')).join('');
 
 const chat = (body: Record<string, unknown> = {}) => ({ model: MODEL, messages: [{ role: 'user', content: 'Say hello' }], ...body });
 
@@ -145,6 +142,23 @@ async function sseData(response: Response): Promise<string[]> {
   const data: string[] = [];
   const parser = createParser({ onEvent: (event) => data.push(event.data) });
   parser.feed(await response.text());
+  return data;
+}
+
+/** What the server wrote to an SSE body, one string per write: a read of the body gets one write, never less or more. */
+async function bodyWrites(response: Response): Promise<string[]> {
+  if (!response.body) throw new Error('expected a body');
+  const reader = response.body.getReader();
+  const decoder = new TextDecoder();
+  const writes: string[] = [];
+  for (let read = await reader.read(); !read.done; read = await reader.read()) writes.push(decoder.decode(read.value));
+  return writes;
+}
+
+/** The `data:` payloads of one complete piece of an SSE body. */
+function dataOf(text: string): string[] {
+  const data: string[] = [];
+  createParser({ onEvent: (event) => data.push(event.data) }).feed(text);
   return data;
 }
 
@@ -508,6 +522,158 @@ describe('POST /v1/chat/completions (streaming)', () => {
     });
     expect(data.slice(0, -1).map((d) => (JSON.parse(d) as ChatCompletionChunk).choices[0]?.delta.content).join('')).toBe('Hel');
     expect(tab.tab.runningJobs).toBe(0);
+  });
+});
+
+describe('POST /v1/chat/completions with batched tokens', () => {
+  const alternatives = (text: string) => [{ token: text, logprob: -0.5 }, { token: 'x', logprob: -4 }];
+  /** A first token on its own, a batch, a single token, another batch, and done with one unstreamed end-of-sequence token. */
+  const BATCHED: JobEvent[] = [
+    token(0, 'Hel'),
+    batch(tokenEntry(1, 'lo'), tokenEntry(2, ','), tokenEntry(3, ' wor')),
+    token(4, 'ld'),
+    batch(tokenEntry(5, '!'), tokenEntry(6, ' Bye')),
+    done('.', 8, 11),
+  ];
+  const TEXTS = ['Hel', 'lo', ',', ' wor', 'ld', '!', ' Bye'];
+  /** The same tokens, each with two alternatives. */
+  const withAlternatives = (events: JobEvent[]): JobEvent[] =>
+    events.map((e) => (e.type === 'tokens' ? { ...e, tokens: e.tokens.map((t) => tokenEntry(t.index, t.text, alternatives(t.text))) } : e));
+
+  it('concatenates the text of every token, in order, and reports usage', async () => {
+    const net = network();
+    const tab = connectScriptedTab(net, () => BATCHED);
+
+    const body = (await (await post(net, chat())).json()) as ChatCompletion;
+
+    expect(body.choices[0]?.message.content).toBe('Hello, world! Bye.');
+    expect(body.choices[0]?.finish_reason).toBe('stop');
+    expect(body.usage).toEqual({ prompt_tokens: 11, completion_tokens: 8, total_tokens: 19 });
+    expect(tab.tab).toMatchObject({ runningJobs: 0, tokensServed: 7, jobsServed: 1 });
+  });
+
+  it('lists the logprobs of every token of every batch, in order, with their alternatives', async () => {
+    const net = network();
+    connectScriptedTab(net, () => withAlternatives(BATCHED));
+
+    const body = (await (await post(net, chat({ logprobs: true, top_logprobs: 2 }))).json()) as ChatCompletion;
+
+    const content = body.choices[0]?.logprobs?.content ?? [];
+    expect(content.map((l) => l.token)).toEqual(TEXTS);
+    expect(content.map((l) => l.logprob)).toEqual(TEXTS.map((_, i) => -0.5 - i));
+    expect(content.map((l) => l.top_logprobs.map((t) => t.token))).toEqual(TEXTS.map((text) => [text, 'x']));
+    expect(content[3]).toEqual({
+      token: ' wor',
+      logprob: -3.5,
+      bytes: [32, 119, 111, 114],
+      top_logprobs: [{ token: ' wor', logprob: -0.5, bytes: [32, 119, 111, 114] }, { token: 'x', logprob: -4, bytes: [120] }],
+    });
+  });
+
+  it('streams one chunk per token, a whole batch in one write', async () => {
+    const net = network();
+    connectScriptedTab(net, () => BATCHED);
+
+    const writes = await bodyWrites(await post(net, chat({ stream: true })));
+
+    // role, token 0, the batch of three, token 4, the batch of two, finish, [DONE]
+    expect(writes.map((w) => dataOf(w).length)).toEqual([1, 1, 3, 1, 2, 1, 1]);
+    expect(writes.every((w) => w.endsWith('\n\n'))).toBe(true);
+    const data = writes.flatMap(dataOf);
+    expect(data.at(-1)).toBe('[DONE]');
+    const chunks = data.slice(0, -1).map((d) => JSON.parse(d) as ChatCompletionChunk);
+    expect(chunks.map((c) => c.choices[0]?.delta.content)).toEqual(['', ...TEXTS, '.']);
+    expect(chunks.map((c) => c.choices[0]?.finish_reason)).toEqual([...chunks.slice(1).map(() => null), 'stop']);
+    expect(new Set(chunks.map((c) => c.id)).size).toBe(1);
+    expect(chunks.every((c) => c.choices[0]?.logprobs === null)).toBe(true);
+  });
+
+  it('streams the logprobs of each token of a batch on its own chunk', async () => {
+    const net = network();
+    connectScriptedTab(net, () => withAlternatives(BATCHED));
+
+    const writes = await bodyWrites(await post(net, chat({ stream: true, logprobs: true, top_logprobs: 2 })));
+
+    expect(writes.map((w) => dataOf(w).length)).toEqual([1, 1, 3, 1, 2, 1, 1]);
+    const tokenChunks = writes.slice(1, -2).flatMap(dataOf).map((d) => JSON.parse(d) as ChatCompletionChunk);
+    expect(tokenChunks.map((c) => c.choices[0]?.delta.content)).toEqual(TEXTS);
+    expect(tokenChunks.map((c) => c.choices[0]?.logprobs?.content.map((l) => [l.token, l.logprob, l.top_logprobs.length]))).toEqual(TEXTS.map((text, i) => [[text, -0.5 - i, 2]]));
+  });
+
+  // A token whose text is held back (a stop sequence may be forming) has nothing to show, only logprobs.
+  const HELD_BACK: JobEvent[] = [token(0, 'a'), batch(tokenEntry(1, ''), tokenEntry(2, '')), batch(tokenEntry(3, 'b'), tokenEntry(4, '')), done('c', 5)];
+
+  it('skips tokens with empty text, and writes nothing for a batch of them, when logprobs are not asked for', async () => {
+    const net = network();
+    connectScriptedTab(net, () => HELD_BACK);
+
+    const writes = await bodyWrites(await post(net, chat({ stream: true })));
+
+    // role, token 0, (nothing for tokens 1-2), token 3 alone, finish, [DONE]
+    expect(writes.map((w) => dataOf(w).length)).toEqual([1, 1, 1, 1, 1]);
+    const chunks = writes.flatMap(dataOf).slice(0, -1).map((d) => JSON.parse(d) as ChatCompletionChunk);
+    expect(chunks.map((c) => c.choices[0]?.delta.content)).toEqual(['', 'a', 'b', 'c']);
+  });
+
+  it('streams a chunk for every token, empty text included, when logprobs are asked for', async () => {
+    const net = network();
+    connectScriptedTab(net, () => HELD_BACK);
+
+    const writes = await bodyWrites(await post(net, chat({ stream: true, logprobs: true })));
+
+    expect(writes.map((w) => dataOf(w).length)).toEqual([1, 1, 2, 2, 1, 1]);
+    const tokenChunks = writes.slice(1, -2).flatMap(dataOf).map((d) => JSON.parse(d) as ChatCompletionChunk);
+    expect(tokenChunks.map((c) => c.choices[0]?.delta.content)).toEqual(['a', '', '', 'b', '']);
+    expect(tokenChunks.map((c) => c.choices[0]?.logprobs?.content.map((l) => l.logprob))).toEqual([[-0.5], [-1.5], [-2.5], [-3.5], [-4.5]]);
+  });
+
+  it('reports usage for a batched stream when include_usage is set', async () => {
+    const net = network();
+    connectScriptedTab(net, () => BATCHED);
+
+    const data = await sseData(await post(net, chat({ stream: true, stream_options: { include_usage: true } })));
+
+    expect(data.at(-1)).toBe('[DONE]');
+    const chunks = data.slice(0, -1).map((d) => JSON.parse(d) as ChatCompletionChunk);
+    expect(chunks.at(-1)).toMatchObject({ choices: [], usage: { prompt_tokens: 11, completion_tokens: 8, total_tokens: 19 } });
+    const earlier = chunks.slice(0, -1);
+    expect(earlier).toHaveLength(1 + TEXTS.length + 1);
+    expect(earlier.every((c) => c.usage === null)).toBe(true);
+    expect(earlier.map((c) => c.choices[0]?.delta.content ?? '').join('')).toBe('Hello, world! Bye.');
+  });
+
+  it('ends a stream with protocol_error, streaming nothing of the batch, when a batch skips an index', async () => {
+    const net = network();
+    const tab = connectScriptedTab(net, () => [token(0, 'Hel'), batch(tokenEntry(1, 'lo'), tokenEntry(3, ' skipped')), done('', 3)]);
+
+    const data = await sseData(await post(net, chat({ stream: true })));
+
+    expect(data).not.toContain('[DONE]');
+    expect(JSON.parse(data.at(-1) ?? 'null')).toMatchObject({ error: { type: 'service_unavailable_error', code: 'protocol_error' } });
+    expect(data.slice(0, -1).map((d) => (JSON.parse(d) as ChatCompletionChunk).choices[0]?.delta.content)).toEqual(['', 'Hel']);
+    expect(tab.link.ofType('cancel')).toEqual([{ type: 'cancel', jobId: tab.tasks[0]?.jobId }]);
+    expect(tab.link.closes).toEqual(['protocol_error']);
+    expect(tab.tab).toMatchObject({ ready: false, runningJobs: 0 });
+  });
+
+  it('answers 503 protocol_error, and disconnects the tab, when a batch crosses max_tokens', async () => {
+    const net = network();
+    const tab = connectScriptedTab(net, () => [token(0, 'a'), batch(tokenEntry(1, 'b'), tokenEntry(2, 'c'), tokenEntry(3, 'd')), done('', 4)]);
+
+    await expectError(await post(net, chat({ max_tokens: 3 })), 503, { type: 'service_unavailable_error', param: null, code: 'protocol_error' });
+
+    expect(tab.tasks[0]?.params.maxTokens).toBe(3);
+    expect(tab.link.closes).toEqual(['protocol_error']);
+    expect(tab.tab).toMatchObject({ ready: false, runningJobs: 0 });
+  });
+
+  it('answers 503 protocol_error when the first message is a batch that repeats an index', async () => {
+    const net = network();
+    const tab = connectScriptedTab(net, () => [batch(tokenEntry(0, 'a'), tokenEntry(0, 'a'))]);
+
+    await expectError(await post(net, chat({ stream: true })), 503, { type: 'service_unavailable_error', param: null, code: 'protocol_error' });
+
+    expect(tab.link.closes).toEqual(['protocol_error']);
   });
 });
 

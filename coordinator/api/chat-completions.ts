@@ -7,7 +7,7 @@ import type { Context } from 'hono';
 import { streamSSE } from 'hono/streaming';
 import type { z } from 'zod';
 import { chatCompletionRequestSchema, toPlainMessages, type ChatCompletion, type ChatCompletionChunk, type ChatCompletionRequest, type TokenLogprob, type Usage } from '../../src/protocol/api.ts';
-import type { TokenCandidate } from '../../src/protocol/tab.ts';
+import type { TokenCandidate, TokenEntry } from '../../src/protocol/tab.ts';
 import type { ContentfulStatusCode } from 'hono/utils/http-status';
 import type { Job, JobBoard, JobEvent, StartFailure } from '../jobs/job-board.ts';
 import type { ModelCatalogue } from '../models/catalogue.ts';
@@ -45,8 +45,8 @@ function fromZodIssue(issue: z.core.$ZodIssue | undefined, body: Record<string, 
 
 const toLogprob = (t: TokenCandidate): Omit<TokenLogprob, 'top_logprobs'> => ({ token: t.token, logprob: t.logprob, bytes: t.bytes });
 
-function tokenLogprob(event: Extract<JobEvent, { type: 'token' }>): TokenLogprob {
-  return { ...toLogprob(event.token), top_logprobs: event.top.map(toLogprob) };
+function tokenLogprob(entry: TokenEntry): TokenLogprob {
+  return { ...toLogprob(entry.token), top_logprobs: entry.top.map(toLogprob) };
 }
 
 const usageOf = (done: Extract<JobEvent, { type: 'done' }>): Usage => ({
@@ -108,9 +108,11 @@ async function collect(c: Context, events: AsyncIterable<JobEvent>, meta: Meta, 
   let content = '';
   const logprobs: TokenLogprob[] = [];
   for await (const event of events) {
-    if (event.type === 'token') {
-      content += event.text;
-      if (wantLogprobs) logprobs.push(tokenLogprob(event));
+    if (event.type === 'tokens') {
+      for (const entry of event.tokens) {
+        content += entry.text;
+        if (wantLogprobs) logprobs.push(tokenLogprob(entry));
+      }
     } else if (event.type === 'failed') {
       throw fromTabFailure(event.code, event.message);
     } else {
@@ -134,20 +136,25 @@ function streamChunks(c: Context, job: Job, events: AsyncIterable<JobEvent>, met
     ...(includeUsage ? { usage: null } : {}),
   });
   return streamSSE(c, async (stream) => {
-    const send = (data: unknown) => stream.writeSSE({ data: JSON.stringify(data) });
+    const sse = (data: unknown) => `data: ${JSON.stringify(data)}\n\n`;
+    const send = (data: unknown) => stream.write(sse(data));
     // Errors are caught here rather than left to streamSSE, whose handler appends a non-JSON `event: error`.
     try {
       await send(chunk({ role: 'assistant', content: '' }));
       for await (const event of events) {
-        if (event.type === 'token') {
-          if (event.text || wantLogprobs) await send(chunk({ content: event.text }, wantLogprobs ? { logprobs: { content: [tokenLogprob(event)], refusal: null } } : {}));
+        if (event.type === 'tokens') {
+          // A batch of tokens goes out in one write: one chunk per token, as OpenAI streams them.
+          const chunks = event.tokens
+            .filter((entry) => entry.text || wantLogprobs)
+            .map((entry) => sse(chunk({ content: entry.text }, wantLogprobs ? { logprobs: { content: [tokenLogprob(entry)], refusal: null } } : {})));
+          if (chunks.length) await stream.write(chunks.join(''));
         } else if (event.type === 'failed') {
           await send(fromTabFailure(event.code, event.message).toBody());
           return;
         } else {
           await send(chunk(event.text ? { content: event.text } : {}, { finish_reason: event.finishReason }));
           if (includeUsage) await send({ ...meta, object: 'chat.completion.chunk', choices: [], usage: usageOf(event) });
-          await stream.writeSSE({ data: '[DONE]' });
+          await stream.write('data: [DONE]\n\n');
           return;
         }
       }

@@ -1,27 +1,24 @@
 import { afterEach, describe, expect, it, vi } from 'vitest';
-import { MAX_TAB_MESSAGE_CHARS, type SamplingParams, type TabToCoordinator, type TokenCandidate } from '../../src/protocol/tab.ts';
-import { RecordingLink } from '../../test/unit/tab-peer.ts';
+import { MAX_TAB_MESSAGE_CHARS, MAX_TOKENS_PER_MESSAGE, type SamplingParams, type TabToCoordinator } from '../../src/protocol/tab.ts';
+import { RecordingLink, tokenEntry, tokensMessage, type TokensMessage } from '../../test/unit/tab-peer.ts';
 import { TabRegistry, type Tab } from '../tabs/tab-registry.ts';
 import { JobBoard, type Job, type JobEvent, type JobRequest, type StartResult } from './job-board.ts';
 
-type TokenMessage = Extract<TabToCoordinator, { type: 'token' }>;
 type DoneMessage = Extract<TabToCoordinator, { type: 'done' }>;
 type FailedMessage = Extract<TabToCoordinator, { type: 'failed' }>;
-type JobMessage = TokenMessage | DoneMessage | FailedMessage;
+type JobMessage = TokensMessage | DoneMessage | FailedMessage;
 
 const params: SamplingParams = { maxTokens: 8, temperature: 0.7, topP: 0.9, topK: 40, stop: ['\n'], seed: 7, topLogprobs: 0 };
 const request = (model = 'm', overrides: Partial<SamplingParams> = {}): JobRequest => ({ model, messages: [{ role: 'user', content: 'hi' }], params: { ...params, ...overrides } });
 
-const candidate = (id: number, text: string): TokenCandidate => ({ id, token: text, bytes: [...new TextEncoder().encode(text)], logprob: -0.25 });
-const token = (jobId: string, index: number, text = `t${index}`, alternatives = 0): TokenMessage => ({
-  type: 'token',
-  jobId,
-  index,
-  token: candidate(100 + index, text),
-  text,
-  top: Array.from({ length: alternatives }, (_, i) => candidate(200 + i, `alt${i}`)),
-});
-const tokens = (jobId: string, count: number): TokenMessage[] => Array.from({ length: count }, (_, i) => token(jobId, i));
+/** A message carrying the single token at `index`, as a tab sends a job's first token (and may send any other). */
+const token = (jobId: string, index: number, text = `t${index}`, alternatives = 0): TokensMessage => tokensMessage(jobId, [tokenEntry(index, text, alternatives)]);
+/** One message carrying the tokens at `indices`, in that order (not necessarily consecutive, to break the contract). */
+const batch = (jobId: string, indices: number[], alternatives = 0): TokensMessage => tokensMessage(jobId, indices.map((i) => tokenEntry(i, `t${i}`, alternatives)));
+/** `count` consecutive indices from `from`. */
+const range = (from: number, count: number) => Array.from({ length: count }, (_, i) => from + i);
+/** The first `count` tokens of a job, one message each. */
+const tokens = (jobId: string, count: number): TokensMessage[] => range(0, count).map((i) => token(jobId, i));
 const done = (jobId: string, completionTokens: number, promptTokens = 3): DoneMessage => ({ type: 'done', jobId, finishReason: 'stop', text: '', promptTokens, completionTokens });
 const withoutJobId = ({ jobId: _jobId, ...event }: JobMessage): JobEvent => event;
 
@@ -386,7 +383,7 @@ describe('JobBoard.handle', () => {
     await Promise.resolve();
     net.board.handle(tab, done(job.id, 1));
 
-    expect((await events).map((e) => e.type)).toEqual(['token', 'done']);
+    expect((await events).map((e) => e.type)).toEqual(['tokens', 'done']);
   });
 
   it('passes a failure the tab reports through, and keeps the tab', async () => {
@@ -409,6 +406,7 @@ describe('JobBoard.handle', () => {
     const intruder = net.addTab();
 
     net.board.handle(intruder.tab, token(job.id, 3, 'forged'));
+    net.board.handle(intruder.tab, batch(job.id, [0, 1])); // a valid continuation, but not the intruder's job
     net.board.handle(intruder.tab, done(job.id, 1));
     expect(net.board.size).toBe(1);
     expect(owner.tab.runningJobs).toBe(1);
@@ -463,6 +461,37 @@ describe('JobBoard.handle', () => {
     expect(tab.jobsServed).toBe(2);
   });
 
+  it('delivers a batch as one event, its tokens in order, and continues the stream after it', async () => {
+    const net = network();
+    const { tab, link } = net.addTab();
+    const job = await net.startJob();
+    const messages = [token(job.id, 0, 'Hel'), tokensMessage(job.id, [tokenEntry(1, 'lo'), tokenEntry(2, ','), tokenEntry(3, ' you')]), token(job.id, 4, '!'), done(job.id, 5)];
+
+    for (const message of messages) net.board.handle(tab, message);
+
+    const events = await drain(job);
+    expect(events).toEqual(messages.map(withoutJobId));
+    expect(events.flatMap((e) => (e.type === 'tokens' ? e.tokens.map((t) => t.text) : []))).toEqual(['Hel', 'lo', ',', ' you', '!']);
+    expect(link.closes).toEqual([]);
+    expect(tab).toMatchObject({ ready: true, runningJobs: 0, jobsServed: 1, tokensServed: 5 });
+  });
+
+  it('counts every token of a batch in the decode speed', async () => {
+    const net = network();
+    const { tab } = net.addTab();
+    const job = await net.startJob(request('m', { maxTokens: 64 }));
+    net.tick(700); // prefill
+    net.board.handle(tab, token(job.id, 0));
+    net.tick(1000);
+    net.board.handle(tab, batch(job.id, range(1, 6)));
+    net.tick(1500);
+    net.board.handle(tab, batch(job.id, range(7, 5)));
+    net.board.handle(tab, done(job.id, 12));
+    await drain(job);
+    // 11 tokens after the first, over the 2.5 s from the first token to done.
+    expect(tab).toMatchObject({ tokensServed: 12, jobsServed: 1, tokensPerSecond: 11 / 2.5 });
+  });
+
   it('counts jobs of zero or one streamed token as served but leaves the speed unmeasured', async () => {
     const net = network();
     const { tab } = net.addTab();
@@ -506,6 +535,21 @@ describe('the tab contract', () => {
     ['done with completion tokens for nothing streamed', {}, (id) => [done(id, 2)]],
     ['done with more completion tokens than max_tokens', { maxTokens: 2 }, (id) => [token(id, 0), token(id, 1), done(id, 3)]],
     ['done with an empty prompt', {}, (id) => [token(id, 0), done(id, 1, 0)]],
+    ['a first batch whose indices skip', {}, (id) => [batch(id, [0, 1, 3])]],
+    ['a batch whose indices skip', {}, (id) => [token(id, 0), batch(id, [1, 2, 4])]],
+    ['a batch that repeats an index', {}, (id) => [token(id, 0), batch(id, [1, 2, 2, 3])]],
+    ['a batch out of order', {}, (id) => [token(id, 0), batch(id, [2, 1])]],
+    ['a batch starting at an index already streamed', {}, (id) => [token(id, 0), batch(id, [1, 2]), batch(id, [2, 3])]],
+    ['a batch restarting from 0', {}, (id) => [token(id, 0), batch(id, [1, 2]), batch(id, [0, 1, 2])]],
+    ['a batch starting past the next index', {}, (id) => [token(id, 0), batch(id, [2, 3])]],
+    ['a single token skipping ahead after a batch', {}, (id) => [token(id, 0), batch(id, [1, 2]), token(id, 4)]],
+    ['a single token repeating the end of a batch', {}, (id) => [token(id, 0), batch(id, [1, 2]), token(id, 2)]],
+    ['a batch crossing max_tokens', { maxTokens: 4 }, (id) => [token(id, 0), batch(id, [1, 2, 3, 4])]],
+    ['a batch starting at max_tokens', { maxTokens: 3 }, (id) => [token(id, 0), batch(id, [1, 2]), batch(id, [3])]],
+    ['a batch with one token over top_logprobs', { topLogprobs: 1 }, (id) => [token(id, 0, 'a', 1), tokensMessage(id, [tokenEntry(1, 'b', 1), tokenEntry(2, 'c', 2), tokenEntry(3, 'd', 0)])]],
+    ['done after batches with fewer completion tokens than streamed', {}, (id) => [token(id, 0), batch(id, [1, 2, 3]), done(id, 3)]],
+    ['done after batches with more than one unstreamed completion token', {}, (id) => [token(id, 0), batch(id, [1, 2, 3]), done(id, 6)]],
+    ['done after batches with more completion tokens than max_tokens', { maxTokens: 4 }, (id) => [token(id, 0), batch(id, [1, 2, 3]), done(id, 5)]],
   ];
 
   it.each(violations)('expels a tab that sends %s', async (_name, overrides, script) => {
@@ -517,8 +561,23 @@ describe('the tab contract', () => {
     for (const message of messages) net.board.handle(peer.tab, message);
 
     const events = await expectExpelled(net, peer, job, 'protocol_error');
-    // Everything before the violation was delivered.
+    // Everything before the violation was delivered; nothing of the message that broke the contract was.
     expect(events.slice(0, -1)).toEqual(messages.slice(0, -1).map(withoutJobId));
+  });
+
+  it('delivers none of a batch that breaks the contract, not even its valid leading tokens', async () => {
+    const net = network();
+    const peer = net.addTab();
+    const job = await net.startJob();
+
+    net.board.handle(peer.tab, token(job.id, 0));
+    net.board.handle(peer.tab, batch(job.id, [1, 2, 3, 5, 6]));
+    net.board.handle(peer.tab, batch(job.id, [1, 2, 3])); // too late: the job is over
+
+    const events = await expectExpelled(net, peer, job, 'protocol_error');
+    expect(events.flatMap((e) => (e.type === 'tokens' ? e.tokens.map((t) => t.index) : []))).toEqual([0]);
+    // The message names the offending index, then the one expected.
+    expect(events.at(-1)).toMatchObject({ message: expect.stringMatching(/\b5\b.*\b4\b/) });
   });
 
   const withinContract: Array<[string, Partial<SamplingParams>, (jobId: string) => JobMessage[]]> = [
@@ -529,6 +588,12 @@ describe('the tab contract', () => {
     ['exactly max_tokens tokens', { maxTokens: 2 }, (id) => [token(id, 0), token(id, 1), done(id, 2)]],
     ['exactly top_logprobs alternatives', { topLogprobs: 2 }, (id) => [token(id, 0, 'a', 2), token(id, 1, 'b', 1), done(id, 2)]],
     ['a one-token prompt', {}, (id) => [token(id, 0), done(id, 1, 1)]],
+    ['a batch after the first token', {}, (id) => [token(id, 0), batch(id, [1, 2, 3]), done(id, 4)]],
+    ['single and batched messages mixed', {}, (id) => [token(id, 0), batch(id, [1, 2]), token(id, 3), batch(id, [4, 5, 6]), token(id, 7), done(id, 8)]],
+    ['done after batches counting one unstreamed end-of-sequence token', {}, (id) => [token(id, 0), batch(id, [1, 2, 3]), done(id, 5)]],
+    ['a batch ending exactly at max_tokens', { maxTokens: 4 }, (id) => [token(id, 0), batch(id, [1, 2, 3]), done(id, 4)]],
+    [`a batch of MAX_TOKENS_PER_MESSAGE (${MAX_TOKENS_PER_MESSAGE}) tokens`, { maxTokens: MAX_TOKENS_PER_MESSAGE + 1 }, (id) => [token(id, 0), batch(id, range(1, MAX_TOKENS_PER_MESSAGE)), done(id, MAX_TOKENS_PER_MESSAGE + 1)]],
+    ['exactly top_logprobs alternatives on every token of a batch', { topLogprobs: 2 }, (id) => [token(id, 0, 'a', 2), batch(id, [1, 2, 3], 2), done(id, 4)]],
   ];
 
   it.each(withinContract)('accepts %s', async (_name, overrides, script) => {
@@ -601,7 +666,27 @@ describe('JobBoard idle timeout', () => {
     vi.advanceTimersByTime(1);
 
     const events = await expectExpelled(net, peer, job, 'tab_timeout');
-    expect(events.map((e) => e.type)).toEqual(['token', 'failed']);
+    expect(events.map((e) => e.type)).toEqual(['tokens', 'failed']);
+  });
+
+  it('restarts the wait on a batch as on a single token', async () => {
+    vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout'] });
+    const net = network({ idleTimeoutMs: 100 });
+    const peer = net.addTab();
+    const job = await net.startJob();
+
+    vi.advanceTimersByTime(99);
+    net.board.handle(peer.tab, token(job.id, 0));
+    vi.advanceTimersByTime(99);
+    net.board.handle(peer.tab, batch(job.id, [1, 2, 3]));
+    vi.advanceTimersByTime(99);
+    expect(net.board.size).toBe(1);
+    expect(peer.link.closes).toEqual([]);
+
+    vi.advanceTimersByTime(1);
+
+    const events = await expectExpelled(net, peer, job, 'tab_timeout');
+    expect(events.map((e) => e.type)).toEqual(['tokens', 'tokens', 'failed']);
   });
 
   it('does not fire after the job has finished', async () => {

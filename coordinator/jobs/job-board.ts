@@ -1,6 +1,6 @@
 /**
  * Jobs in flight: sends each task to a free tab (waiting a while for one when all are busy), routes the tab's
- * token/done/failed messages to the job's consumer, and guarantees every job ends exactly once (done, failed,
+ * tokens/done/failed messages to the job's consumer, and guarantees every job ends exactly once (done, failed,
  * cancelled, tab gone, or silent for too long) with the tab's load released.
  *
  * Tabs are untrusted: a message that breaks the job's contract (tokens out of order or beyond max_tokens, more
@@ -15,10 +15,10 @@ import type { Tab, TabRegistry } from '../tabs/tab-registry.ts';
 import { EventQueue } from './event-queue.ts';
 
 type Strip<T> = T extends { jobId: string } ? Omit<T, 'jobId'> : never;
-type FromTab = Extract<TabToCoordinator, { type: 'token' | 'done' | 'failed' }>;
+type FromTab = Extract<TabToCoordinator, { type: 'tokens' | 'done' | 'failed' }>;
 /** Why a job failed: what the tab reported, or what the coordinator saw. */
 export type JobFailureCode = TaskFailureCode | 'tab_disconnected' | 'client_closed_request' | 'protocol_error' | 'tab_timeout';
-export type JobEvent = Strip<Extract<FromTab, { type: 'token' | 'done' }>> | { type: 'failed'; code: JobFailureCode; message: string };
+export type JobEvent = Strip<Extract<FromTab, { type: 'tokens' | 'done' }>> | { type: 'failed'; code: JobFailureCode; message: string };
 
 export interface JobRequest {
   model: string;
@@ -137,8 +137,8 @@ export class JobBoard {
     const { jobId: _jobId, ...event } = message;
     const violation = this.violation(job, event);
     if (violation) return this.expel(job, 'protocol_error', violation);
-    if (event.type === 'token') {
-      job.nextIndex++;
+    if (event.type === 'tokens') {
+      job.nextIndex += event.tokens.length;
       job.firstTokenAt ??= this.now();
       this.touch(job);
       job.queue.push(event);
@@ -178,10 +178,13 @@ export class JobBoard {
 
   /** What is wrong with `event` for this job, or null. */
   private violation(job: RunningJob, event: JobEvent): string | null {
-    if (event.type === 'token') {
-      if (event.index !== job.nextIndex) return `token ${event.index} arrived where ${job.nextIndex} was expected`;
-      if (event.index >= job.params.maxTokens) return `token ${event.index} is beyond max_tokens ${job.params.maxTokens}`;
-      if (event.top.length > job.params.topLogprobs) return `${event.top.length} alternatives sent, ${job.params.topLogprobs} asked for`;
+    if (event.type === 'tokens') {
+      for (const [offset, token] of event.tokens.entries()) {
+        const expected = job.nextIndex + offset;
+        if (token.index !== expected) return `token ${token.index} arrived where ${expected} was expected`;
+        if (token.index >= job.params.maxTokens) return `token ${token.index} is beyond max_tokens ${job.params.maxTokens}`;
+        if (token.top.length > job.params.topLogprobs) return `${token.top.length} alternatives sent, ${job.params.topLogprobs} asked for`;
+      }
     }
     if (event.type === 'done') {
       // Every streamed token counts, plus at most one end-of-sequence token that is not streamed.

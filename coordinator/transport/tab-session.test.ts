@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { MAX_TAB_MESSAGE_CHARS, type SamplingParams } from '../../src/protocol/tab.ts';
-import { helloFrame, helloMessage, RecordingLink } from '../../test/unit/tab-peer.ts';
+import { MAX_TAB_MESSAGE_CHARS, MAX_TOKENS_PER_MESSAGE, type SamplingParams } from '../../src/protocol/tab.ts';
+import { helloFrame, helloMessage, RecordingLink, tokenEntry, tokensMessage } from '../../test/unit/tab-peer.ts';
 import { JobBoard, type Job, type JobEvent, type StartResult } from '../jobs/job-board.ts';
 import { TabRegistry } from '../tabs/tab-registry.ts';
 import { openTabSession } from './tab-session.ts';
@@ -48,11 +48,13 @@ async function drain(job: Job): Promise<JobEvent[]> {
   return events;
 }
 
-const tokenFrame = (jobId: string, index: number) => JSON.stringify({ type: 'token', jobId, index, token: { id: 1, token: 'a', bytes: [97], logprob: -1 }, text: 'a', top: [] });
+/** A `tokens` frame carrying the tokens at `indices`, in that order. */
+const tokensFrame = (jobId: string, indices: number[]) => JSON.stringify(tokensMessage(jobId, indices.map((i) => tokenEntry(i, 'a'))));
+const tokenFrame = (jobId: string, index: number) => tokensFrame(jobId, [index]);
 const doneFrame = (jobId: string, completionTokens: number) => JSON.stringify({ type: 'done', jobId, finishReason: 'stop', text: '', promptTokens: 1, completionTokens });
 
 const jobFrames = {
-  token: JSON.stringify({ type: 'token', jobId: 'j1', index: 0, token: { id: 1, token: 'a', bytes: [97], logprob: -1 }, text: 'a', top: [] }),
+  tokens: tokenFrame('j1', 0),
   done: JSON.stringify({ type: 'done', jobId: 'j1', finishReason: 'stop', text: '', promptTokens: 1, completionTokens: 1 }),
   failed: JSON.stringify({ type: 'failed', jobId: 'j1', code: 'worker_error', message: 'oops' }),
   models: JSON.stringify({ type: 'models', models: ['m1'] }),
@@ -145,10 +147,47 @@ describe('openTabSession', () => {
     session.closed();
 
     const events = await drain(job);
-    expect(events.map((e) => e.type)).toEqual(['token', 'failed']);
+    expect(events.map((e) => e.type)).toEqual(['tokens', 'failed']);
     expect(events[1]).toMatchObject({ code: 'tab_disconnected' });
     expect(registry.get(session.tab.id)).toBeUndefined();
     expect(board.size).toBe(0);
+  });
+
+  it('hands a batch of tokens to the board as one event, in order', async () => {
+    const { board, link, session, errors } = connect();
+    session.receive(helloFrame(['m1']));
+    const job = await startedJob(board.start(request()));
+
+    session.receive(tokenFrame(job.id, 0));
+    session.receive(tokensFrame(job.id, [1, 2, 3]));
+    session.receive(doneFrame(job.id, 4));
+
+    const events = await drain(job);
+    expect(events.map((e) => (e.type === 'tokens' ? e.tokens.map((t) => t.index) : e.type))).toEqual([[0], [1, 2, 3], 'done']);
+    expect(errors()).toEqual([]);
+    expect(link.closes).toEqual([]);
+  });
+
+  // A frame the schema refuses never reaches the board: the tab is told, the job goes on, and none of the frame's
+  // tokens count (the job still expects the index after the last token delivered).
+  it.each([
+    ['an empty batch', (jobId: string) => JSON.stringify(tokensMessage(jobId, []))],
+    [`a batch of more than ${MAX_TOKENS_PER_MESSAGE} tokens`, (jobId: string) => tokensFrame(jobId, Array.from({ length: MAX_TOKENS_PER_MESSAGE + 1 }, (_, i) => i + 1))],
+    ['the old one-token message', (jobId: string) => JSON.stringify({ type: 'token', jobId, ...tokenEntry(1, 'a') })],
+  ])('answers %s with invalid_message and leaves the job running', async (_name, frame) => {
+    const { board, link, session, errors } = connect();
+    session.receive(helloFrame(['m1']));
+    const job = await startedJob(board.start(request()));
+    session.receive(tokenFrame(job.id, 0));
+
+    session.receive(frame(job.id));
+
+    expect(errors()).toEqual([{ type: 'error', code: 'invalid_message', message: expect.any(String) }]);
+    expect(link.closes).toEqual([]);
+    expect(board.size).toBe(1);
+    session.receive(tokensFrame(job.id, [1, 2]));
+    session.receive(doneFrame(job.id, 3));
+    expect((await drain(job)).map((e) => e.type)).toEqual(['tokens', 'tokens', 'done']);
   });
 });
 
@@ -221,6 +260,21 @@ describe('tab sessions and the waiting queue', () => {
 });
 
 describe('a tab that breaks the job contract', () => {
+  it('is disconnected when a batch repeats a streamed index, and none of that batch is delivered', async () => {
+    const { registry, board, link, session, errors } = connect();
+    session.receive(helloFrame(['m1']));
+    const job = await startedJob(board.start(request()));
+
+    session.receive(tokenFrame(job.id, 0));
+    session.receive(tokensFrame(job.id, [0, 1]));
+
+    expect((await drain(job)).map((e) => (e.type === 'tokens' ? e.tokens.map((t) => t.index) : e.type === 'failed' ? e.code : e.type))).toEqual([[0], 'protocol_error']);
+    expect(link.ofType('cancel')).toEqual([{ type: 'cancel', jobId: job.id }]);
+    expect(link.closes).toEqual(['protocol_error']);
+    expect(registry.ready()).toEqual([]);
+    expect(errors()).toEqual([]);
+  });
+
   it('is disconnected: its job fails, it is told to cancel, it gets no more work and leaves when its link closes', async () => {
     const { registry, board, link, session, errors } = connect();
     session.receive(helloFrame(['m1']));
@@ -229,7 +283,7 @@ describe('a tab that breaks the job contract', () => {
     session.receive(tokenFrame(job.id, 0));
     session.receive(tokenFrame(job.id, 0)); // repeated index
 
-    expect((await drain(job)).map((e) => (e.type === 'failed' ? e.code : e.type))).toEqual(['token', 'protocol_error']);
+    expect((await drain(job)).map((e) => (e.type === 'failed' ? e.code : e.type))).toEqual(['tokens', 'protocol_error']);
     expect(link.ofType('cancel')).toEqual([{ type: 'cancel', jobId: job.id }]);
     expect(link.closes).toEqual(['protocol_error']);
     expect(session.tab).toMatchObject({ ready: false, runningJobs: 0 });
@@ -242,10 +296,9 @@ describe('a tab that breaks the job contract', () => {
     expect(registry.get(session.tab.id)).toBeUndefined();
   });
 
-  // KNOWN BUG, pinned with it.fails: tab-session.ts refuses a hello only while `tab.ready`, and the job board's
-  // expel clears `ready`, so an expelled tab that says hello again (its socket still closing) is re-admitted and
-  // handed waiting requests that can only end in tab_disconnected. Turn this into `it` once the session tracks
-  // "hello already received" separately from `ready`.
+  // The board's expel clears `ready`; the session must still remember that hello came, or an expelled tab that
+  // says hello again (its socket still closing) would be re-admitted and handed waiting requests that can only end
+  // in tab_disconnected.
   it('cannot rejoin with a second hello while its link closes', async () => {
     const net = coordinator();
     const honest = net.connectTab();

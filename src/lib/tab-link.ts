@@ -4,7 +4,7 @@
  * logged and dropped. Reconnects with backoff until stopped.
  */
 import { parseCoordinatorMessage, TAB_PROTOCOL_VERSION, type Backend, type TabToCoordinator, type TaskMessage } from '../protocol/tab.ts';
-import { TASK_FAILURE_CODES, type DeviceReport } from '../protocol/worker.ts';
+import { TASK_FAILURE_CODES, type DeviceReport, type WorkerToken } from '../protocol/worker.ts';
 import { proxy, type InferenceWorker } from './inference-worker.ts';
 
 /** Times are `performance.now()` of the page. */
@@ -114,19 +114,21 @@ export class TabLink {
       const result = await worker.run(
         task.jobId,
         { model: task.model, messages: task.messages, params: task.params },
-        proxy((t) => {
-          if (ended) return; // a straggler after the job failed or was cancelled
+        proxy((batch: WorkerToken[]) => {
+          if (ended) return; // stragglers after the job failed or was cancelled
           const now = performance.now();
-          activity.tokens++;
+          activity.tokens += batch.length;
           activity.firstTokenAt ??= now;
           activity.lastTokenAt = now;
           this.send({
-            type: 'token',
+            type: 'tokens',
             jobId: task.jobId,
-            index: t.index,
-            token: { id: t.id, token: t.text, bytes: t.bytes, logprob: t.logprob },
-            text: t.delta,
-            top: t.top.map((c) => ({ id: c.id, token: c.text, bytes: c.bytes, logprob: c.logprob })),
+            tokens: batch.map((t) => ({
+              index: t.index,
+              token: { id: t.id, token: t.text, bytes: t.bytes, logprob: t.logprob },
+              text: t.delta,
+              top: t.top.map((c) => ({ id: c.id, token: c.text, bytes: c.bytes, logprob: c.logprob })),
+            })),
           });
           events.onJob({ ...activity });
           if (activity.tokens >= expectedTokens) allDelivered();

@@ -1,12 +1,15 @@
 import { describe, expect, it } from 'vitest';
 import {
   MAX_TAB_MESSAGE_CHARS,
+  MAX_TOKENS_PER_MESSAGE,
   parseCoordinatorMessage,
   parseTabMessage,
   TAB_PROTOCOL_VERSION,
+  TASK_FAILURE_CODES,
   type CoordinatorToTab,
   type SamplingParams,
   type TabToCoordinator,
+  type TokenEntry,
 } from './tab.ts';
 
 const candidate = (id: number, token: string) => ({ id, token, bytes: [...new TextEncoder().encode(token)], logprob: -1.5 });
@@ -20,20 +23,27 @@ const hello: Extract<TabToCoordinator, { type: 'hello' }> = {
   limits: { maxBufferSize: 1 << 30, maxStorageBufferBindingSize: 1 << 27 },
   models: ['dolphin-tiny'],
 };
-const token: Extract<TabToCoordinator, { type: 'token' }> = {
-  type: 'token',
-  jobId: 'chatcmpl-1',
-  index: 0,
-  token: candidate(5, 'Hi'),
-  text: 'Hi',
-  top: [candidate(5, 'Hi'), candidate(6, 'Yo')],
-};
+const entry = (index: number, text = `t${index}`, alternatives = 2): TokenEntry => ({
+  index,
+  token: candidate(5 + index, text),
+  text,
+  top: Array.from({ length: alternatives }, (_, i) => candidate(100 + i, `alt${i}`)),
+});
+/** The first token of a job: always a batch of one. */
+const token: Extract<TabToCoordinator, { type: 'tokens' }> = { type: 'tokens', jobId: 'chatcmpl-1', tokens: [entry(0, 'Hi')] };
+/** Later tokens, batched; an entry's text may be empty (held back while a stop sequence may be forming). */
+const batch: Extract<TabToCoordinator, { type: 'tokens' }> = { type: 'tokens', jobId: 'chatcmpl-1', tokens: [entry(1, ' there'), entry(2, ''), entry(3, '!', 0)] };
+/** `token` with its one entry patched, as an untyped wire value. */
+const tweakEntry = (patch: Record<string, unknown>): string => JSON.stringify({ ...token, tokens: [{ ...token.tokens[0], ...patch }] });
+/** A `tokens` message of `count` consecutive entries. */
+const batchOf = (count: number, alternatives = 0) => ({ ...token, tokens: Array.from({ length: count }, (_, i) => entry(i, 't', alternatives)) });
 
 const fromTab: TabToCoordinator[] = [
   hello,
   { ...hello, backend: 'wasm', adapter: null, limits: null, models: [] },
   { type: 'models', models: ['dolphin-tiny', 'dolphin-small'] },
   token,
+  batch,
   { type: 'done', jobId: 'chatcmpl-1', finishReason: 'length', text: 'tail', promptTokens: 12, completionTokens: 16 },
   { type: 'failed', jobId: 'chatcmpl-1', code: 'context_length_exceeded', message: 'the prompt fills the context' },
 ];
@@ -72,15 +82,27 @@ describe('parseTabMessage', () => {
     ['more than 64 models', tweak(hello, { models: Array.from({ length: 65 }, (_, i) => `m${i}`) })],
     ['an empty model id', tweak({ type: 'models' }, { models: [''] })],
     ['an over-long adapter description', tweak(hello, { adapter: { ...hello.adapter, description: 'd'.repeat(501) } })],
-    ['more than 20 alternatives', tweak(token, { top: Array.from({ length: 21 }, (_, i) => candidate(i, 't')) })],
-    ['a negative token index', tweak(token, { index: -1 })],
-    ['a fractional token index', tweak(token, { index: 0.5 })],
+    ['a tokens message with no entries', tweak(token, { tokens: [] })],
+    [`a tokens message with more than MAX_TOKENS_PER_MESSAGE (${MAX_TOKENS_PER_MESSAGE}) entries`, JSON.stringify(batchOf(MAX_TOKENS_PER_MESSAGE + 1))],
+    ['a tokens message whose tokens are not a list', tweak(token, { tokens: entry(0) })],
+    ['a token entry with more than 20 alternatives', tweakEntry({ top: Array.from({ length: 21 }, (_, i) => candidate(i, 't')) })],
+    ['a batch with one entry of more than 20 alternatives', tweak(batch, { tokens: [entry(1), entry(2, 't', 21), entry(3)] })],
+    ['a negative token index', tweakEntry({ index: -1 })],
+    ['a fractional token index', tweakEntry({ index: 0.5 })],
+    ['a token index that is a string', tweakEntry({ index: '0' })],
+    ['a token entry without text', tweakEntry({ text: undefined })],
+    ['a token entry without its own candidate', tweakEntry({ token: undefined })],
+    ['a token entry without alternatives', tweakEntry({ top: undefined })],
+    ['a candidate with a fractional id', tweakEntry({ token: { ...candidate(5, 'Hi'), id: 1.5 } })],
+    ['a candidate without a logprob', tweakEntry({ token: { ...candidate(5, 'Hi'), logprob: undefined } })],
+    ['a batch with one malformed entry', tweak(batch, { tokens: [entry(1), { ...entry(2), text: 7 }] })],
+    ['the old one-token-per-message shape', JSON.stringify({ type: 'token', jobId: 'chatcmpl-1', ...entry(0, 'Hi') })],
+    ['a tokens message with its entry inlined', JSON.stringify({ type: 'tokens', jobId: 'chatcmpl-1', ...entry(0, 'Hi') })],
     ['an empty job id', tweak(token, { jobId: '' })],
     ['a job id over 128 characters', tweak(token, { jobId: 'j'.repeat(129) })],
-    ['a token without text', JSON.stringify({ ...token, text: undefined })],
     ['an unknown finish reason', JSON.stringify({ type: 'done', jobId: 'j', finishReason: 'tool_calls', text: '', promptTokens: 1, completionTokens: 1 })],
-    ['a failure code over 64 characters', JSON.stringify({ type: 'failed', jobId: 'j', code: 'c'.repeat(65), message: 'm' })],
-    ['a failure message over 2000 characters', JSON.stringify({ type: 'failed', jobId: 'j', code: 'c', message: 'm'.repeat(2001) })],
+    ['a failure code outside TASK_FAILURE_CODES', JSON.stringify({ type: 'failed', jobId: 'j', code: 'c', message: 'm' })],
+    ['a failure message over 2000 characters', JSON.stringify({ type: 'failed', jobId: 'j', code: 'worker_error', message: 'm'.repeat(2001) })],
     ['a JSON array', '[]'],
     ['JSON null', 'null'],
   ];
@@ -92,7 +114,28 @@ describe('parseTabMessage', () => {
   });
 
   it('accepts exactly 20 alternatives', () => {
-    expect(parseTabMessage(tweak(token, { top: Array.from({ length: 20 }, (_, i) => candidate(i, 't')) })).ok).toBe(true);
+    expect(parseTabMessage(tweakEntry({ top: Array.from({ length: 20 }, (_, i) => candidate(i, 't')) })).ok).toBe(true);
+  });
+
+  it(`accepts exactly MAX_TOKENS_PER_MESSAGE (${MAX_TOKENS_PER_MESSAGE}) entries`, () => {
+    const full = batchOf(MAX_TOKENS_PER_MESSAGE);
+    expect(parseTabMessage(JSON.stringify(full))).toEqual({ ok: true, message: full });
+  });
+
+  // The schema checks order only by type: that indices continue the job's stream is the job board's business.
+  it('leaves the order of indices to the job board', () => {
+    expect(parseTabMessage(tweak(batch, { tokens: [entry(3), entry(1), entry(1)] })).ok).toBe(true);
+  });
+
+  it('fits a full batch of short tokens, with 20 alternatives each, in one message', () => {
+    const full = batchOf(MAX_TOKENS_PER_MESSAGE, 20);
+    const json = JSON.stringify(full);
+    expect(json.length).toBeLessThanOrEqual(MAX_TAB_MESSAGE_CHARS);
+    expect(parseTabMessage(json)).toEqual({ ok: true, message: full });
+  });
+
+  it('accepts a failure message of exactly 2000 characters', () => {
+    expect(parseTabMessage(JSON.stringify({ type: 'failed', jobId: 'j', code: 'worker_error', message: 'm'.repeat(2000) })).ok).toBe(true);
   });
 
   it('rejects text that is not JSON', () => {
@@ -165,7 +208,10 @@ describe('parseCoordinatorMessage', () => {
 
 describe('failed codes', () => {
   const failed = (code: string) => JSON.stringify({ type: 'failed', jobId: 'j1', code, message: 'm' });
-  it.each(['cancelled', 'context_length_exceeded', 'model_not_loaded', 'worker_error'])('accepts the tab code %s', (code) => {
+  it('are exactly the codes a tab may report', () => {
+    expect(TASK_FAILURE_CODES).toEqual(['cancelled', 'context_length_exceeded', 'model_not_loaded', 'worker_error']);
+  });
+  it.each(TASK_FAILURE_CODES)('accepts the tab code %s', (code) => {
     expect(parseTabMessage(failed(code)).ok).toBe(true);
   });
   it.each(['client_closed_request', 'tab_timeout', 'protocol_error', 'tab_disconnected', 'oom'])('refuses %s, which a tab cannot claim', (code) => {

@@ -32,6 +32,20 @@ export type AdapterLimits = z.infer<typeof adapterLimitsSchema>;
 const topLogprobSchema = z.object({ id: z.number().int().nonnegative(), token: z.string(), bytes: z.array(z.number().int()), logprob: z.number() });
 export type TokenCandidate = z.infer<typeof topLogprobSchema>;
 
+export const tokenEntrySchema = z.object({
+  /** 0-based position in the completion; must arrive in order. */
+  index: z.number().int().nonnegative(),
+  token: topLogprobSchema,
+  /** Text to append to the visible completion (may be empty while a possible stop sequence is held back). */
+  text: z.string(),
+  top: z.array(topLogprobSchema).max(20),
+});
+export type TokenEntry = z.infer<typeof tokenEntrySchema>;
+
+/** A tab sends the tokens made within this many milliseconds of the last send together. */
+export const TOKEN_BATCH_MS = 20;
+export const MAX_TOKENS_PER_MESSAGE = 256;
+
 export const samplingParamsSchema = z.object({
   maxTokens: z.number().int().min(1),
   temperature: z.number().min(0),
@@ -61,16 +75,11 @@ export const tabToCoordinatorSchema = z.discriminatedUnion('type', [
   }),
   /** The set of models this tab can serve right now (loaded and warm). */
   z.object({ type: z.literal('models'), models: z.array(id).max(64) }),
-  z.object({
-    type: z.literal('token'),
-    jobId: id,
-    /** 0-based position in the completion; must arrive in order. */
-    index: z.number().int().nonnegative(),
-    token: topLogprobSchema,
-    /** Text to append to the visible completion (may be empty while a possible stop sequence is held back). */
-    text: z.string(),
-    top: z.array(topLogprobSchema).max(20),
-  }),
+  /**
+   * One or more consecutive tokens of a job. The first token of a job is sent on its own, at once; later ones may
+   * be batched (see `TOKEN_BATCH_MS`), which keeps per-token messages and wake-ups off every hop of the relay.
+   */
+  z.object({ type: z.literal('tokens'), jobId: id, tokens: z.array(tokenEntrySchema).min(1).max(MAX_TOKENS_PER_MESSAGE) }),
   z.object({
     type: z.literal('done'),
     jobId: id,

@@ -57,7 +57,7 @@ export interface WorkerToken {
 
 export interface WorkerResult {
   /**
-   * How many times `onToken` was called. Callbacks travel on their own comlink port, so the result can overtake
+   * How many tokens `onTokens` delivered. Callbacks travel on their own comlink port, so the result can overtake
    * the last of them: the caller must wait until it has seen this many before treating the job as complete.
    */
   tokenEvents: number;
@@ -74,8 +74,11 @@ export { TASK_FAILURE_CODES, type TaskFailureCode } from './tab.ts';
 export interface InferenceWorkerApi {
   probeDevice(): Promise<DeviceReport>;
   load(request: LoadRequest, onProgress?: (p: LoadProgress) => void): Promise<LoadResult>;
-  /** Runs a chat task on the loaded model, one task at a time; `onToken` fires once per emitted token, in order. */
-  run(jobId: string, task: { model: string; messages: PlainMessage[]; params: SamplingParams }, onToken: (t: WorkerToken) => void): Promise<WorkerResult>;
+  /**
+   * Runs a chat task on the loaded model, one task at a time. `onTokens` receives the tokens in order: the first
+   * at once, later ones batched when they come faster than every `TOKEN_BATCH_MS`.
+   */
+  run(jobId: string, task: { model: string; messages: PlainMessage[]; params: SamplingParams }, onTokens: (tokens: WorkerToken[]) => void): Promise<WorkerResult>;
   /** Stops a running or queued job; its `run` call rejects with name 'cancelled'. Unknown ids are ignored. */
   cancel(jobId: string): void;
 }

@@ -62,7 +62,7 @@ async function benchDirect(page: Page, maxTokens: number, seed: number): Promise
       const { worker, proxy } = (window as unknown as { dolphin: { worker: any; proxy: (f: unknown) => unknown } }).dolphin;
       const times: number[] = [];
       const start = performance.now();
-      await worker.run(`bench-${Math.random()}`, { model, messages, params }, proxy(() => times.push(performance.now())));
+      await worker.run(`bench-${Math.random()}`, { model, messages, params }, proxy((batch: unknown[]) => times.push(...batch.map(() => performance.now()))));
       return { start, times };
     },
     { model: MODEL, messages, params: params(maxTokens, seed) },
