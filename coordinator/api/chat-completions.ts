@@ -71,6 +71,7 @@ function startFailure(reason: StartFailure, model: string): ApiError {
 export function chatCompletionsHandler(deps: ChatCompletionsDeps) {
   const now = deps.now ?? Date.now;
   return async (c: Context) => {
+    const created = Math.floor(now() / 1000); // when the request arrived, as OpenAI reports it
     const request = parseChatRequest(await c.req.text());
     const model = deps.catalogue.get(request.model);
     if (!model) throw modelNotFound(request.model);
@@ -91,7 +92,6 @@ export function chatCompletionsHandler(deps: ChatCompletionsDeps) {
     c.header('x-dolphin-tab', job.tab.id);
     c.header('x-dolphin-backend', job.tab.backend ?? 'unknown');
     c.header('x-dolphin-seed', String(params.seed));
-    const created = Math.floor(now() / 1000);
     const meta = { id: job.id, created, model: model.id, system_fingerprint: `dolphin-${model.manifest.files.find((f) => f.path.endsWith('.onnx'))?.sha256.slice(0, 12) ?? 'model'}` };
     const rest = (async function* () {
       yield first.value;
