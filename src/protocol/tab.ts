@@ -43,7 +43,7 @@ export const tokenEntrySchema = z.object({
 export type TokenEntry = z.infer<typeof tokenEntrySchema>;
 
 /** A tab sends the tokens made within this many milliseconds of the last send together. */
-export const TOKEN_BATCH_MS = 20;
+export const TOKEN_BATCH_MS = 50;
 export const MAX_TOKENS_PER_MESSAGE = 256;
 
 export const samplingParamsSchema = z.object({
