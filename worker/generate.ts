@@ -7,29 +7,12 @@ import { logSoftmax, selectToken, topLogprobs, uniformAt } from './sampling.ts';
 import { yieldToEventLoop } from './yield-to-event-loop.ts';
 import { StopSequenceScanner } from './text/stop-sequences.ts';
 import { IncrementalDecoder } from './text/incremental-decoder.ts';
-import type { ChatTokenizer, TokenPiece } from './text/chat-tokenizer.ts';
+import type { ChatTokenizer } from './text/chat-tokenizer.ts';
+import type { GenerationResult, WorkerToken } from '../src/protocol/worker.ts';
 import type { SamplingParams } from '../src/protocol/tab.ts';
 
-export interface GeneratedToken extends TokenPiece {
-  /** 0-based position in the completion. */
-  index: number;
-  id: number;
-  logprob: number;
-  /** The `params.topLogprobs` most likely alternatives at this position. */
-  top: Array<TokenPiece & { id: number; logprob: number }>;
-  /** Text that may be appended to the visible completion now (stop-sequence safe). */
-  delta: string;
-}
-
-export interface GenerationResult {
-  finishReason: 'stop' | 'length';
-  /** Text released at the end that no token event carried. */
-  tailText: string;
-  text: string;
-  promptTokens: number;
-  /** Every token the model produced, including an end-of-sequence token. */
-  completionTokens: number;
-}
+export type GeneratedToken = WorkerToken;
+export type { GenerationResult };
 
 export interface GenerateOptions {
   engine: Engine;

@@ -45,27 +45,41 @@ export interface LoadResult {
   loadMs: number;
 }
 
-export interface WorkerToken {
-  index: number;
-  id: number;
+/** A token on its own: its text (may hold U+FFFD when it is part of a multi-byte character) and exact bytes. */
+export interface TokenPiece {
   text: string;
   bytes: number[];
+}
+
+/** One generated token, as the generation loop makes it and the worker hands it to the page. */
+export interface WorkerToken extends TokenPiece {
+  /** 0-based position in the completion. */
+  index: number;
+  id: number;
   logprob: number;
-  top: Array<{ id: number; text: string; bytes: number[]; logprob: number }>;
+  /** The `params.topLogprobs` most likely alternatives at this position. */
+  top: Array<TokenPiece & { id: number; logprob: number }>;
+  /** Text that may be appended to the visible completion now (stop-sequence safe). */
   delta: string;
 }
 
-export interface WorkerResult {
+/** How a generation ended. */
+export interface GenerationResult {
+  finishReason: 'stop' | 'length';
+  /** Text released at the end that no token event carried. */
+  tailText: string;
+  text: string;
+  promptTokens: number;
+  /** Every token the model produced, including an end-of-sequence token. */
+  completionTokens: number;
+}
+
+export interface WorkerResult extends GenerationResult {
   /**
    * How many tokens `onTokens` delivered. Callbacks travel on their own comlink port, so the result can overtake
    * the last of them: the caller must wait until it has seen this many before treating the job as complete.
    */
   tokenEvents: number;
-  finishReason: 'stop' | 'length';
-  tailText: string;
-  text: string;
-  promptTokens: number;
-  completionTokens: number;
 }
 
 /** `run` rejects with an Error whose `name` is a `TaskFailureCode` (comlink keeps name and message). */

@@ -5,13 +5,8 @@
 import { Tokenizer } from '@huggingface/tokenizers';
 import { Template } from '@huggingface/jinja';
 import type { PlainMessage } from '../../src/protocol/api.ts';
+import type { TokenPiece } from '../../src/protocol/worker.ts';
 
-export interface TokenPiece {
-  /** The token on its own, decoded as text (may hold U+FFFD when it is part of a multi-byte character). */
-  text: string;
-  /** The token's exact bytes. */
-  bytes: number[];
-}
 
 export interface ChatTokenizer {
   /** The conversation through the chat template, ending with the assistant's turn opened, as token ids. */
