@@ -10,6 +10,7 @@ import { GenerationError } from './generate.ts';
 import { MAX_TOKENS_PER_MESSAGE, TOKEN_BATCH_MS, type Backend } from '../src/protocol/tab.ts';
 import { downloadModel, MODEL_CACHE_NAME } from './models/model-download.ts';
 import { loadModel, runChatTask, type LoadedModel } from './runtime.ts';
+import { wasmThreadCount } from './wasm-threads.ts';
 
 // onnxruntime-web fetches its .wasm (and thread workers) from here; the coordinator serves its dist/ folder.
 ort.env.wasm.wasmPaths = `${self.location.origin}/ort/`;
@@ -80,7 +81,8 @@ const api: InferenceWorkerApi = {
   load: ({ baseUrl, modelId, backend: choice, wasmThreads }, onProgress) =>
     serially(async () => {
       const started = performance.now();
-      if (!loaded && wasmThreads) ort.env.wasm.numThreads = wasmThreads;
+      // onnxruntime-web reads numThreads once, when its WASM module starts (the first load).
+      if (!loaded) ort.env.wasm.numThreads = wasmThreadCount({ requested: wasmThreads, hardwareConcurrency: navigator.hardwareConcurrency, crossOriginIsolated: self.crossOriginIsolated });
       const backend = await chooseBackend(choice);
       if (loaded?.model.id === modelId && loaded.backend === backend) return { ...loaded.info, loadMs: performance.now() - started };
       const cache = 'caches' in self ? await caches.open(MODEL_CACHE_NAME) : null;

@@ -29,7 +29,7 @@ export interface LoadRequest {
   backend: BackendChoice;
   /**
    * Threads for WASM inference (needs cross-origin isolation). Only the first load in a worker can set it:
-   * onnxruntime-web fixes its thread pool when it starts. Default: onnxruntime-web's (half the cores, at most 4).
+   * onnxruntime-web fixes its thread pool when it starts. Default: every logical core but one, at most 8 (worker/wasm-threads.ts).
    */
   wasmThreads?: number;
 }
