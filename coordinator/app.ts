@@ -1,6 +1,6 @@
 /**
  * The coordinator's HTTP surface, built from injected services so tests can call `app.request()` without a port.
- * One origin serves the API (/v1), the tab link (/tabs), network status (/api), model files (/models),
+ * One origin serves the API (/v1), the tab link (/tabs), PeerJS signalling (/peerjs), network status (/api), model files (/models),
  * onnxruntime-web's wasm (/ort) and the web app.
  */
 import { Hono } from 'hono';
@@ -20,12 +20,16 @@ import type { JobBoard } from './jobs/job-board.ts';
 import type { CatalogueModel, ModelCatalogue } from './models/catalogue.ts';
 import type { TabRegistry } from './tabs/tab-registry.ts';
 import { tabWebSocketHandler } from './transport/tab-websocket.ts';
+import { peerjsRoutes } from './signalling/peerjs-routes.ts';
+import type { SignallingServer } from './signalling/signalling-server.ts';
 
 export interface AppDeps {
   catalogue: ModelCatalogue;
   registry: TabRegistry;
   board: JobBoard;
   upgradeWebSocket: UpgradeWebSocket;
+  /** PeerJS signalling, served at /peerjs with this key. */
+  signalling: { server: SignallingServer; key: string };
   /** The built web app (vite build output). */
   webDir: string;
   /** onnxruntime-web's dist folder, served at /ort/. */
@@ -68,6 +72,8 @@ export function createApp(deps: AppDeps): Hono {
   );
 
   app.get('/tabs', tabWebSocketHandler(deps.upgradeWebSocket, { registry: deps.registry, board: deps.board, knownModels: () => deps.catalogue.ids(), log: deps.log }));
+
+  app.route('/peerjs', peerjsRoutes(deps.upgradeWebSocket, deps.signalling.server, deps.signalling.key));
 
   app.get('/api/network', (c) =>
     c.json({ models: deps.catalogue.list().map((m) => ({ id: m.id, parameters: m.manifest.parameters ?? null, bytes: m.manifest.files.reduce((n, f) => n + f.size, 0) })), tabs: deps.registry.status(), runningJobs: deps.board.size }),

@@ -1,6 +1,6 @@
 /**
  * Starts the coordinator: reads configuration from the environment, composes the services and serves the app.
- *   PORT (8787)  HOST (127.0.0.1)  MODELS_DIR (models)  WEB_DIR (dist)  TAB_IDLE_TIMEOUT_MS (60000)
+ *   PORT (8787)  HOST (127.0.0.1)  MODELS_DIR (models)  WEB_DIR (dist)  TAB_IDLE_TIMEOUT_MS (60000)  PEERJS_KEY (dolphin)
  */
 import { serve, upgradeWebSocket } from '@hono/node-server';
 import { WebSocketServer } from 'ws';
@@ -12,6 +12,7 @@ import { createApp } from './app.ts';
 import { JobBoard } from './jobs/job-board.ts';
 import { loadCatalogue } from './models/catalogue.ts';
 import { TabRegistry } from './tabs/tab-registry.ts';
+import { SIGNALLING_DEFAULTS, SignallingServer } from './signalling/signalling-server.ts';
 
 const env = process.env;
 const port = Number(env.PORT ?? 8787);
@@ -22,6 +23,9 @@ const catalogue = await loadCatalogue(resolve(env.MODELS_DIR ?? 'models'), log);
 if (catalogue.list().length === 0) log('warning: no models found; run `npm run models` first');
 const registry = new TabRegistry();
 const board = new JobBoard({ registry, idleTimeoutMs: Number(env.TAB_IDLE_TIMEOUT_MS ?? 60_000), log });
+const peerjsKey = env.PEERJS_KEY ?? 'dolphin';
+const signalling = new SignallingServer({ ...SIGNALLING_DEFAULTS, key: peerjsKey, now: Date.now, log });
+const sweepTimer = setInterval(() => signalling.sweep(), 1000);
 const ortDir = dirname(createRequire(import.meta.url).resolve('onnxruntime-web/ort-wasm-simd-threaded.wasm'));
 
 const app = createApp({
@@ -29,6 +33,7 @@ const app = createApp({
   registry,
   board,
   upgradeWebSocket,
+  signalling: { server: signalling, key: peerjsKey },
   webDir: resolve(env.WEB_DIR ?? 'dist'),
   ortDir,
   randomSeed: () => randomInt(2 ** 48 - 1),
@@ -43,6 +48,8 @@ const server = serve({ fetch: app.fetch, port, hostname: host, websocket: { serv
 
 // Open tab sockets and SSE streams would keep server.close() waiting forever: end them first.
 function shutdown() {
+  clearInterval(sweepTimer);
+  signalling.closeAll();
   for (const socket of wss.clients) socket.terminate();
   if ('closeAllConnections' in server) server.closeAllConnections();
   server.close(() => process.exit(0));

@@ -1,3 +1,4 @@
+import { SIGNALLING_DEFAULTS, SignallingServer } from '../signalling/signalling-server.ts';
 import { serve, upgradeWebSocket } from '@hono/node-server';
 import { createParser } from 'eventsource-parser';
 import { createHash } from 'node:crypto';
@@ -59,7 +60,8 @@ function network(options: { idleTimeoutMs?: number; queueTimeoutMs?: number } = 
     drawnSeeds.push(seed);
     return seed;
   };
-  const app = createApp({ catalogue, registry, board, upgradeWebSocket, webDir: join(root, 'web'), ortDir: join(root, 'ort'), randomSeed, log: () => {} });
+  const signalling = { server: new SignallingServer({ ...SIGNALLING_DEFAULTS, key: 'test', now: Date.now, log: () => {} }), key: 'test' };
+  const app = createApp({ catalogue, registry, board, upgradeWebSocket, signalling, webDir: join(root, 'web'), ortDir: join(root, 'ort'), randomSeed, log: () => {} });
   return { app, registry, board, drawnSeeds };
 }
 type Network = ReturnType<typeof network>;

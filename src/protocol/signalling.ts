@@ -1,0 +1,56 @@
+/**
+ * The PeerJS signalling wire (the protocol of peerjs-server, which the stock `peerjs` 1.5 client speaks), served
+ * by the coordinator at /peerjs. Peers register with `?key&id&token` on a WebSocket and relay WebRTC offers,
+ * answers and ICE candidates to each other through it; the server stamps `src`, so a peer cannot speak for another.
+ */
+import { z } from 'zod';
+
+/** The largest signalling message accepted, in characters of JSON. An SDP offer is a few kilobytes. */
+export const MAX_SIGNALLING_MESSAGE_CHARS = 64 * 1024;
+
+/** Ids as the peerjs client itself validates them (`util.validateId`), bounded in length. */
+export const PEER_ID_PATTERN = /^[A-Za-z0-9]+(?:[ _-][A-Za-z0-9]+)*$/;
+export const peerIdSchema = z.string().max(128).regex(PEER_ID_PATTERN);
+export const peerTokenSchema = z.string().min(1).max(128);
+
+/** Message types relayed from one peer to another. */
+export const RELAYED_TYPES = ['OFFER', 'ANSWER', 'CANDIDATE', 'LEAVE', 'EXPIRE'] as const;
+export type RelayedType = (typeof RELAYED_TYPES)[number];
+
+/**
+ * What a peer sends. The payload of a relayed message (an SDP, a candidate, connection metadata) is the two peers'
+ * business: the server checks only that it is a JSON object and the size of the whole message.
+ */
+export const peerToServerSchema = z.discriminatedUnion('type', [
+  z.object({ type: z.literal('HEARTBEAT') }),
+  z.object({ type: z.enum(RELAYED_TYPES), dst: peerIdSchema.optional(), payload: z.record(z.string(), z.unknown()).optional() }),
+]);
+export type PeerToServer = z.infer<typeof peerToServerSchema>;
+export type RelayedMessage = Extract<PeerToServer, { type: RelayedType }>;
+
+/** What the server sends: control messages, and relayed messages with `src` set by the server. */
+export type ServerToPeer =
+  | { type: 'OPEN' }
+  | { type: 'ERROR'; payload: { msg: string } }
+  | { type: 'ID-TAKEN'; payload: { msg: string } }
+  | { type: RelayedType; src: string; dst?: string; payload?: Record<string, unknown> };
+
+export type SignallingParse = { ok: true; message: PeerToServer } | { ok: false; error: string };
+
+export function parsePeerMessage(raw: unknown): SignallingParse {
+  if (typeof raw !== 'string') return { ok: false, error: 'expected a text frame' };
+  if (raw.length > MAX_SIGNALLING_MESSAGE_CHARS) return { ok: false, error: `message exceeds ${MAX_SIGNALLING_MESSAGE_CHARS} characters` };
+  let json: unknown;
+  try {
+    json = JSON.parse(raw);
+  } catch {
+    return { ok: false, error: 'message is not valid JSON' };
+  }
+  const result = peerToServerSchema.safeParse(json);
+  if (!result.success) return { ok: false, error: z.prettifyError(result.error) };
+  return { ok: true, message: result.data };
+}
+
+/** The query of the signalling WebSocket (`/peerjs/peerjs?key=&id=&token=&version=`). */
+export const registrationSchema = z.object({ key: z.string().min(1).max(128), id: peerIdSchema, token: peerTokenSchema });
+export type Registration = z.infer<typeof registrationSchema>;
