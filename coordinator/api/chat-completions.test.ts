@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { API_LIMITS, type ChatCompletion, type ChatCompletionChunk, type ErrorBody } from '../../src/protocol/api.ts';
 import { MAX_TAB_MESSAGE_CHARS, parseCoordinatorMessage, type TaskMessage, type TokenEntry } from '../../src/protocol/tab.ts';
-import { helloFrame, RecordingLink, tokenEntry } from '../../test/unit/tab-peer.ts';
+import { helloFrame, RecordingLink, signingTab, tokenEntry } from '../../test/unit/tab-peer.ts';
 import { createApp } from '../app.ts';
 import { JobBoard, type JobEvent, type JobFailureCode } from '../jobs/job-board.ts';
 import { loadCatalogue, type ModelCatalogue } from '../models/catalogue.ts';
@@ -72,7 +72,7 @@ type Network = ReturnType<typeof network>;
  * real tab (src/lib/tab-link.ts), it drops any frame that `parseCoordinatorMessage` rejects, and keeps the reasons.
  */
 function connectScriptedTab(net: Network, reply: (task: TaskMessage) => JobEvent[], models = [MODEL]) {
-  let session: TabSession | undefined;
+  let receive: ((raw: unknown) => void) | undefined;
   const tasks: TaskMessage[] = [];
   const dropped: string[] = [];
   const link = new RecordingLink((sent) => {
@@ -82,14 +82,16 @@ function connectScriptedTab(net: Network, reply: (task: TaskMessage) => JobEvent
     if (message.type !== 'task') return;
     tasks.push(message);
     setTimeout(() => {
-      for (const event of reply(message)) session?.receive(JSON.stringify({ ...event, jobId: message.jobId }));
+      for (const event of reply(message)) receive?.(JSON.stringify({ ...event, jobId: message.jobId }));
     }, 0);
   });
-  session = openTabSession(link, { registry: net.registry, board: net.board, knownModels: () => catalogue.ids(), log: () => {} });
-  session.receive(helloFrame(models, 'wasm'));
+  const session: TabSession = openTabSession(link, { registry: net.registry, board: net.board, knownModels: () => catalogue.ids(), log: () => {} });
+  // An honest tab: a real identity proof in its hello, a real signature on every done.
+  receive = signingTab(link, (raw) => session.receive(raw)).receive;
+  receive(helloFrame(models, 'wasm'));
   /** Sends events for a job by hand, for a tab whose `reply` holds back. */
   const say = (jobId: string | undefined, events: JobEvent[]) => {
-    for (const event of events) session?.receive(JSON.stringify({ ...event, jobId }));
+    for (const event of events) receive?.(JSON.stringify({ ...event, jobId }));
   };
   return { link, tab: session.tab, tasks, dropped, say };
 }

@@ -2,7 +2,8 @@ import { afterEach, describe, expect, it, vi } from 'vitest';
 import { MAX_TAB_MESSAGE_CHARS, MAX_TOKENS_PER_MESSAGE, type SamplingParams, type TabToCoordinator } from '../../src/protocol/tab.ts';
 import { RecordingLink, tokenEntry, tokensMessage, type TokensMessage } from '../../test/unit/tab-peer.ts';
 import { TabRegistry, type Tab } from '../tabs/tab-registry.ts';
-import { JobBoard, type Job, type JobEvent, type JobRequest, type StartResult } from './job-board.ts';
+import { JobBoard, verifyResultSignature, type Job, type JobEvent, type JobRequest, type StartResult } from './job-board.ts';
+import { transcriptOf } from '../../src/protocol/identity.ts';
 
 type DoneMessage = Extract<TabToCoordinator, { type: 'done' }>;
 type FailedMessage = Extract<TabToCoordinator, { type: 'failed' }>;
@@ -19,15 +20,21 @@ const batch = (jobId: string, indices: number[], alternatives = 0): TokensMessag
 const range = (from: number, count: number) => Array.from({ length: count }, (_, i) => from + i);
 /** The first `count` tokens of a job, one message each. */
 const tokens = (jobId: string, count: number): TokensMessage[] => range(0, count).map((i) => token(jobId, i));
-const done = (jobId: string, completionTokens: number, promptTokens = 3): DoneMessage => ({ type: 'done', jobId, finishReason: 'stop', text: '', promptTokens, completionTokens });
-const withoutJobId = ({ jobId: _jobId, ...event }: JobMessage): JobEvent => event;
+// Signatures are not checked in these tests (the board gets `verifyResult: () => true`) except where stated;
+// tab-session.test.ts and the end-to-end tests check real ones.
+const done = (jobId: string, completionTokens: number, promptTokens = 3): DoneMessage => ({ type: 'done', jobId, finishReason: 'stop', text: '', promptTokens, completionTokens, signature: 'unchecked' });
+const withoutJobId = ({ jobId: _jobId, ...event }: JobMessage): JobEvent => {
+  if (event.type !== 'done') return event;
+  const { signature: _signature, ...rest } = event;
+  return rest;
+};
 
 /** A board over a real registry, on a clock the test moves by hand. */
-function network(options: { idleTimeoutMs?: number; queueTimeoutMs?: number } = {}) {
+function network(options: { idleTimeoutMs?: number; queueTimeoutMs?: number; verifyResult?: (tab: Tab, transcript: string, signature: string) => boolean } = {}) {
   let clock = 0;
   const logs: string[] = [];
   const registry = new TabRegistry(() => clock);
-  const board = new JobBoard({ registry, idleTimeoutMs: options.idleTimeoutMs ?? 60_000, queueTimeoutMs: options.queueTimeoutMs, now: () => clock, log: (line) => logs.push(line) });
+  const board = new JobBoard({ registry, idleTimeoutMs: options.idleTimeoutMs ?? 60_000, queueTimeoutMs: options.queueTimeoutMs, now: () => clock, log: (line) => logs.push(line), verifyResult: options.verifyResult ?? (() => true) });
   const addTab = (models: string[] = ['m']) => {
     const link = new RecordingLink();
     const tab = registry.add(link);
@@ -749,5 +756,44 @@ describe('Job.cancel', () => {
     expect(await drain(job)).toEqual([withoutJobId(done(job.id, 0))]);
     expect(link.ofType('cancel')).toEqual([]);
     expect(tab.runningJobs).toBe(0);
+  });
+});
+
+describe('result signatures', () => {
+  it('asks the verifier about the transcript of exactly what was sent and streamed', async () => {
+    const seen: Array<{ tabId: string; transcript: string; signature: string }> = [];
+    const net = network({ verifyResult: (tab, transcript, signature) => (seen.push({ tabId: tab.id, transcript, signature }), true) });
+    const { tab } = net.addTab();
+    const req = request();
+    const job = await net.startJob(req, 'job-1');
+    net.board.handle(tab, token(job.id, 0));
+    net.board.handle(tab, batch(job.id, [1, 2]));
+    net.board.handle(tab, { ...done(job.id, 3, 5), signature: 'sig' });
+
+    const streamed = [0, 1, 2].map((i) => ({ id: tokenEntry(i).token.id, logprob: tokenEntry(i).token.logprob }));
+    const expected = transcriptOf({ jobId: 'job-1', ...req }, streamed, { finishReason: 'stop', promptTokens: 5, completionTokens: 3 });
+    expect(seen).toEqual([{ tabId: tab.id, transcript: expected, signature: 'sig' }]);
+    expect((await drain(job)).at(-1)).toEqual({ type: 'done', finishReason: 'stop', text: '', promptTokens: 5, completionTokens: 3 });
+  });
+
+  it('fails the job and disconnects a tab whose signature does not verify', async () => {
+    const net = network({ verifyResult: () => false });
+    const { tab, link } = net.addTab();
+    const job = await net.startJob();
+    net.board.handle(tab, token(job.id, 0));
+    net.board.handle(tab, done(job.id, 1));
+
+    expect((await drain(job)).at(-1)).toEqual({ type: 'failed', code: 'protocol_error', message: expect.stringMatching(/signature/) });
+    expect(link.closes).toEqual(['protocol_error']);
+    expect(tab.ready).toBe(false);
+  });
+
+  it('by default checks Ed25519 with the key the tab proved, and refuses a tab without one', async () => {
+    const net = network({ verifyResult: verifyResultSignature });
+    const { tab } = net.addTab();
+    expect(tab.publicKey).toBeNull();
+    const job = await net.startJob();
+    net.board.handle(tab, done(job.id, 0));
+    expect(await drain(job)).toEqual([{ type: 'failed', code: 'protocol_error', message: expect.stringMatching(/signature/) }]);
   });
 });

@@ -4,7 +4,8 @@
  * cancelled, tab gone, or silent for too long) with the tab's load released.
  *
  * Tabs are untrusted: a message that breaks the job's contract (tokens out of order or beyond max_tokens, more
- * alternatives than asked for, a usage count that cannot be right) fails the job and disconnects the tab, as does
+ * alternatives than asked for, a usage count that cannot be right, a result signature that does not cover what
+ * was streamed) fails the job and disconnects the tab, as does
  * a tab that goes silent mid-job; a disconnected tab reconnects with a fresh session.
  */
 import { randomUUID } from 'node:crypto';
@@ -13,12 +14,16 @@ import { MAX_TAB_MESSAGE_CHARS, type SamplingParams, type TabToCoordinator, type
 import { pickTab, servesModel } from '../schedule/pick-tab.ts';
 import type { Tab, TabRegistry } from '../tabs/tab-registry.ts';
 import { EventQueue } from './event-queue.ts';
+import { resultMessage, transcriptOf } from '../../src/protocol/identity.ts';
+import { sha256, verifyEd25519 } from '../identity/ed25519.ts';
 
 type Strip<T> = T extends { jobId: string } ? Omit<T, 'jobId'> : never;
 type FromTab = Extract<TabToCoordinator, { type: 'tokens' | 'done' | 'failed' }>;
+type DoneFromTab = Strip<Extract<FromTab, { type: 'done' }>>;
 /** Why a job failed: what the tab reported, or what the coordinator saw. */
 export type JobFailureCode = TaskFailureCode | 'tab_disconnected' | 'client_closed_request' | 'protocol_error' | 'tab_timeout';
-export type JobEvent = Strip<Extract<FromTab, { type: 'tokens' | 'done' }>> | { type: 'failed'; code: JobFailureCode; message: string };
+/** What a job's consumer sees. A `done` arrives only once its signature over the job's transcript verified. */
+export type JobEvent = Strip<Extract<FromTab, { type: 'tokens' }>> | Omit<DoneFromTab, 'signature'> | { type: 'failed'; code: JobFailureCode; message: string };
 
 export interface JobRequest {
   model: string;
@@ -42,7 +47,10 @@ export type StartResult = { ok: true; job: Job } | { ok: false; reason: StartFai
 interface RunningJob {
   id: string;
   tab: Tab;
+  task: TaskMessage;
   params: SamplingParams;
+  /** What the tab streamed, for the transcript its result signature covers. */
+  tokens: Array<{ id: number; logprob: number }>;
   queue: EventQueue<JobEvent>;
   nextIndex: number;
   firstTokenAt: number | null;
@@ -62,6 +70,15 @@ export interface JobBoardOptions {
   queueTimeoutMs?: number;
   now?: () => number;
   log?: (message: string) => void;
+  /**
+   * Whether `signature` is the tab's over `transcript` (identity.ts). Default: Ed25519 with the key the tab proved
+   * at `hello`, over RESULT_CONTEXT + SHA-256(transcript).
+   */
+  verifyResult?: (tab: Tab, transcript: string, signature: string) => boolean;
+}
+
+export function verifyResultSignature(tab: Tab, transcript: string, signature: string): boolean {
+  return tab.publicKey !== null && verifyEd25519(tab.publicKey, resultMessage(sha256(transcript)), signature);
 }
 
 export class JobBoard {
@@ -139,14 +156,19 @@ export class JobBoard {
     if (violation) return this.expel(job, 'protocol_error', violation);
     if (event.type === 'tokens') {
       job.nextIndex += event.tokens.length;
+      for (const t of event.tokens) job.tokens.push({ id: t.token.id, logprob: t.token.logprob });
       job.firstTokenAt ??= this.now();
       this.touch(job);
       job.queue.push(event);
       return;
     }
     if (event.type === 'done') {
+      const { signature, ...done } = event;
+      const verify = this.options.verifyResult ?? verifyResultSignature;
+      if (!verify(tab, transcriptOf(job.task, job.tokens, done), signature)) return this.expel(job, 'protocol_error', 'the result signature does not match the transcript of the job');
       const seconds = job.firstTokenAt === null ? 0 : (this.now() - job.firstTokenAt) / 1000;
       this.options.registry.recordJob(tab, job.nextIndex, seconds);
+      return this.finish(job, done);
     }
     this.finish(job, event);
   }
@@ -159,7 +181,7 @@ export class JobBoard {
   }
 
   private dispatch(task: TaskMessage, tab: Tab): Job {
-    const job: RunningJob = { id: task.jobId, tab, params: task.params, queue: new EventQueue(), nextIndex: 0, firstTokenAt: null, timer: null };
+    const job: RunningJob = { id: task.jobId, tab, task, params: task.params, tokens: [], queue: new EventQueue(), nextIndex: 0, firstTokenAt: null, timer: null };
     this.jobs.set(job.id, job);
     tab.runningJobs++;
     this.touch(job);
@@ -177,7 +199,7 @@ export class JobBoard {
   }
 
   /** What is wrong with `event` for this job, or null. */
-  private violation(job: RunningJob, event: JobEvent): string | null {
+  private violation(job: RunningJob, event: Strip<FromTab>): string | null {
     if (event.type === 'tokens') {
       for (const [offset, token] of event.tokens.entries()) {
         const expected = job.nextIndex + offset;

@@ -7,8 +7,12 @@ import type { TabSnapshot } from '../schedule/pick-tab.ts';
 
 export interface Tab extends TabSnapshot {
   link: Link;
-  /** False until the tab's `hello` arrived; such a tab gets no work. */
+  /** False until the tab's `hello` arrived and its identity was proven; such a tab gets no work. */
   ready: boolean;
+  /** Derived from `publicKey`, which the tab proved it holds (null before `hello`). */
+  contributorId: string | null;
+  /** Base64url raw Ed25519 public key; results from this tab are signed with it. */
+  publicKey: string | null;
   backend: Backend | null;
   adapter: AdapterInfo | null;
   limits: AdapterLimits | null;
@@ -33,6 +37,8 @@ export class TabRegistry {
       id: `tab-${this.nextId++}`,
       link,
       ready: false,
+      contributorId: null,
+      publicKey: null,
       backend: null,
       adapter: null,
       limits: null,

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { MAX_TAB_MESSAGE_CHARS, MAX_TOKENS_PER_MESSAGE, type SamplingParams } from '../../src/protocol/tab.ts';
-import { helloFrame, helloMessage, RecordingLink, tokenEntry, tokensMessage } from '../../test/unit/tab-peer.ts';
+import { MAX_TAB_MESSAGE_CHARS, MAX_TOKENS_PER_MESSAGE, type IdentityProof, type SamplingParams } from '../../src/protocol/tab.ts';
+import { helloFrame, helloMessage, RecordingLink, signingTab, TestIdentity, tokenEntry, tokensMessage } from '../../test/unit/tab-peer.ts';
 import { JobBoard, type Job, type JobEvent, type StartResult } from '../jobs/job-board.ts';
 import { TabRegistry } from '../tabs/tab-registry.ts';
 import { openTabSession } from './tab-session.ts';
@@ -14,10 +14,13 @@ function coordinator() {
   const registry = new TabRegistry();
   const board = new JobBoard({ registry, idleTimeoutMs: 60_000 });
   const logs: string[] = [];
-  const connectTab = () => {
+  /** A tab whose `hello` and `done` frames are completed with a real proof and signature (see `signingTab`). */
+  const connectTab = (identity?: TestIdentity) => {
     const link = new RecordingLink();
-    const session = openTabSession(link, { registry, board, knownModels: () => new Set(KNOWN), log: (line) => logs.push(line) });
-    return { link, session, errors: () => link.ofType('error') };
+    const opened = openTabSession(link, { registry, board, knownModels: () => new Set(KNOWN), log: (line) => logs.push(line) });
+    const signer = signingTab(link, (raw) => opened.receive(raw), identity);
+    const session = { tab: opened.tab, closed: () => opened.closed(), receive: signer.receive, receiveAsIs: (raw: unknown) => opened.receive(raw) };
+    return { link, session, identity: signer.identity, errors: () => link.ofType('error') };
   };
   return { registry, board, logs, connectTab };
 }
@@ -55,7 +58,7 @@ const doneFrame = (jobId: string, completionTokens: number) => JSON.stringify({ 
 
 const jobFrames = {
   tokens: tokenFrame('j1', 0),
-  done: JSON.stringify({ type: 'done', jobId: 'j1', finishReason: 'stop', text: '', promptTokens: 1, completionTokens: 1 }),
+  done: JSON.stringify({ type: 'done', jobId: 'j1', finishReason: 'stop', text: '', promptTokens: 1, completionTokens: 1, signature: 'S'.repeat(86) }),
   failed: JSON.stringify({ type: 'failed', jobId: 'j1', code: 'worker_error', message: 'oops' }),
   models: JSON.stringify({ type: 'models', models: ['m1'] }),
 };
@@ -63,7 +66,7 @@ const jobFrames = {
 describe('openTabSession', () => {
   it('registers the tab, not ready, and welcomes it with its id', () => {
     const { registry, link, session } = connect();
-    expect(link.sent).toEqual([{ type: 'welcome', tabId: session.tab.id }]);
+    expect(link.sent).toEqual([{ type: 'welcome', tabId: session.tab.id, challenge: expect.stringMatching(/^[A-Za-z0-9_-]{43}$/) }]);
     expect(registry.get(session.tab.id)).toBe(session.tab);
     expect(session.tab.ready).toBe(false);
     expect(registry.ready()).toEqual([]);
@@ -318,5 +321,100 @@ describe('a tab that breaks the job contract', () => {
     expect(cheat.session.tab.ready).toBe(false);
     expect(waiter.result).toBeNull();
     expect(net.board.size).toBe(1);
+  });
+});
+
+describe('tab identity', () => {
+  const helloWith = (identity: IdentityProof) => JSON.stringify({ ...helloMessage(['m1']), identity });
+  const challengeOf = (link: RecordingLink) => link.ofType('welcome')[0]!.challenge;
+
+  it('gives every session its own challenge', () => {
+    const net = coordinator();
+    const challenges = new Set(Array.from({ length: 20 }, () => challengeOf(net.connectTab().link)));
+    expect(challenges.size).toBe(20);
+  });
+
+  it('accepts a hello that signs this session’s challenge, and names the contributor by its key', () => {
+    const { session, link, identity, errors } = connect();
+    session.receive(helloFrame(['m1']));
+    expect(errors()).toEqual([]);
+    expect(link.ofType('accepted')).toEqual([{ type: 'accepted', contributorId: identity.contributorId }]);
+    expect(session.tab).toMatchObject({ ready: true, contributorId: identity.contributorId, publicKey: identity.publicKey });
+    expect(identity.contributorId).toMatch(/^[0-9a-f]{40}$/);
+  });
+
+  it('gives two tabs of one browser (one key) the same contributor id, and different keys different ids', () => {
+    const net = coordinator();
+    const shared = new TestIdentity();
+    const [a, b, c] = [net.connectTab(shared), net.connectTab(shared), net.connectTab()];
+    for (const t of [a, b, c]) t.session.receive(helloFrame(['m1']));
+    expect(a.session.tab.contributorId).toBe(b.session.tab.contributorId);
+    expect(c.session.tab.contributorId).not.toBe(a.session.tab.contributorId);
+    expect(a.session.tab.id).not.toBe(b.session.tab.id);
+  });
+
+  const refused = (t: ReturnType<typeof connect>) => {
+    expect(t.errors()).toEqual([{ type: 'error', code: 'unauthenticated', message: expect.any(String) }]);
+    expect(t.link.closes).toEqual(['unauthenticated']);
+    expect(t.link.ofType('accepted')).toEqual([]);
+    expect(t.session.tab.ready).toBe(false);
+    expect(t.registry.ready()).toEqual([]);
+  };
+
+  it('refuses a forged signature: the right key, signed by another', () => {
+    const t = connect();
+    const victim = new TestIdentity();
+    const forger = new TestIdentity();
+    t.session.receiveAsIs(helloWith({ publicKey: victim.publicKey, signature: forger.prove(challengeOf(t.link)).signature }));
+    refused(t);
+  });
+
+  it('refuses a stolen id: another tab’s valid proof, replayed in a new session', () => {
+    const net = coordinator();
+    const victim = net.connectTab();
+    victim.session.receive(helloFrame(['m1']));
+    const stolenProof = victim.identity.prove(challengeOf(victim.link));
+    expect(victim.session.tab.ready).toBe(true);
+
+    const thief = { ...net.connectTab(), registry: net.registry, board: net.board, logs: net.logs };
+    thief.session.receiveAsIs(helloWith(stolenProof));
+    expect(thief.errors()).toEqual([{ type: 'error', code: 'unauthenticated', message: expect.any(String) }]);
+    expect(thief.link.closes).toEqual(['unauthenticated']);
+    expect(thief.session.tab.ready).toBe(false);
+    expect(net.registry.ready()).toEqual([victim.session.tab]);
+  });
+
+  it('refuses a signature over something else than the challenge, and garbage keys', () => {
+    const t1 = connect();
+    const me = new TestIdentity();
+    t1.session.receiveAsIs(helloWith({ publicKey: me.publicKey, signature: me.sign(new TextEncoder().encode(challengeOf(t1.link))) }));
+    refused(t1);
+    const t2 = connect();
+    t2.session.receiveAsIs(helloWith({ publicKey: 'A'.repeat(43), signature: 'A'.repeat(86) }));
+    refused(t2);
+  });
+
+  it('fails a job whose result signature does not cover what was streamed, and disconnects the tab', async () => {
+    const { board, link, session, identity } = connect();
+    session.receive(helloFrame(['m1']));
+    const job = await startedJob(board.start(request()));
+    session.receive(tokensFrame(job.id, [0, 1]));
+    const task = link.ofType('task')[0]!;
+    const end = { finishReason: 'stop' as const, promptTokens: 1, completionTokens: 2 };
+    // Signs different tokens than it streamed: as if it wanted to deny what it sent.
+    const signature = identity.signResult(task, [{ id: 10, logprob: -0.5 }, { id: 99, logprob: -0.1 }], end);
+    session.receiveAsIs(JSON.stringify({ type: 'done', jobId: job.id, text: '', ...end, signature }));
+
+    expect((await drain(job)).at(-1)).toEqual({ type: 'failed', code: 'protocol_error', message: expect.stringMatching(/signature/) });
+    expect(link.closes).toEqual(['protocol_error']);
+  });
+
+  it('finishes a job whose result is signed over exactly what was streamed', async () => {
+    const { board, session } = connect();
+    session.receive(helloFrame(['m1']));
+    const job = await startedJob(board.start(request()));
+    session.receive(tokensFrame(job.id, [0, 1]));
+    session.receive(JSON.stringify({ type: 'done', jobId: job.id, finishReason: 'stop', text: '', promptTokens: 1, completionTokens: 2 }));
+    expect((await drain(job)).at(-1)).toEqual({ type: 'done', finishReason: 'stop', text: '', promptTokens: 1, completionTokens: 2 });
   });
 });

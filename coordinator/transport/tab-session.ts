@@ -1,9 +1,12 @@
 /**
- * One contributor tab's session, independent of the transport: validates every message the tab sends, applies
- * `hello` / `models`, and hands job messages to the job board. A malformed or out-of-order message is answered
+ * One contributor tab's session, independent of the transport: validates every message the tab sends, checks
+ * the tab's identity (its `hello` must sign the challenge of this session's `welcome`; otherwise the link is
+ * closed), applies `hello` / `models`, and hands job messages to the job board. A malformed or out-of-order message is answered
  * with an `error` message and dropped; it never throws into the transport.
  */
 import { parseTabMessage } from '../../src/protocol/tab.ts';
+import { authMessage } from '../../src/protocol/identity.ts';
+import { contributorIdFromPublicKey, newChallenge, verifyEd25519 } from '../identity/ed25519.ts';
 import type { JobBoard } from '../jobs/job-board.ts';
 import type { Tab, TabRegistry } from '../tabs/tab-registry.ts';
 import type { Link } from './link.ts';
@@ -14,6 +17,8 @@ export interface TabSessionDeps {
   /** Model ids the network knows; a tab cannot announce others. */
   knownModels: () => ReadonlySet<string>;
   log: (message: string) => void;
+  /** A fresh random challenge per session (default: 32 random bytes). */
+  newChallenge?: () => string;
 }
 
 export interface TabSession {
@@ -26,7 +31,8 @@ export function openTabSession(link: Link, deps: TabSessionDeps): TabSession {
   const tab = deps.registry.add(link);
   // Not `tab.ready`: the board clears that when it expels a tab, and an expelled tab must not rejoin this session.
   let helloSeen = false;
-  link.send({ type: 'welcome', tabId: tab.id });
+  const challenge = (deps.newChallenge ?? newChallenge)();
+  link.send({ type: 'welcome', tabId: tab.id, challenge });
   const reject = (code: string, message: string) => {
     deps.log(`${tab.id}: ${code}: ${message}`);
     link.send({ type: 'error', code, message });
@@ -48,13 +54,20 @@ export function openTabSession(link: Link, deps: TabSessionDeps): TabSession {
         case 'hello':
           if (helloSeen) return reject('out_of_order', 'hello was already received');
           helloSeen = true;
+          if (!verifyEd25519(message.identity.publicKey, authMessage(challenge), message.identity.signature)) {
+            reject('unauthenticated', 'the identity signature does not verify against this session’s challenge');
+            return link.close('unauthenticated');
+          }
+          tab.publicKey = message.identity.publicKey;
+          tab.contributorId = contributorIdFromPublicKey(message.identity.publicKey);
           tab.backend = message.backend;
           tab.adapter = message.adapter;
           tab.limits = message.limits;
           tab.models = onlyKnown(message.models);
           tab.ready = true;
+          link.send({ type: 'accepted', contributorId: tab.contributorId });
           deps.board.dispatchWaiting();
-          deps.log(`${tab.id}: hello over ${link.kind}: ${message.backend}${message.adapter ? ` (${message.adapter.description || message.adapter.vendor})` : ''}, models [${tab.models.join(', ')}]`);
+          deps.log(`${tab.id}: contributor ${tab.contributorId}, hello over ${link.kind}: ${message.backend}${message.adapter ? ` (${message.adapter.description || message.adapter.vendor})` : ''}, models [${tab.models.join(', ')}]`);
           return;
         case 'models':
           if (!tab.ready) return reject('out_of_order', 'models before hello');

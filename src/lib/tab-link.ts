@@ -6,6 +6,7 @@
 import { parseCoordinatorMessage, TAB_PROTOCOL_VERSION, type Backend, type TabToCoordinator, type TaskMessage } from '../protocol/tab.ts';
 import { TASK_FAILURE_CODES, type DeviceReport, type WorkerToken } from '../protocol/worker.ts';
 import { proxy, type InferenceWorker } from './inference-worker.ts';
+import type { ContributorIdentity } from './identity.ts';
 
 /** Times are `performance.now()` of the page. */
 export interface JobActivity {
@@ -30,6 +31,7 @@ export interface TabLinkOptions {
   backend: Backend;
   device: DeviceReport;
   models: string[];
+  identity: ContributorIdentity;
   events: TabLinkEvents;
 }
 
@@ -40,6 +42,7 @@ export class TabLink {
   private retryTimer: ReturnType<typeof setTimeout> | null = null;
   /** Jobs handed to the worker and not yet ended. */
   private readonly running = new Set<string>();
+  private tabId: string | null = null;
 
   constructor(private readonly options: TabLinkOptions) {}
 
@@ -73,7 +76,6 @@ export class TabLink {
     this.socket = socket;
     socket.onopen = () => {
       this.retryMs = 500;
-      this.send({ type: 'hello', protocol: TAB_PROTOCOL_VERSION, backend, adapter: backend === 'webgpu' ? device.adapter : null, limits: backend === 'webgpu' ? device.limits : null, models });
     };
     socket.onmessage = (event) => {
       const parsed = parseCoordinatorMessage(event.data);
@@ -81,7 +83,14 @@ export class TabLink {
       const message = parsed.message;
       switch (message.type) {
         case 'welcome':
-          return events.onStatus('connected', message.tabId);
+          this.tabId = message.tabId;
+          // The coordinator gives a session work only after its hello proved the identity (`accepted`).
+          return void this.options.identity.prove(message.challenge).then((identity) =>
+            this.send({ type: 'hello', protocol: TAB_PROTOCOL_VERSION, backend, adapter: backend === 'webgpu' ? device.adapter : null, limits: backend === 'webgpu' ? device.limits : null, models, identity }),
+            (error: unknown) => events.onLog(`could not sign the session challenge: ${String(error)}`),
+          );
+        case 'accepted':
+          return events.onStatus('connected', this.tabId);
         case 'task':
           return void this.runTask(message);
         case 'cancel':
@@ -107,6 +116,7 @@ export class TabLink {
     let ended = false;
     let allDelivered = () => {};
     let expectedTokens = Infinity;
+    const transcriptTokens: Array<{ id: number; logprob: number }> = [];
     const delivered = new Promise<void>((resolve) => (allDelivered = resolve));
     events.onJob({ ...activity });
     this.running.add(task.jobId);
@@ -118,6 +128,7 @@ export class TabLink {
           if (ended) return; // stragglers after the job failed or was cancelled
           const now = performance.now();
           activity.tokens += batch.length;
+          for (const t of batch) transcriptTokens.push({ id: t.id, logprob: t.logprob });
           activity.firstTokenAt ??= now;
           activity.lastTokenAt = now;
           this.send({
@@ -138,7 +149,9 @@ export class TabLink {
       if (activity.tokens >= expectedTokens) allDelivered();
       await delivered;
       ended = true;
-      this.send({ type: 'done', jobId: task.jobId, finishReason: result.finishReason, text: result.tailText, promptTokens: result.promptTokens, completionTokens: result.completionTokens });
+      const end = { finishReason: result.finishReason, promptTokens: result.promptTokens, completionTokens: result.completionTokens };
+      const signature = await this.options.identity.signResult(task, transcriptTokens, end);
+      this.send({ type: 'done', jobId: task.jobId, text: result.tailText, ...end, signature });
       const span = activity.firstTokenAt !== null && activity.lastTokenAt !== null ? (activity.lastTokenAt - activity.firstTokenAt) / 1000 : 0;
       events.onJob(null, { activity, tokensPerSecond: activity.tokens > 1 && span > 0 ? (activity.tokens - 1) / span : null });
     } catch (error) {

@@ -22,6 +22,7 @@ const hello: Extract<TabToCoordinator, { type: 'hello' }> = {
   adapter: { vendor: 'acme', architecture: 'rdna', device: 'gpu0', description: 'Acme GPU', isFallbackAdapter: false },
   limits: { maxBufferSize: 1 << 30, maxStorageBufferBindingSize: 1 << 27 },
   models: ['dolphin-tiny'],
+  identity: { publicKey: 'P'.repeat(43), signature: 'S'.repeat(86) },
 };
 const entry = (index: number, text = `t${index}`, alternatives = 2): TokenEntry => ({
   index,
@@ -44,7 +45,7 @@ const fromTab: TabToCoordinator[] = [
   { type: 'models', models: ['dolphin-tiny', 'dolphin-small'] },
   token,
   batch,
-  { type: 'done', jobId: 'chatcmpl-1', finishReason: 'length', text: 'tail', promptTokens: 12, completionTokens: 16 },
+  { type: 'done', jobId: 'chatcmpl-1', finishReason: 'length', text: 'tail', promptTokens: 12, completionTokens: 16, signature: 'a-_'.repeat(28) + 'zz' },
   { type: 'failed', jobId: 'chatcmpl-1', code: 'context_length_exceeded', message: 'the prompt fills the context' },
 ];
 
@@ -56,7 +57,8 @@ const task: Extract<CoordinatorToTab, { type: 'task' }> = {
   params,
 };
 const fromCoordinator: CoordinatorToTab[] = [
-  { type: 'welcome', tabId: 'tab-1' },
+  { type: 'welcome', tabId: 'tab-1', challenge: 'c'.repeat(43) },
+  { type: 'accepted', contributorId: '0123456789abcdef0123456789abcdef01234567' },
   task,
   { type: 'cancel', jobId: 'chatcmpl-1' },
   { type: 'error', code: 'invalid_message', message: 'bad' },
@@ -100,7 +102,12 @@ describe('parseTabMessage', () => {
     ['a tokens message with its entry inlined', JSON.stringify({ type: 'tokens', jobId: 'chatcmpl-1', ...entry(0, 'Hi') })],
     ['an empty job id', tweak(token, { jobId: '' })],
     ['a job id over 128 characters', tweak(token, { jobId: 'j'.repeat(129) })],
-    ['an unknown finish reason', JSON.stringify({ type: 'done', jobId: 'j', finishReason: 'tool_calls', text: '', promptTokens: 1, completionTokens: 1 })],
+    ['an unknown finish reason', JSON.stringify({ type: 'done', jobId: 'j', finishReason: 'tool_calls', text: '', promptTokens: 1, completionTokens: 1, signature: 'S'.repeat(86) })],
+    ['a done without a signature', JSON.stringify({ type: 'done', jobId: 'j', finishReason: 'stop', text: '', promptTokens: 1, completionTokens: 1 })],
+    ['a signature of the wrong length', JSON.stringify({ type: 'done', jobId: 'j', finishReason: 'stop', text: '', promptTokens: 1, completionTokens: 1, signature: 'S'.repeat(85) })],
+    ['a signature that is not base64url', JSON.stringify({ type: 'done', jobId: 'j', finishReason: 'stop', text: '', promptTokens: 1, completionTokens: 1, signature: '+'.repeat(86) })],
+    ['a hello without an identity', tweak(hello, { identity: undefined })],
+    ['a hello with a short public key', tweak(hello, { identity: { publicKey: 'P'.repeat(42), signature: 'S'.repeat(86) } })],
     ['a failure code outside TASK_FAILURE_CODES', JSON.stringify({ type: 'failed', jobId: 'j', code: 'c', message: 'm' })],
     ['a failure message over 2000 characters', JSON.stringify({ type: 'failed', jobId: 'j', code: 'worker_error', message: 'm'.repeat(2001) })],
     ['a JSON array', '[]'],

@@ -5,12 +5,19 @@
  */
 import { z } from 'zod';
 import { chatRoleSchema } from './api.ts';
+import { base64UrlLength, ED25519_PUBLIC_KEY_BYTES, ED25519_SIGNATURE_BYTES } from './identity.ts';
 
-export const TAB_PROTOCOL_VERSION = 1;
+export const TAB_PROTOCOL_VERSION = 2;
 /** Largest message either side accepts, in characters of JSON. A task carries the whole conversation. */
 export const MAX_TAB_MESSAGE_CHARS = 1_000_000;
 
 const id = z.string().min(1).max(128);
+const base64Url = (bytes: number) => z.string().length(base64UrlLength(bytes)).regex(/^[A-Za-z0-9_-]+$/);
+const signatureSchema = base64Url(ED25519_SIGNATURE_BYTES);
+
+/** The tab's public key and its signature over the session's challenge (see identity.ts). */
+export const identityProofSchema = z.object({ publicKey: base64Url(ED25519_PUBLIC_KEY_BYTES), signature: signatureSchema });
+export type IdentityProof = z.infer<typeof identityProofSchema>;
 export const backendSchema = z.enum(['webgpu', 'wasm']);
 export type Backend = z.infer<typeof backendSchema>;
 
@@ -72,6 +79,7 @@ export const tabToCoordinatorSchema = z.discriminatedUnion('type', [
     adapter: adapterInfoSchema.nullable(),
     limits: adapterLimitsSchema.nullable(),
     models: z.array(id).max(64),
+    identity: identityProofSchema,
   }),
   /** The set of models this tab can serve right now (loaded and warm). */
   z.object({ type: z.literal('models'), models: z.array(id).max(64) }),
@@ -88,13 +96,18 @@ export const tabToCoordinatorSchema = z.discriminatedUnion('type', [
     text: z.string(),
     promptTokens: z.number().int().nonnegative(),
     completionTokens: z.number().int().nonnegative(),
+    /** Over the job's transcript (identity.ts): the task, every streamed token's id and logprob, and this ending. */
+    signature: signatureSchema,
   }),
   z.object({ type: z.literal('failed'), jobId: id, code: z.enum(TASK_FAILURE_CODES), message: z.string().max(2000) }),
 ]);
 export type TabToCoordinator = z.infer<typeof tabToCoordinatorSchema>;
 
 export const coordinatorToTabSchema = z.discriminatedUnion('type', [
-  z.object({ type: z.literal('welcome'), tabId: id }),
+  /** The first message of a session: the tab answers with `hello`, signing `challenge`. */
+  z.object({ type: z.literal('welcome'), tabId: id, challenge: z.string().min(16).max(128) }),
+  /** The tab's `hello` proved its identity: it is now in the pool and may get tasks. */
+  z.object({ type: z.literal('accepted'), contributorId: z.string().regex(/^[0-9a-f]{40}$/) }),
   z.object({ type: z.literal('task'), jobId: id, model: id, messages: z.array(messageSchema).min(1), params: samplingParamsSchema }),
   z.object({ type: z.literal('cancel'), jobId: id }),
   /** The coordinator rejected something the tab sent; informational. */

@@ -8,6 +8,8 @@ import { openContributorTab, type ContributorTab } from '../support/contributor-
 import { loadNodeModel } from '../support/node-model.ts';
 import { runChatTask, type LoadedModel } from '../../worker/runtime.ts';
 import type { PlainMessage } from '../../src/protocol/api.ts';
+import { WebSocket } from 'ws';
+import { helloMessage, TestIdentity } from '../unit/tab-peer.ts';
 
 const MODEL = 'dolphin-tiny';
 let tabs: ContributorTab[] = [];
@@ -156,13 +158,56 @@ test('the chat page shows a streamed reply', async ({ page }) => {
   expect((await reply.locator('p').innerText()).length).toBeGreaterThan(0);
 });
 
-test('a reloaded tab takes the model from the Cache API instead of downloading it again', async () => {
+test('a reloaded tab takes the model from the Cache API and keeps its contributor identity', async ({ request }) => {
   const tab = tabs[0] as ContributorTab;
+  const contributorId = await tab.page.getByTestId('contributor-id').innerText();
+  expect(contributorId).toMatch(/^[0-9a-f]{40}$/);
   await tab.page.reload();
   await expect(tab.page.getByTestId('status')).toHaveAttribute('data-phase', 'serving');
   const source = tab.page.getByTestId('model-source');
   await expect(source).toContainText('from cache');
   expect(Number(await source.getAttribute('data-cached-bytes'))).toBeGreaterThan(500_000);
+  // The key stayed in IndexedDB, and the coordinator, which derived the id from the proven key, agrees.
+  await expect(tab.page.getByTestId('contributor-id')).toHaveText(contributorId);
+  const network = (await (await request.get('/api/network')).json()) as { tabs: Array<{ contributorId: string | null }> };
+  expect(network.tabs.map((t) => t.contributorId)).toContain(contributorId);
+  // Each tab runs in its own browser context (profile), so the two tabs are two contributors.
+  expect(new Set(network.tabs.map((t) => t.contributorId)).size).toBe(network.tabs.length);
+});
+
+test('a tab with a forged signature or a stolen identity is refused and gets no work', async ({ request }, info) => {
+  const url = `${(info.project.use.baseURL as string).replace(/^http/, 'ws')}/tabs`;
+  /** Opens a raw tab session; `proofFor` answers the welcome's challenge. Resolves with what the coordinator said. */
+  const session = (proofFor: (challenge: string) => { publicKey: string; signature: string }) =>
+    new Promise<{ messages: Array<{ type: string; code?: string; challenge?: string }>; closeCode: number }>((resolve, reject) => {
+      const socket = new WebSocket(url);
+      const messages: Array<{ type: string; code?: string; challenge?: string }> = [];
+      const timer = setTimeout(() => reject(new Error('the coordinator neither accepted nor closed the session')), 5000);
+      socket.on('message', (data) => {
+        const message = JSON.parse(String(data)) as { type: string; challenge?: string };
+        messages.push(message);
+        if (message.type === 'welcome') socket.send(JSON.stringify({ ...helloMessage([MODEL]), identity: proofFor(message.challenge ?? '') }));
+        if (message.type === 'accepted') socket.close();
+      });
+      socket.on('close', (code) => {
+        clearTimeout(timer);
+        resolve({ messages, closeCode: code });
+      });
+    });
+  const victim = new TestIdentity();
+  const thief = new TestIdentity();
+
+  const honest = await session((challenge) => victim.prove(challenge));
+  expect(honest.messages.map((m) => m.type)).toEqual(['welcome', 'accepted']);
+
+  const forged = await session((challenge) => ({ publicKey: victim.publicKey, signature: thief.prove(challenge).signature }));
+  expect(forged.messages.map((m) => m.code ?? m.type)).toEqual(['welcome', 'unauthenticated']);
+
+  const replayed = await session(() => victim.prove(honest.messages[0]?.challenge ?? ''));
+  expect(replayed.messages.map((m) => m.code ?? m.type)).toEqual(['welcome', 'unauthenticated']);
+
+  const network = (await (await request.get('/api/network')).json()) as { tabs: Array<{ contributorId: string | null }> };
+  expect(network.tabs.map((t) => t.contributorId)).not.toContain(victim.contributorId);
 });
 
 test('with no tab serving the model the API answers 503', async ({ request }) => {

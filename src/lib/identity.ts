@@ -1,0 +1,60 @@
+/**
+ * This browser's contributor identity: an Ed25519 key pair made with WebCrypto, its private key non-extractable,
+ * kept in IndexedDB (idb) so the contributor id survives reloads. Every tab of the profile shares it. See
+ * src/protocol/identity.ts for what is signed.
+ */
+import { openDB } from 'idb';
+import { authMessage, contributorIdOf, resultMessage, toBase64Url, transcriptOf, type TranscriptEnd, type TranscriptTask } from '../protocol/identity.ts';
+import type { IdentityProof } from '../protocol/tab.ts';
+
+const DB_NAME = 'dolphin-identity';
+const STORE = 'keys';
+const KEY = 'ed25519';
+const ED25519 = { name: 'Ed25519' } as const;
+
+export interface ContributorIdentity {
+  contributorId: string;
+  /** Base64url raw public key. */
+  publicKey: string;
+  /** The `hello` proof for a session's challenge. */
+  prove(challenge: string): Promise<IdentityProof>;
+  /** The `done` signature over a finished job's transcript. */
+  signResult(task: TranscriptTask, tokens: ReadonlyArray<{ id: number; logprob: number }>, end: TranscriptEnd): Promise<string>;
+}
+
+async function storedKeyPair(): Promise<CryptoKeyPair> {
+  const db = await openDB(DB_NAME, 1, { upgrade: (d) => void d.createObjectStore(STORE) });
+  try {
+    const existing = (await db.get(STORE, KEY)) as CryptoKeyPair | undefined;
+    if (existing) return existing;
+    const created = (await crypto.subtle.generateKey(ED25519, false, ['sign', 'verify'])) as CryptoKeyPair;
+    try {
+      await db.add(STORE, created, KEY);
+      return created;
+    } catch {
+      // Another tab stored its key first: use that one, so the profile keeps a single identity.
+      const winner = (await db.get(STORE, KEY)) as CryptoKeyPair | undefined;
+      if (!winner) throw new Error('could not store the identity key');
+      return winner;
+    }
+  } finally {
+    db.close();
+  }
+}
+
+export async function loadIdentity(): Promise<ContributorIdentity> {
+  const pair = await storedKeyPair();
+  const raw = new Uint8Array(await crypto.subtle.exportKey('raw', pair.publicKey));
+  const publicKey = toBase64Url(raw);
+  const contributorId = contributorIdOf(new Uint8Array(await crypto.subtle.digest('SHA-256', raw)));
+  const sign = async (bytes: Uint8Array) => toBase64Url(new Uint8Array(await crypto.subtle.sign(ED25519, pair.privateKey, bytes as Uint8Array<ArrayBuffer>)));
+  return {
+    contributorId,
+    publicKey,
+    prove: async (challenge) => ({ publicKey, signature: await sign(authMessage(challenge)) }),
+    signResult: async (task, tokens, end) => {
+      const digest = new Uint8Array(await crypto.subtle.digest('SHA-256', new TextEncoder().encode(transcriptOf(task, tokens, end))));
+      return sign(resultMessage(digest));
+    },
+  };
+}

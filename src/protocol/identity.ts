@@ -1,0 +1,90 @@
+/**
+ * What a contributor tab signs, byte for byte, and how its id follows from its key. Both ends build the signed
+ * bytes with these functions; the tab signs with WebCrypto (src/lib/identity.ts), the coordinator verifies with
+ * node:crypto (coordinator/identity/ed25519.ts).
+ *
+ *  - Identity: an Ed25519 key pair per browser profile. Contributor id = the first 20 bytes of SHA-256(raw public
+ *    key), in hex.
+ *  - Authentication: the coordinator's `welcome` carries a fresh random challenge; `hello` carries the public key
+ *    and a signature over AUTH_CONTEXT + challenge. A signature from another session (another challenge) or by
+ *    another key does not verify.
+ *  - Results: `done` carries a signature over RESULT_CONTEXT + SHA-256(transcript), where the transcript is the
+ *    task and every token the tab streamed (ids and logprobs) and how it ended. The coordinator hashes what it sent
+ *    and received itself, so the signature binds the tab to exactly that.
+ */
+import type { PlainMessage } from './api.ts';
+import type { SamplingParams } from './tab.ts';
+
+export const AUTH_CONTEXT = 'dolphin-tab-auth-v1:';
+export const RESULT_CONTEXT = 'dolphin-result-v1:';
+export const CONTRIBUTOR_ID_BYTES = 20;
+export const ED25519_PUBLIC_KEY_BYTES = 32;
+export const ED25519_SIGNATURE_BYTES = 64;
+
+const utf8 = new TextEncoder();
+
+export function authMessage(challenge: string): Uint8Array {
+  return utf8.encode(AUTH_CONTEXT + challenge);
+}
+
+export function resultMessage(transcriptDigest: Uint8Array): Uint8Array {
+  const context = utf8.encode(RESULT_CONTEXT);
+  const out = new Uint8Array(context.length + transcriptDigest.length);
+  out.set(context);
+  out.set(transcriptDigest, context.length);
+  return out;
+}
+
+export interface TranscriptTask {
+  jobId: string;
+  model: string;
+  messages: PlainMessage[];
+  params: SamplingParams;
+}
+
+export interface TranscriptEnd {
+  finishReason: 'stop' | 'length';
+  promptTokens: number;
+  completionTokens: number;
+}
+
+/**
+ * The canonical transcript of a finished job: a JSON array in a fixed order, so both ends produce the same string
+ * from the same values (numbers as JSON.stringify writes them).
+ */
+export function transcriptOf(task: TranscriptTask, tokens: ReadonlyArray<{ id: number; logprob: number }>, end: TranscriptEnd): string {
+  const p = task.params;
+  return JSON.stringify([
+    'dolphin-transcript-v1',
+    task.jobId,
+    task.model,
+    task.messages.map((m) => [m.role, m.content]),
+    [p.maxTokens, p.temperature, p.topP, p.topK, p.stop, p.seed, p.topLogprobs],
+    tokens.map((t) => [t.id, t.logprob]),
+    [end.finishReason, end.promptTokens, end.completionTokens],
+  ]);
+}
+
+export function contributorIdOf(publicKeyDigest: Uint8Array): string {
+  return toHex(publicKeyDigest.subarray(0, CONTRIBUTOR_ID_BYTES));
+}
+
+export function toHex(bytes: Uint8Array): string {
+  return Array.from(bytes, (b) => b.toString(16).padStart(2, '0')).join('');
+}
+
+export function toBase64Url(bytes: Uint8Array): string {
+  let binary = '';
+  for (const b of bytes) binary += String.fromCharCode(b);
+  return btoa(binary).replaceAll('+', '-').replaceAll('/', '_').replace(/=+$/, '');
+}
+
+/** Decodes base64url (no padding); null when the text is not base64url. */
+export function fromBase64Url(text: string): Uint8Array | null {
+  if (!/^[A-Za-z0-9_-]*$/.test(text) || text.length % 4 === 1) return null;
+  const binary = atob(text.replaceAll('-', '+').replaceAll('_', '/') + '='.repeat((4 - (text.length % 4)) % 4));
+  return Uint8Array.from(binary, (c) => c.charCodeAt(0));
+}
+
+/** Length in base64url characters (no padding) of `bytes` bytes. */
+export const base64UrlLength = (bytes: number): number => Math.ceil((bytes * 4) / 3);
