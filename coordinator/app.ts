@@ -20,6 +20,7 @@ import type { JobBoard } from './jobs/job-board.ts';
 import type { CatalogueModel, ModelCatalogue } from './models/catalogue.ts';
 import type { TabRegistry } from './tabs/tab-registry.ts';
 import { tabWebSocketHandler } from './transport/tab-websocket.ts';
+import type { TabWebRtcOptions } from './transport/tab-webrtc.ts';
 import { peerjsRoutes } from './signalling/peerjs-routes.ts';
 import type { SignallingServer } from './signalling/signalling-server.ts';
 
@@ -30,6 +31,8 @@ export interface AppDeps {
   upgradeWebSocket: UpgradeWebSocket;
   /** PeerJS signalling, served at /peerjs with this key. */
   signalling: { server: SignallingServer; key: string };
+  /** How tab sessions move to WebRTC data channels, once the coordinator's peer is up; undefined: WebSocket only. */
+  webrtc?: () => TabWebRtcOptions | undefined;
   /** The built web app (vite build output). */
   webDir: string;
   /** onnxruntime-web's dist folder, served at /ort/. */
@@ -53,7 +56,7 @@ export function createApp(deps: AppDeps): Hono {
     c.header('Cross-Origin-Resource-Policy', c.req.path.startsWith('/v1/') ? 'cross-origin' : 'same-origin');
   });
 
-  app.use('/v1/*', cors({ origin: '*', allowHeaders: ['Authorization', 'Content-Type'], exposeHeaders: ['x-dolphin-tab', 'x-dolphin-backend', 'x-dolphin-seed'] }));
+  app.use('/v1/*', cors({ origin: '*', allowHeaders: ['Authorization', 'Content-Type'], exposeHeaders: ['x-dolphin-tab', 'x-dolphin-backend', 'x-dolphin-transport', 'x-dolphin-seed'] }));
 
   const modelObject = (m: CatalogueModel): ModelObject => ({ id: m.id, object: 'model', created: m.created, owned_by: 'dolphin' });
   app.get('/v1/models', (c) => c.json({ object: 'list', data: deps.catalogue.list().map(modelObject) }));
@@ -71,7 +74,7 @@ export function createApp(deps: AppDeps): Hono {
     chatCompletionsHandler(deps),
   );
 
-  app.get('/tabs', tabWebSocketHandler(deps.upgradeWebSocket, { registry: deps.registry, board: deps.board, knownModels: () => deps.catalogue.ids(), log: deps.log }));
+  app.get('/tabs', tabWebSocketHandler(deps.upgradeWebSocket, { registry: deps.registry, board: deps.board, knownModels: () => deps.catalogue.ids(), log: deps.log, webrtc: deps.webrtc }));
 
   app.route('/peerjs', peerjsRoutes(deps.upgradeWebSocket, deps.signalling.server, deps.signalling.key));
 

@@ -1,13 +1,16 @@
 /**
  * Starts the coordinator: reads configuration from the environment, composes the services and serves the app.
  *   PORT (8787)  HOST (127.0.0.1)  MODELS_DIR (models)  WEB_DIR (dist)  TAB_IDLE_TIMEOUT_MS (60000)  PEERJS_KEY (dolphin)
+ *   WEBRTC (1; 0 keeps tabs on WebSockets)  ICE_SERVERS (JSON list of RTCIceServer, default [])
  */
 import { serve, upgradeWebSocket } from '@hono/node-server';
 import { WebSocketServer } from 'ws';
-import { randomInt } from 'node:crypto';
+import { randomBytes, randomInt } from 'node:crypto';
 import { dirname, resolve } from 'node:path';
 import { createRequire } from 'node:module';
-import { MAX_TAB_MESSAGE_CHARS } from '../src/protocol/tab.ts';
+import { MAX_TAB_MESSAGE_CHARS, webRtcInvitationSchema } from '../src/protocol/tab.ts';
+import { startCoordinatorPeer } from './transport/coordinator-peer.ts';
+import type { TabWebRtcOptions } from './transport/tab-webrtc.ts';
 import { createApp } from './app.ts';
 import { JobBoard } from './jobs/job-board.ts';
 import { loadCatalogue } from './models/catalogue.ts';
@@ -24,7 +27,11 @@ if (catalogue.list().length === 0) log('warning: no models found; run `npm run m
 const registry = new TabRegistry();
 const board = new JobBoard({ registry, idleTimeoutMs: Number(env.TAB_IDLE_TIMEOUT_MS ?? 60_000), log });
 const peerjsKey = env.PEERJS_KEY ?? 'dolphin';
-const signalling = new SignallingServer({ ...SIGNALLING_DEFAULTS, key: peerjsKey, now: Date.now, log });
+// The coordinator's own peer id is reserved to a token only this process knows.
+const coordinatorPeer = { id: 'dolphin-coordinator', token: randomBytes(24).toString('hex') };
+const signalling = new SignallingServer({ ...SIGNALLING_DEFAULTS, key: peerjsKey, reserved: new Map([[coordinatorPeer.id, coordinatorPeer.token]]), now: Date.now, log });
+const iceServers = webRtcInvitationSchema.shape.iceServers.parse(JSON.parse(env.ICE_SERVERS ?? '[]'));
+let webrtc: TabWebRtcOptions | undefined;
 const sweepTimer = setInterval(() => signalling.sweep(), 1000);
 const ortDir = dirname(createRequire(import.meta.url).resolve('onnxruntime-web/ort-wasm-simd-threaded.wasm'));
 
@@ -34,6 +41,7 @@ const app = createApp({
   board,
   upgradeWebSocket,
   signalling: { server: signalling, key: peerjsKey },
+  webrtc: () => webrtc,
   webDir: resolve(env.WEB_DIR ?? 'dist'),
   ortDir,
   randomSeed: () => randomInt(2 ** 48 - 1),
@@ -44,11 +52,20 @@ const app = createApp({
 const wss = new WebSocketServer({ noServer: true, maxPayload: 3 * MAX_TAB_MESSAGE_CHARS });
 const server = serve({ fetch: app.fetch, port, hostname: host, websocket: { server: wss } }, (info) => {
   log(`listening on http://${host === '0.0.0.0' ? 'localhost' : host}:${info.port} with models [${catalogue.list().map((m) => m.id).join(', ')}]`);
+  if (env.WEBRTC === '0') return log('WebRTC is off (WEBRTC=0): tabs stay on WebSockets');
+  startCoordinatorPeer({ port: info.port, host: host === '0.0.0.0' ? '127.0.0.1' : host, key: peerjsKey, ...coordinatorPeer, iceServers, log }).then(
+    (peer) => {
+      webrtc = { peer, key: peerjsKey, iceServers, connectTimeoutMs: 10_000, retryMs: 15_000, maxRetryMs: 300_000, log };
+      log(`WebRTC peer ${peer.id} is up (ICE servers: ${iceServers.length ? iceServers.map((s) => s.urls).join(', ') : 'none'})`);
+    },
+    (error: unknown) => log(`WebRTC is unavailable, tabs stay on WebSockets: ${error instanceof Error ? error.message : String(error)}`),
+  );
 });
 
 // Open tab sockets and SSE streams would keep server.close() waiting forever: end them first.
 function shutdown() {
   clearInterval(sweepTimer);
+  webrtc?.peer.close();
   signalling.closeAll();
   for (const socket of wss.clients) socket.terminate();
   if ('closeAllConnections' in server) server.closeAllConnections();

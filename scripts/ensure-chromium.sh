@@ -1,13 +1,17 @@
 #!/usr/bin/env bash
-# Browser tests drive the system's Chromium (Playwright cannot download browsers here). Installs Debian's
-# chromium when it is missing and we are root; otherwise says exactly what to install.
+# Browser tests drive the system's Chromium (Playwright cannot download browsers here), and as root they run in a
+# loopback-only network namespace, which needs `ip` (iproute2) to bring the loopback interface up. Installs what
+# is missing from Debian when we are root; otherwise says exactly what to install.
 set -euo pipefail
 chromium_path="${CHROMIUM_PATH:-/usr/bin/chromium}"
-if [ -x "$chromium_path" ]; then exit 0; fi
+missing=()
+[ -x "$chromium_path" ] || missing+=(chromium)
+if [ "$(id -u)" = 0 ] && ! command -v ip >/dev/null; then missing+=(iproute2); fi
+if [ ${#missing[@]} = 0 ]; then exit 0; fi
 if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
-  echo "Installing Debian's chromium for the browser tests…"
+  echo "Installing from Debian for the browser tests: ${missing[*]}…"
   apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
   exit 0
 fi
 cat >&2 <<MSG

@@ -91,6 +91,7 @@ export function chatCompletionsHandler(deps: ChatCompletionsDeps) {
 
     c.header('x-dolphin-tab', job.tab.id);
     c.header('x-dolphin-backend', job.tab.backend ?? 'unknown');
+    c.header('x-dolphin-transport', job.tab.transport);
     c.header('x-dolphin-seed', String(params.seed));
     const meta = { id: job.id, created, model: model.id, system_fingerprint: `dolphin-${model.manifest.files.find((f) => f.path.endsWith('.onnx'))?.sha256.slice(0, 12) ?? 'model'}` };
     const rest = (async function* () {

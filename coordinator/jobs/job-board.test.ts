@@ -88,7 +88,7 @@ describe('JobBoard.start', () => {
     const job = await net.startJob();
 
     expect(job.id).toMatch(/^chatcmpl-[0-9a-f]{32}$/);
-    expect(job.tab).toEqual({ id: idle.tab.id, backend: 'wasm' });
+    expect(job.tab).toEqual({ id: idle.tab.id, backend: 'wasm', transport: 'websocket' });
     expect(idle.link.sent).toEqual([{ type: 'task', jobId: job.id, ...request() }]);
     expect(busy.link.sent).toEqual([]);
     expect(idle.tab.runningJobs).toBe(1);

@@ -33,7 +33,8 @@ export interface JobRequest {
 
 export interface Job {
   id: string;
-  tab: Pick<Tab, 'id' | 'backend'>;
+  /** The tab serving the job, and the link its task went out on. */
+  tab: Pick<Tab, 'id' | 'backend'> & { transport: Tab['link']['kind'] };
   /** Ends after a `done` or `failed` event. */
   events: AsyncIterable<JobEvent>;
   /** Stops the job (e.g. the client hung up); the tab is told to stop. Idempotent. */
@@ -188,7 +189,7 @@ export class JobBoard {
     tab.link.send(task);
     return {
       id: job.id,
-      tab: { id: tab.id, backend: tab.backend },
+      tab: { id: tab.id, backend: tab.backend, transport: tab.link.kind },
       events: job.queue,
       cancel: (reason) => {
         if (!this.jobs.has(job.id)) return;

@@ -338,7 +338,7 @@ describe('tab identity', () => {
     const { session, link, identity, errors } = connect();
     session.receive(helloFrame(['m1']));
     expect(errors()).toEqual([]);
-    expect(link.ofType('accepted')).toEqual([{ type: 'accepted', contributorId: identity.contributorId }]);
+    expect(link.ofType('accepted')).toEqual([{ type: 'accepted', contributorId: identity.contributorId, webrtc: null }]);
     expect(session.tab).toMatchObject({ ready: true, contributorId: identity.contributorId, publicKey: identity.publicKey });
     expect(identity.contributorId).toMatch(/^[0-9a-f]{40}$/);
   });
@@ -416,5 +416,38 @@ describe('tab identity', () => {
     session.receive(tokensFrame(job.id, [0, 1]));
     session.receive(JSON.stringify({ type: 'done', jobId: job.id, finishReason: 'stop', text: '', promptTokens: 1, completionTokens: 2 }));
     expect((await drain(job)).at(-1)).toEqual({ type: 'done', finishReason: 'stop', text: '', promptTokens: 1, completionTokens: 2 });
+  });
+});
+
+describe('WebRTC in the tab session', () => {
+  const invitation = { peerId: 'tabc123', coordinatorPeerId: 'dolphin-coordinator', path: '/peerjs', key: 'k', iceServers: [] };
+
+  function connectWithWebRtc() {
+    const registry = new TabRegistry();
+    const board = new JobBoard({ registry, idleTimeoutMs: 60_000 });
+    const link = new RecordingLink();
+    let listening = 0;
+    const logs: string[] = [];
+    const opened = openTabSession(link, { registry, board, knownModels: () => new Set(KNOWN), log: (l) => logs.push(l), webrtc: { invitation, listening: () => listening++ } });
+    const tab = signingTab(link, (raw) => opened.receive(raw));
+    return { link, tab, logs, listens: () => listening };
+  }
+
+  it('invites the tab in `accepted`, and calls when it listens', () => {
+    const { link, tab, listens } = connectWithWebRtc();
+    tab.receive(helloFrame(['m1']));
+    expect(link.ofType('accepted')[0]?.webrtc).toEqual(invitation);
+    tab.receive(JSON.stringify({ type: 'webrtc', state: 'listening' }));
+    expect(listens()).toBe(1);
+  });
+
+  it('refuses webrtc before hello, and notes a tab without WebRTC', () => {
+    const { link, tab, logs, listens } = connectWithWebRtc();
+    tab.receive(JSON.stringify({ type: 'webrtc', state: 'listening' }));
+    expect(link.ofType('error')).toEqual([{ type: 'error', code: 'out_of_order', message: 'webrtc before hello' }]);
+    tab.receive(helloFrame(['m1']));
+    tab.receive(JSON.stringify({ type: 'webrtc', state: 'unavailable', reason: 'no RTCPeerConnection' }));
+    expect(listens()).toBe(0);
+    expect(logs.some((l) => l.includes('no RTCPeerConnection'))).toBe(true);
   });
 });

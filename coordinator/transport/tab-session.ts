@@ -4,7 +4,7 @@
  * closed), applies `hello` / `models`, and hands job messages to the job board. A malformed or out-of-order message is answered
  * with an `error` message and dropped; it never throws into the transport.
  */
-import { parseTabMessage } from '../../src/protocol/tab.ts';
+import { parseTabMessage, type WebRtcInvitation } from '../../src/protocol/tab.ts';
 import { authMessage } from '../../src/protocol/identity.ts';
 import { contributorIdFromPublicKey, newChallenge, verifyEd25519 } from '../identity/ed25519.ts';
 import type { JobBoard } from '../jobs/job-board.ts';
@@ -19,6 +19,8 @@ export interface TabSessionDeps {
   log: (message: string) => void;
   /** A fresh random challenge per session (default: 32 random bytes). */
   newChallenge?: () => string;
+  /** When the session may move to a WebRTC data channel: the invitation for the tab, and what to do once it listens. */
+  webrtc?: { invitation: WebRtcInvitation; listening: () => void };
 }
 
 export interface TabSession {
@@ -65,9 +67,14 @@ export function openTabSession(link: Link, deps: TabSessionDeps): TabSession {
           tab.limits = message.limits;
           tab.models = onlyKnown(message.models);
           tab.ready = true;
-          link.send({ type: 'accepted', contributorId: tab.contributorId });
+          link.send({ type: 'accepted', contributorId: tab.contributorId, webrtc: deps.webrtc?.invitation ?? null });
           deps.board.dispatchWaiting();
           deps.log(`${tab.id}: contributor ${tab.contributorId}, hello over ${link.kind}: ${message.backend}${message.adapter ? ` (${message.adapter.description || message.adapter.vendor})` : ''}, models [${tab.models.join(', ')}]`);
+          return;
+        case 'webrtc':
+          if (!tab.ready) return reject('out_of_order', 'webrtc before hello');
+          if (message.state === 'listening') deps.webrtc?.listening();
+          else deps.log(`${tab.id}: no WebRTC (${message.reason ?? 'no reason given'}); staying on the WebSocket`);
           return;
         case 'models':
           if (!tab.ready) return reject('out_of_order', 'models before hello');

@@ -1,10 +1,13 @@
 /**
  * The WebSocket transport for contributor tabs (`GET /tabs`, upgraded): wraps the socket as a `Link` and feeds a
- * `TabSession`. The WebRTC data channel will be a second `Link` behind the same session.
+ * `TabSession`. With WebRTC configured, the session moves onto a data channel once the tab listens for one
+ * (tab-webrtc.ts); the WebSocket stays as its fallback and defines the session's lifetime.
  */
 import type { UpgradeWebSocket, WSContext } from 'hono/ws';
 import { openTabSession, type TabSession, type TabSessionDeps } from './tab-session.ts';
 import type { Link } from './link.ts';
+import { TabLinks } from './tab-links.ts';
+import { tabWebRtc, type TabWebRtc, type TabWebRtcOptions } from './tab-webrtc.ts';
 
 function websocketLink(ws: WSContext): Link {
   return {
@@ -18,24 +21,33 @@ function websocketLink(ws: WSContext): Link {
   };
 }
 
-export function tabWebSocketHandler(upgradeWebSocket: UpgradeWebSocket, deps: TabSessionDeps) {
+/** `webrtc` returns the WebRTC settings once the coordinator's peer is up (undefined: WebSocket only). */
+export type TabTransportDeps = Omit<TabSessionDeps, 'webrtc'> & { webrtc?: () => TabWebRtcOptions | undefined };
+
+export function tabWebSocketHandler(upgradeWebSocket: UpgradeWebSocket, deps: TabTransportDeps) {
   return upgradeWebSocket(() => {
     let session: TabSession | null = null;
+    let webrtc: TabWebRtc | null = null;
+    const ended = () => {
+      webrtc?.stop();
+      webrtc = null;
+      session?.closed();
+      session = null;
+    };
     return {
       onOpen(_event, ws) {
-        session = openTabSession(websocketLink(ws), deps);
+        const links = new TabLinks(websocketLink(ws));
+        const receive = (raw: unknown) => session?.receive(raw);
+        const { webrtc: rtcSettings, ...sessionDeps } = deps;
+        const rtcOptions = rtcSettings?.();
+        webrtc = rtcOptions ? tabWebRtc(rtcOptions, () => session?.tab.id ?? 'tab', links, receive) : null;
+        session = openTabSession(links, { ...sessionDeps, ...(webrtc ? { webrtc: { invitation: webrtc.invitation, listening: webrtc.listening } } : {}) });
       },
       onMessage(event) {
         session?.receive(event.data);
       },
-      onClose() {
-        session?.closed();
-        session = null;
-      },
-      onError() {
-        session?.closed();
-        session = null;
-      },
+      onClose: ended,
+      onError: ended,
     };
   });
 }

@@ -1,12 +1,15 @@
 /**
- * The tab's side of the coordinator link (a WebSocket to /tabs): announces the tab, receives tasks, runs them on
- * the inference worker and streams tokens back. Messages from the coordinator are validated; invalid ones are
- * logged and dropped. Reconnects with backoff until stopped.
+ * The tab's side of the coordinator link: a WebSocket to /tabs (the session: identity, signalling of WebRTC,
+ * fallback) and, when the coordinator offers one, a WebRTC data channel. Receives tasks on either, runs them on the
+ * inference worker and streams tokens back on the link the task came on, so a job's messages stay in order.
+ * Messages from the coordinator are validated; invalid ones are logged and dropped. Reconnects with backoff until
+ * stopped.
  */
-import { parseCoordinatorMessage, TAB_PROTOCOL_VERSION, type Backend, type TabToCoordinator, type TaskMessage } from '../protocol/tab.ts';
+import { parseCoordinatorMessage, TAB_PROTOCOL_VERSION, type Backend, type TabToCoordinator, type TaskMessage, type WebRtcInvitation } from '../protocol/tab.ts';
 import { TASK_FAILURE_CODES, type DeviceReport, type WorkerToken } from '../protocol/worker.ts';
 import { proxy, type InferenceWorker } from './inference-worker.ts';
 import type { ContributorIdentity } from './identity.ts';
+import { listenForCoordinator, type DataChannelLink } from './webrtc-listener.ts';
 
 /** Times are `performance.now()` of the page. */
 export interface JobActivity {
@@ -23,6 +26,8 @@ export interface TabLinkEvents {
   /** Progress of the current job; null when it ended (`finished` set when it completed). Called once per token. */
   onJob(activity: JobActivity | null, finished?: { activity: JobActivity; tokensPerSecond: number | null }): void;
   onLog(message: string): void;
+  /** Which link carries the session now. */
+  onTransport(transport: 'websocket' | 'webrtc'): void;
 }
 
 export interface TabLinkOptions {
@@ -32,6 +37,8 @@ export interface TabLinkOptions {
   device: DeviceReport;
   models: string[];
   identity: ContributorIdentity;
+  /** Accept the coordinator's WebRTC data channel when offered (default true). */
+  webrtc?: boolean;
   events: TabLinkEvents;
 }
 
@@ -43,6 +50,10 @@ export class TabLink {
   /** Jobs handed to the worker and not yet ended. */
   private readonly running = new Set<string>();
   private tabId: string | null = null;
+  private rtc: DataChannelLink | null = null;
+  private listener: { close(): void } | null = null;
+  /** Jobs cancelled before their task arrived (the cancel came on the faster link): not to be started. */
+  private readonly cancelledEarly: string[] = [];
 
   constructor(private readonly options: TabLinkOptions) {}
 
@@ -58,6 +69,14 @@ export class TabLink {
     if (this.retryTimer) clearTimeout(this.retryTimer);
     this.socket?.close(1000, 'contributor stopped');
     this.socket = null;
+    this.dropWebRtc();
+  }
+
+  private dropWebRtc(): void {
+    this.listener?.close();
+    this.listener = null;
+    if (this.rtc) this.options.events.onTransport('websocket');
+    this.rtc = null;
   }
 
   /** The coordinator fails a session's jobs when its link drops; the worker must stop them too. */
@@ -70,38 +89,18 @@ export class TabLink {
   }
 
   private connect(): void {
-    const { events, backend, device, models } = this.options;
+    const { events } = this.options;
     events.onStatus('connecting', null);
     const socket = new WebSocket(this.options.url);
     this.socket = socket;
     socket.onopen = () => {
       this.retryMs = 500;
     };
-    socket.onmessage = (event) => {
-      const parsed = parseCoordinatorMessage(event.data);
-      if (!parsed.ok) return events.onLog(`dropped a message from the coordinator: ${parsed.error}`);
-      const message = parsed.message;
-      switch (message.type) {
-        case 'welcome':
-          this.tabId = message.tabId;
-          // The coordinator gives a session work only after its hello proved the identity (`accepted`).
-          return void this.options.identity.prove(message.challenge).then((identity) =>
-            this.send({ type: 'hello', protocol: TAB_PROTOCOL_VERSION, backend, adapter: backend === 'webgpu' ? device.adapter : null, limits: backend === 'webgpu' ? device.limits : null, models, identity }),
-            (error: unknown) => events.onLog(`could not sign the session challenge: ${String(error)}`),
-          );
-        case 'accepted':
-          return events.onStatus('connected', this.tabId);
-        case 'task':
-          return void this.runTask(message);
-        case 'cancel':
-          return void this.options.worker.cancel(message.jobId);
-        case 'error':
-          return events.onLog(`coordinator: ${message.code}: ${message.message}`);
-      }
-    };
+    socket.onmessage = (event) => this.receive(event.data, null);
     socket.onclose = () => {
       if (this.socket !== socket) return;
       this.socket = null;
+      this.dropWebRtc();
       this.cancelRunning();
       events.onStatus('disconnected', null);
       if (this.stopped) return;
@@ -110,7 +109,66 @@ export class TabLink {
     };
   }
 
-  private async runTask(task: TaskMessage): Promise<void> {
+  /** A message from the coordinator, over the WebSocket (`via` null) or a data channel. */
+  private receive(raw: unknown, via: DataChannelLink | null): void {
+    const { events, backend, device, models } = this.options;
+    const parsed = parseCoordinatorMessage(raw);
+    if (!parsed.ok) return events.onLog(`dropped a message from the coordinator: ${parsed.error}`);
+    const message = parsed.message;
+    switch (message.type) {
+        case 'welcome':
+          this.tabId = message.tabId;
+          // The coordinator gives a session work only after its hello proved the identity (`accepted`).
+          return void this.options.identity.prove(message.challenge).then((identity) =>
+            this.send({ type: 'hello', protocol: TAB_PROTOCOL_VERSION, backend, adapter: backend === 'webgpu' ? device.adapter : null, limits: backend === 'webgpu' ? device.limits : null, models, identity }),
+            (error: unknown) => events.onLog(`could not sign the session challenge: ${String(error)}`),
+          );
+        case 'accepted':
+          events.onStatus('connected', this.tabId);
+          if (message.webrtc && this.options.webrtc !== false && !this.listener) this.listenForWebRtc(message.webrtc);
+          return;
+        case 'task':
+          if (this.cancelledEarly.includes(message.jobId)) return;
+          return void this.runTask(message, via);
+        case 'cancel':
+          if (!this.running.has(message.jobId)) {
+            this.cancelledEarly.push(message.jobId);
+            if (this.cancelledEarly.length > 64) this.cancelledEarly.shift();
+          }
+          return void this.options.worker.cancel(message.jobId);
+        case 'error':
+          return events.onLog(`coordinator: ${message.code}: ${message.message}`);
+      }
+    }
+
+  private listenForWebRtc(invitation: WebRtcInvitation): void {
+    const { events } = this.options;
+    this.listener = listenForCoordinator(invitation, {
+      onListening: () => this.send({ type: 'webrtc', state: 'listening' }),
+      onUnavailable: (reason) => this.send({ type: 'webrtc', state: 'unavailable', reason: reason.slice(0, 500) }),
+      onOpen: (channel) => {
+        this.rtc = channel;
+        events.onTransport('webrtc');
+      },
+      onMessage: (channel, raw) => {
+        if (this.rtc === channel) this.receive(raw, channel);
+      },
+      onClose: (channel) => {
+        if (this.rtc !== channel) return;
+        this.rtc = null;
+        events.onTransport('websocket');
+      },
+      onLog: events.onLog,
+    });
+  }
+
+  /** Sends a job's message on the link its task came on while that is open, else on the WebSocket. */
+  private sendForJob(via: DataChannelLink | null, message: TabToCoordinator): void {
+    if (via?.open) via.send(JSON.stringify(message));
+    else this.send(message);
+  }
+
+  private async runTask(task: TaskMessage, via: DataChannelLink | null): Promise<void> {
     const { worker, events } = this.options;
     const activity: JobActivity = { jobId: task.jobId, tokens: 0, startedAt: performance.now(), firstTokenAt: null, lastTokenAt: null };
     let ended = false;
@@ -131,7 +189,7 @@ export class TabLink {
           for (const t of batch) transcriptTokens.push({ id: t.id, logprob: t.logprob });
           activity.firstTokenAt ??= now;
           activity.lastTokenAt = now;
-          this.send({
+          this.sendForJob(via, {
             type: 'tokens',
             jobId: task.jobId,
             tokens: batch.map((t) => ({
@@ -151,7 +209,7 @@ export class TabLink {
       ended = true;
       const end = { finishReason: result.finishReason, promptTokens: result.promptTokens, completionTokens: result.completionTokens };
       const signature = await this.options.identity.signResult(task, transcriptTokens, end);
-      this.send({ type: 'done', jobId: task.jobId, text: result.tailText, ...end, signature });
+      this.sendForJob(via, { type: 'done', jobId: task.jobId, text: result.tailText, ...end, signature });
       const span = activity.firstTokenAt !== null && activity.lastTokenAt !== null ? (activity.lastTokenAt - activity.firstTokenAt) / 1000 : 0;
       events.onJob(null, { activity, tokensPerSecond: activity.tokens > 1 && span > 0 ? (activity.tokens - 1) / span : null });
     } catch (error) {
@@ -159,7 +217,7 @@ export class TabLink {
       const name = (error as { name?: string }).name ?? '';
       const message = error instanceof Error ? error.message : String(error);
       const code = TASK_FAILURE_CODES.find((c) => c === name) ?? 'worker_error';
-      this.send({ type: 'failed', jobId: task.jobId, code, message });
+      this.sendForJob(via, { type: 'failed', jobId: task.jobId, code, message });
       events.onLog(`job ${task.jobId} ended: ${message}`);
       events.onJob(null);
     } finally {

@@ -47,6 +47,8 @@ const fromTab: TabToCoordinator[] = [
   batch,
   { type: 'done', jobId: 'chatcmpl-1', finishReason: 'length', text: 'tail', promptTokens: 12, completionTokens: 16, signature: 'a-_'.repeat(28) + 'zz' },
   { type: 'failed', jobId: 'chatcmpl-1', code: 'context_length_exceeded', message: 'the prompt fills the context' },
+  { type: 'webrtc', state: 'listening' },
+  { type: 'webrtc', state: 'unavailable', reason: 'no WebRTC here' },
 ];
 
 const task: Extract<CoordinatorToTab, { type: 'task' }> = {
@@ -58,7 +60,12 @@ const task: Extract<CoordinatorToTab, { type: 'task' }> = {
 };
 const fromCoordinator: CoordinatorToTab[] = [
   { type: 'welcome', tabId: 'tab-1', challenge: 'c'.repeat(43) },
-  { type: 'accepted', contributorId: '0123456789abcdef0123456789abcdef01234567' },
+  { type: 'accepted', contributorId: '0123456789abcdef0123456789abcdef01234567', webrtc: null },
+  {
+    type: 'accepted',
+    contributorId: '0123456789abcdef0123456789abcdef01234567',
+    webrtc: { peerId: 't0123abcd', coordinatorPeerId: 'dolphin-coordinator', path: '/peerjs', key: 'dolphin', iceServers: [{ urls: 'stun:stun.example.org:3478' }, { urls: ['turn:t.example.org'], username: 'u', credential: 'c' }] },
+  },
   task,
   { type: 'cancel', jobId: 'chatcmpl-1' },
   { type: 'error', code: 'invalid_message', message: 'bad' },

@@ -71,6 +71,21 @@ export type TaskFailureCode = (typeof TASK_FAILURE_CODES)[number];
 
 const messageSchema = z.object({ role: chatRoleSchema, content: z.string() });
 
+const iceServerSchema = z.object({
+  urls: z.union([z.string().max(500), z.array(z.string().max(500)).max(8)]),
+  username: z.string().max(500).optional(),
+  credential: z.string().max(500).optional(),
+});
+export const webRtcInvitationSchema = z.object({
+  peerId: z.string().regex(/^[A-Za-z0-9]+$/).max(64),
+  coordinatorPeerId: z.string().regex(/^[A-Za-z0-9]+(?:[_-][A-Za-z0-9]+)*$/).max(64),
+  /** PeerJS signalling on the coordinator's origin. */
+  path: z.string().max(100),
+  key: z.string().max(128),
+  iceServers: z.array(iceServerSchema).max(16),
+});
+export type WebRtcInvitation = z.infer<typeof webRtcInvitationSchema>;
+
 export const tabToCoordinatorSchema = z.discriminatedUnion('type', [
   z.object({
     type: z.literal('hello'),
@@ -100,14 +115,21 @@ export const tabToCoordinatorSchema = z.discriminatedUnion('type', [
     signature: signatureSchema,
   }),
   z.object({ type: z.literal('failed'), jobId: id, code: z.enum(TASK_FAILURE_CODES), message: z.string().max(2000) }),
+  /** The tab's PeerJS peer is registered (`listening`) or cannot be (`unavailable`, e.g. no WebRTC in this browser). */
+  z.object({ type: z.literal('webrtc'), state: z.enum(['listening', 'unavailable']), reason: z.string().max(500).optional() }),
 ]);
 export type TabToCoordinator = z.infer<typeof tabToCoordinatorSchema>;
 
 export const coordinatorToTabSchema = z.discriminatedUnion('type', [
   /** The first message of a session: the tab answers with `hello`, signing `challenge`. */
   z.object({ type: z.literal('welcome'), tabId: id, challenge: z.string().min(16).max(128) }),
-  /** The tab's `hello` proved its identity: it is now in the pool and may get tasks. */
-  z.object({ type: z.literal('accepted'), contributorId: z.string().regex(/^[0-9a-f]{40}$/) }),
+  /**
+   * The tab's `hello` proved its identity: it is now in the pool and may get tasks. With `webrtc`, the tab should
+   * register with the coordinator's PeerJS signalling as `peerId`, say `webrtc listening`, and take the data
+   * connection the coordinator (`coordinatorPeerId`) opens; until it opens, and whenever it drops, the WebSocket
+   * carries everything.
+   */
+  z.object({ type: z.literal('accepted'), contributorId: z.string().regex(/^[0-9a-f]{40}$/), webrtc: webRtcInvitationSchema.nullable() }),
   z.object({ type: z.literal('task'), jobId: id, model: id, messages: z.array(messageSchema).min(1), params: samplingParamsSchema }),
   z.object({ type: z.literal('cancel'), jobId: id }),
   /** The coordinator rejected something the tab sent; informational. */

@@ -73,11 +73,12 @@ test('each tab streams a completion through the openai client, token for token e
         tokens.push(...(choice.logprobs?.content ?? []));
         finishReason = choice.finish_reason ?? finishReason;
       }
-      return { c, backend: response.headers.get('x-dolphin-backend'), content, tokens, usage, finishReason, ids };
+      return { c, backend: response.headers.get('x-dolphin-backend'), transport: response.headers.get('x-dolphin-transport'), content, tokens, usage, finishReason, ids };
     }),
   );
 
   expect(new Set(served.map((s) => s.backend))).toEqual(new Set(['wasm', 'webgpu']));
+  expect(served.map((s) => s.transport)).toEqual(['webrtc', 'webrtc']);
   for (const s of served) {
     const expected = await referenceRun(s.c.messages, s.c);
     expect(expected.ids.length).toBeGreaterThan(0);
@@ -208,6 +209,19 @@ test('a tab with a forged signature or a stolen identity is refused and gets no 
 
   const network = (await (await request.get('/api/network')).json()) as { tabs: Array<{ contributorId: string | null }> };
   expect(network.tabs.map((t) => t.contributorId)).not.toContain(victim.contributorId);
+});
+
+test('a tab kept off WebRTC serves the same tokens over its WebSocket', async ({ browser }) => {
+  await Promise.all(tabs.map((t) => t.close()));
+  tabs = [await openContributorTab(browser, 'wasm', { webrtc: false })];
+  const messages: PlainMessage[] = [{ role: 'user', content: 'Hello, Dolphin! Как дела? 你好 🐬' }];
+  const params = { maxTokens: 24, temperature: 0.8, topP: 0.95, seed: 1234 };
+  const { data, response } = await client.chat.completions
+    .create({ model: MODEL, messages, max_tokens: params.maxTokens, temperature: params.temperature, top_p: params.topP, seed: params.seed, logprobs: true })
+    .withResponse();
+  expect(response.headers.get('x-dolphin-transport')).toBe('websocket');
+  const expected = await referenceRun(messages, params);
+  expect(idsFromBytes(reference, data.choices[0]?.logprobs?.content ?? [])).toEqual(expected.ids);
 });
 
 test('with no tab serving the model the API answers 503', async ({ request }) => {

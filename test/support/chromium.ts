@@ -12,6 +12,9 @@ export const chromiumArgs = [
   '--disable-sync',
   '--no-first-run',
   '--disable-quic',
+  // WebRTC on loopback: Chromium gathers 127.0.0.1 candidates only with these (no media permission prompt).
+  '--allow-loopback-in-peer-connection',
+  '--use-fake-ui-for-media-stream',
   // Tabs in the background must keep serving at full speed.
   '--disable-background-timer-throttling',
   '--disable-renderer-backgrounding',

@@ -11,12 +11,15 @@ export interface ContributorTab {
   close(): Promise<void>;
 }
 
-export async function openContributorTab(browser: Browser, backend: 'wasm' | 'webgpu', model = 'dolphin-tiny'): Promise<ContributorTab> {
+/** `webrtc: false` keeps the tab on its WebSocket (`?webrtc=0`); otherwise it waits until the data channel is up. */
+export async function openContributorTab(browser: Browser, backend: 'wasm' | 'webgpu', options: { model?: string; webrtc?: boolean } = {}): Promise<ContributorTab> {
   const context = await browser.newContext();
   const page = await context.newPage();
   page.on('pageerror', (error) => console.error(`[${backend} tab] ${error.message}`));
-  await page.goto(`/?autostart=1&backend=${backend}&model=${model}`);
+  const webrtc = options.webrtc ?? true;
+  await page.goto(`/?autostart=1&backend=${backend}&model=${options.model ?? 'dolphin-tiny'}${webrtc ? '' : '&webrtc=0'}`);
   await expect(page.getByTestId('status')).toHaveAttribute('data-phase', 'serving');
   await expect(page.getByTestId('backend')).toHaveText(backend);
+  await expect(page.getByTestId('transport')).toHaveAttribute('data-transport', webrtc ? 'webrtc' : 'websocket');
   return { backend, context, page, close: () => context.close() };
 }

@@ -1,0 +1,75 @@
+/**
+ * The tab's side of the WebRTC link: registers with the coordinator's PeerJS signalling under the peer id the
+ * coordinator gave it (in `accepted`), and takes the data connection the coordinator opens — from no one else:
+ * the signalling server stamps every offer with its sender's registered id.
+ */
+import { Peer, type DataConnection } from 'peerjs';
+import type { WebRtcInvitation } from '../protocol/tab.ts';
+
+export interface DataChannelLink {
+  send(text: string): void;
+  readonly open: boolean;
+}
+
+export interface WebRtcListenerEvents {
+  /** Registered with the signalling server: the coordinator may call now. */
+  onListening(): void;
+  onUnavailable(reason: string): void;
+  onOpen(channel: DataChannelLink): void;
+  onMessage(channel: DataChannelLink, raw: unknown): void;
+  onClose(channel: DataChannelLink): void;
+  onLog(message: string): void;
+}
+
+export function listenForCoordinator(invitation: WebRtcInvitation, events: WebRtcListenerEvents): { close(): void } {
+  if (typeof RTCPeerConnection === 'undefined') {
+    events.onUnavailable('this browser has no WebRTC');
+    return { close() {} };
+  }
+  const secure = location.protocol === 'https:';
+  const peer = new Peer(invitation.peerId, {
+    host: location.hostname,
+    port: Number(location.port) || (secure ? 443 : 80),
+    path: invitation.path,
+    key: invitation.key,
+    secure,
+    debug: 0,
+    config: { iceServers: invitation.iceServers },
+  });
+  let closed = false;
+  let listening = false;
+  peer.on('open', () => {
+    if (listening) return;
+    listening = true;
+    events.onListening();
+  });
+  peer.on('error', (error) => {
+    events.onLog(`webrtc: ${error.type}: ${error.message}`);
+    if (!listening && (error.type === 'unavailable-id' || error.type === 'server-error' || error.type === 'browser-incompatible')) events.onUnavailable(error.message);
+  });
+  peer.on('disconnected', () => {
+    if (!closed && !peer.destroyed) setTimeout(() => !closed && peer.reconnect(), 2000);
+  });
+  peer.on('connection', (conn: DataConnection) => {
+    if (conn.peer !== invitation.coordinatorPeerId) {
+      events.onLog(`refused a data connection from ${conn.peer}`);
+      conn.close();
+      return;
+    }
+    const channel: DataChannelLink = {
+      send: (text) => void conn.send(text),
+      get open() {
+        return conn.open;
+      },
+    };
+    conn.on('open', () => events.onOpen(channel));
+    conn.on('data', (raw) => events.onMessage(channel, raw));
+    conn.on('close', () => events.onClose(channel));
+  });
+  return {
+    close() {
+      closed = true;
+      peer.destroy();
+    },
+  };
+}
