@@ -797,3 +797,28 @@ describe('result signatures', () => {
     expect(await drain(job)).toEqual([{ type: 'failed', code: 'protocol_error', message: expect.stringMatching(/signature/) }]);
   });
 });
+
+describe('JobBoard.dataChannelLost', () => {
+  it('resumes a job from the next token index, or resends a task that streamed nothing', async () => {
+    const net = network();
+    const a = net.addTab();
+    const b = net.addTab();
+    const onA = await net.startJob(request(), 'on-a');
+    const onB = await net.startJob(request(), 'on-b');
+    expect([onA.tab.id, onB.tab.id]).toEqual([a.tab.id, b.tab.id]);
+    net.board.handle(a.tab, token(onA.id, 0));
+    net.board.handle(a.tab, batch(onA.id, [1, 2]));
+
+    net.board.dataChannelLost(a.tab);
+    net.board.dataChannelLost(b.tab);
+    expect(a.link.sent.at(-1)).toEqual({ type: 'resume', jobId: 'on-a', from: 3 });
+    expect(b.link.ofType('task').map((t) => t.jobId)).toEqual(['on-b', 'on-b']);
+
+    // The tab goes on from index 3 and the job ends normally.
+    net.board.handle(a.tab, batch(onA.id, [3, 4]));
+    net.board.handle(a.tab, done(onA.id, 5));
+    const events = await drain(onA);
+    expect(events.flatMap((e): Array<number | string> => (e.type === 'tokens' ? e.tokens.map((t) => t.index) : [e.type]))).toEqual([0, 1, 2, 3, 4, 'done']);
+    expect(a.link.closes).toEqual([]);
+  });
+});

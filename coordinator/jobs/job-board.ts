@@ -174,6 +174,20 @@ export class JobBoard {
     this.finish(job, event);
   }
 
+  /**
+   * The tab's data channel closed and its link is the WebSocket again: each of its jobs continues from where the
+   * coordinator is — `resume` from the next token index, or the task again when no token arrived (the task itself
+   * may have been lost). The tab held the job's messages since the channel closed, so none is lost or repeated.
+   */
+  dataChannelLost(tab: Tab): void {
+    for (const job of this.jobs.values()) {
+      if (job.tab !== tab) continue;
+      this.log(`${tab.id}: ${job.id} continues on the WebSocket from token ${job.nextIndex}`);
+      tab.link.send(job.nextIndex === 0 ? job.task : { type: 'resume', jobId: job.id, from: job.nextIndex });
+      this.touch(job);
+    }
+  }
+
   /** The tab disconnected: every job on it fails; requests waiting for its model may have no tab left. */
   tabClosed(tab: Tab): void {
     for (const job of [...this.jobs.values()])

@@ -49,12 +49,17 @@ function setup() {
   const received: unknown[] = [];
   const logs: string[] = [];
   const options: TabWebRtcOptions = { peer, key: 'k', iceServers: [], connectTimeoutMs: 1000, retryMs: 1000, maxRetryMs: 4000, log: (m) => logs.push(m) };
-  const rtc = tabWebRtc(options, () => 'tab-1', links, (raw) => received.push(raw));
+  let losses = 0;
+  const rtc = tabWebRtc(options, () => 'tab-1', links, (raw) => received.push(raw), () => {
+    losses++;
+    // By the time the session hears of the loss, its messages go by WebSocket.
+    expect(links.kind).toBe('websocket');
+  });
   const settle = async (outcome: FakeChannel | Error) => {
     peer.calls.at(-1)!.settle(outcome);
     await vi.advanceTimersByTimeAsync(0);
   };
-  return { peer, websocket, links, received, logs, rtc, settle };
+  return { peer, websocket, links, received, logs, rtc, settle, losses: () => losses };
 }
 
 beforeEach(() => vi.useFakeTimers());
@@ -87,11 +92,13 @@ describe('tabWebRtc', () => {
   });
 
   it('falls back to the WebSocket when the channel drops, and calls again later, backing off', async () => {
-    const { peer, websocket, links, received, rtc, settle } = setup();
+    const { peer, websocket, links, received, rtc, settle, losses } = setup();
     rtc.listening();
     const first = new FakeChannel();
     await settle(first);
+    expect(losses()).toBe(0);
     first.drop();
+    expect(losses()).toBe(1);
     expect(links.kind).toBe('websocket');
     links.send(task);
     expect(websocket.sent).toEqual([task]);

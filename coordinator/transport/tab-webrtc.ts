@@ -28,7 +28,8 @@ export interface TabWebRtc {
   stop(): void;
 }
 
-export function tabWebRtc(options: TabWebRtcOptions, tabName: () => string, links: TabLinks, receive: (raw: unknown) => void): TabWebRtc {
+/** `lost` runs after an open channel closed and the links are back on the WebSocket. */
+export function tabWebRtc(options: TabWebRtcOptions, tabName: () => string, links: TabLinks, receive: (raw: unknown) => void, lost: () => void): TabWebRtc {
   // Unguessable, so only this tab (told over its own WebSocket) can register it.
   const invitation: WebRtcInvitation = { peerId: `t${randomBytes(16).toString('hex')}`, coordinatorPeerId: options.peer.id, path: '/peerjs', key: options.key, iceServers: options.iceServers as WebRtcInvitation['iceServers'] };
   let started = false;
@@ -60,6 +61,7 @@ export function tabWebRtc(options: TabWebRtcOptions, tabName: () => string, link
         links.dropDataChannel(link);
         current = null;
         options.log(`${tabName()}: data channel closed; back on the WebSocket`);
+        lost();
         retryLater();
       });
       links.useDataChannel(link);

@@ -40,7 +40,8 @@ export function tabWebSocketHandler(upgradeWebSocket: UpgradeWebSocket, deps: Ta
         const receive = (raw: unknown) => session?.receive(raw);
         const { webrtc: rtcSettings, ...sessionDeps } = deps;
         const rtcOptions = rtcSettings?.();
-        webrtc = rtcOptions ? tabWebRtc(rtcOptions, () => session?.tab.id ?? 'tab', links, receive) : null;
+        const lost = () => session && deps.board.dataChannelLost(session.tab);
+        webrtc = rtcOptions ? tabWebRtc(rtcOptions, () => session?.tab.id ?? 'tab', links, receive, lost) : null;
         session = openTabSession(links, { ...sessionDeps, ...(webrtc ? { webrtc: { invitation: webrtc.invitation, listening: webrtc.listening } } : {}) });
       },
       onMessage(event) {

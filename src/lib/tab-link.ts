@@ -10,6 +10,10 @@ import { TASK_FAILURE_CODES, type DeviceReport, type WorkerToken } from '../prot
 import { proxy, type InferenceWorker } from './inference-worker.ts';
 import type { ContributorIdentity } from './identity.ts';
 import { listenForCoordinator, type DataChannelLink } from './webrtc-listener.ts';
+import { JobOutbox } from './job-outbox.ts';
+
+/** Outboxes of ended jobs are kept this long, for a `resume` after a data channel was lost. */
+const KEEP_ENDED_JOBS = 16;
 
 /** Times are `performance.now()` of the page. */
 export interface JobActivity {
@@ -54,6 +58,8 @@ export class TabLink {
   private listener: { close(): void } | null = null;
   /** Jobs cancelled before their task arrived (the cancel came on the faster link): not to be started. */
   private readonly cancelledEarly: string[] = [];
+  /** Every running job's outbox, and the last few ended ones. */
+  private readonly outboxes = new Map<string, JobOutbox>();
 
   constructor(private readonly options: TabLinkOptions) {}
 
@@ -127,9 +133,18 @@ export class TabLink {
           events.onStatus('connected', this.tabId);
           if (message.webrtc && this.options.webrtc !== false && !this.listener) this.listenForWebRtc(message.webrtc);
           return;
-        case 'task':
+        case 'task': {
+          // The same task again: the data channel it came on was lost before the coordinator heard any token.
+          const known = this.outboxes.get(message.jobId);
+          if (known) return known.resume(0);
           if (this.cancelledEarly.includes(message.jobId)) return;
           return void this.runTask(message, via);
+        }
+        case 'resume': {
+          const outbox = this.outboxes.get(message.jobId);
+          if (outbox) return outbox.resume(message.from);
+          return this.send({ type: 'failed', jobId: message.jobId, code: 'worker_error', message: 'this tab has no record of the job' });
+        }
         case 'cancel':
           if (!this.running.has(message.jobId)) {
             this.cancelledEarly.push(message.jobId);
@@ -154,6 +169,7 @@ export class TabLink {
         if (this.rtc === channel) this.receive(raw, channel);
       },
       onClose: (channel) => {
+        for (const outbox of this.outboxes.values()) outbox.channelClosed(channel);
         if (this.rtc !== channel) return;
         this.rtc = null;
         events.onTransport('websocket');
@@ -162,10 +178,17 @@ export class TabLink {
     });
   }
 
-  /** Sends a job's message on the link its task came on while that is open, else on the WebSocket. */
-  private sendForJob(via: DataChannelLink | null, message: TabToCoordinator): void {
-    if (via?.open) via.send(JSON.stringify(message));
-    else this.send(message);
+  /** Closes the data channel (the session goes on over the WebSocket); for diagnostics and tests. */
+  closeDataChannel(): void {
+    this.rtc?.close();
+  }
+
+  private openOutbox(jobId: string, via: DataChannelLink | null): JobOutbox {
+    const outbox = new JobOutbox(jobId, via, (m) => this.send(m));
+    this.outboxes.set(jobId, outbox);
+    const ended = [...this.outboxes.values()].filter((o) => o.ended);
+    for (const old of ended.slice(0, Math.max(0, ended.length - KEEP_ENDED_JOBS))) this.outboxes.delete(old.jobId);
+    return outbox;
   }
 
   private async runTask(task: TaskMessage, via: DataChannelLink | null): Promise<void> {
@@ -174,6 +197,7 @@ export class TabLink {
     let ended = false;
     let allDelivered = () => {};
     let expectedTokens = Infinity;
+    const outbox = this.openOutbox(task.jobId, via);
     const transcriptTokens: Array<{ id: number; logprob: number }> = [];
     const delivered = new Promise<void>((resolve) => (allDelivered = resolve));
     events.onJob({ ...activity });
@@ -189,7 +213,7 @@ export class TabLink {
           for (const t of batch) transcriptTokens.push({ id: t.id, logprob: t.logprob });
           activity.firstTokenAt ??= now;
           activity.lastTokenAt = now;
-          this.sendForJob(via, {
+          outbox.push({
             type: 'tokens',
             jobId: task.jobId,
             tokens: batch.map((t) => ({
@@ -209,7 +233,7 @@ export class TabLink {
       ended = true;
       const end = { finishReason: result.finishReason, promptTokens: result.promptTokens, completionTokens: result.completionTokens };
       const signature = await this.options.identity.signResult(task, transcriptTokens, end);
-      this.sendForJob(via, { type: 'done', jobId: task.jobId, text: result.tailText, ...end, signature });
+      outbox.push({ type: 'done', jobId: task.jobId, text: result.tailText, ...end, signature });
       const span = activity.firstTokenAt !== null && activity.lastTokenAt !== null ? (activity.lastTokenAt - activity.firstTokenAt) / 1000 : 0;
       events.onJob(null, { activity, tokensPerSecond: activity.tokens > 1 && span > 0 ? (activity.tokens - 1) / span : null });
     } catch (error) {
@@ -217,7 +241,7 @@ export class TabLink {
       const name = (error as { name?: string }).name ?? '';
       const message = error instanceof Error ? error.message : String(error);
       const code = TASK_FAILURE_CODES.find((c) => c === name) ?? 'worker_error';
-      this.sendForJob(via, { type: 'failed', jobId: task.jobId, code, message });
+      outbox.push({ type: 'failed', jobId: task.jobId, code, message });
       events.onLog(`job ${task.jobId} ended: ${message}`);
       events.onJob(null);
     } finally {

@@ -8,6 +8,7 @@ import type { WebRtcInvitation } from '../protocol/tab.ts';
 
 export interface DataChannelLink {
   send(text: string): void;
+  close(): void;
   readonly open: boolean;
 }
 
@@ -58,6 +59,7 @@ export function listenForCoordinator(invitation: WebRtcInvitation, events: WebRt
     }
     const channel: DataChannelLink = {
       send: (text) => void conn.send(text),
+      close: () => conn.close(),
       get open() {
         return conn.open;
       },

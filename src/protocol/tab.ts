@@ -132,6 +132,13 @@ export const coordinatorToTabSchema = z.discriminatedUnion('type', [
   z.object({ type: z.literal('accepted'), contributorId: z.string().regex(/^[0-9a-f]{40}$/), webrtc: webRtcInvitationSchema.nullable() }),
   z.object({ type: z.literal('task'), jobId: id, model: id, messages: z.array(messageSchema).min(1), params: samplingParamsSchema }),
   z.object({ type: z.literal('cancel'), jobId: id }),
+  /**
+   * The data channel a job's messages travelled on closed: the coordinator has its tokens before index `from`; the
+   * tab sends the rest (and how the job ended, if it did) on the WebSocket. A tab holds a job's messages from the
+   * moment its channel closes until this arrives, so nothing is lost or sent twice. (A job that had streamed
+   * nothing gets its `task` again instead; a tab already running it treats that as `resume` from 0.)
+   */
+  z.object({ type: z.literal('resume'), jobId: id, from: z.number().int().nonnegative() }),
   /** The coordinator rejected something the tab sent; informational. */
   z.object({ type: z.literal('error'), code: z.string(), message: z.string() }),
 ]);

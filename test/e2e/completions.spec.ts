@@ -92,6 +92,34 @@ test('each tab streams a completion through the openai client, token for token e
   }
 });
 
+test('a data channel cut mid-stream falls back to the WebSocket without losing or repeating a token', async () => {
+  const messages: PlainMessage[] = [{ role: 'user', content: 'Keep talking for a long while, please.' }];
+  const params = { maxTokens: 160, temperature: 0.9, topP: 0.95, seed: 99 };
+  const { data: stream, response } = await client.chat.completions
+    .create({ model: MODEL, messages, max_tokens: params.maxTokens, temperature: params.temperature, top_p: params.topP, seed: params.seed, stream: true, logprobs: true })
+    .withResponse();
+  expect(response.headers.get('x-dolphin-transport')).toBe('webrtc');
+  const tabId = response.headers.get('x-dolphin-tab') ?? '';
+  const statuses = await Promise.all(tabs.map((t) => t.page.getByTestId('status').innerText()));
+  const serving = tabs[statuses.findIndex((s) => s.endsWith(` ${tabId}`))];
+  if (!serving) throw new Error(`no page shows ${tabId}`);
+
+  const tokens: Array<{ bytes: number[] | null }> = [];
+  let cutAt = -1;
+  for await (const chunk of stream) {
+    tokens.push(...(chunk.choices[0]?.logprobs?.content ?? []));
+    if (cutAt < 0 && tokens.length >= 3) {
+      cutAt = tokens.length;
+      await serving.page.evaluate(() => (window as unknown as { dolphin: { closeDataChannel(): void } }).dolphin.closeDataChannel());
+    }
+  }
+  const expected = await referenceRun(messages, params);
+  expect(cutAt).toBeGreaterThan(0);
+  expect(expected.ids.length, 'the cut must land mid-stream').toBeGreaterThan(cutAt + 10);
+  expect(idsFromBytes(reference, tokens)).toEqual(expected.ids);
+  await expect(serving.page.getByTestId('transport')).toHaveAttribute('data-transport', 'websocket');
+});
+
 test('a non-streamed completion honours a stop sequence and reports usage', async () => {
   const messages: PlainMessage[] = [{ role: 'user', content: 'Tell me a story about the sea.' }];
   const free = await referenceRun(messages, { maxTokens: 30, temperature: 0, topP: 1, seed: 1 });

@@ -17,7 +17,8 @@ export async function openContributorTab(browser: Browser, backend: 'wasm' | 'we
   const page = await context.newPage();
   page.on('pageerror', (error) => console.error(`[${backend} tab] ${error.message}`));
   const webrtc = options.webrtc ?? true;
-  await page.goto(`/?autostart=1&backend=${backend}&model=${options.model ?? 'dolphin-tiny'}${webrtc ? '' : '&webrtc=0'}`);
+  // expose=1: the tests may reach into the page (window.dolphin), e.g. to cut its data channel.
+  await page.goto(`/?autostart=1&expose=1&backend=${backend}&model=${options.model ?? 'dolphin-tiny'}${webrtc ? '' : '&webrtc=0'}`);
   await expect(page.getByTestId('status')).toHaveAttribute('data-phase', 'serving');
   await expect(page.getByTestId('backend')).toHaveText(backend);
   await expect(page.getByTestId('transport')).toHaveAttribute('data-transport', webrtc ? 'webrtc' : 'websocket');
