@@ -13,6 +13,8 @@ export interface Tab extends TabSnapshot {
   contributorId: string | null;
   /** Base64url raw Ed25519 public key; results from this tab are signed with it. */
   publicKey: string | null;
+  /** The PeerJS id the tab listens on, once it said so (null: no WebRTC). Other tabs reach it by this id. */
+  peerId: string | null;
   backend: Backend | null;
   adapter: AdapterInfo | null;
   limits: AdapterLimits | null;
@@ -24,7 +26,7 @@ export interface Tab extends TabSnapshot {
 }
 
 /** What the network page and the status API show of a tab. */
-export type TabStatus = Omit<Tab, 'link' | 'ready'> & { transport: Link['kind'] };
+export type TabStatus = Omit<Tab, 'link' | 'ready' | 'peerId'> & { transport: Link['kind'] };
 
 export class TabRegistry {
   private readonly tabs = new Map<string, Tab>();
@@ -39,6 +41,7 @@ export class TabRegistry {
       ready: false,
       contributorId: null,
       publicKey: null,
+      peerId: null,
       backend: null,
       adapter: null,
       limits: null,
@@ -78,6 +81,18 @@ export class TabRegistry {
   }
 
   status(): TabStatus[] {
-    return [...this.tabs.values()].map(({ link, ready: _ready, ...rest }) => ({ ...rest, models: [...rest.models], transport: link.kind }));
+    // Peer ids stay private: knowing one lets a tab call that tab.
+    return [...this.tabs.values()].map(({ link, ready: _ready, peerId: _peerId, ...rest }) => ({ ...rest, models: [...rest.models], transport: link.kind }));
+  }
+
+  /**
+   * Connects two tabs over the mesh: `to` is told to accept `from`, then `from` to call `to`. False when either
+   * has no WebRTC peer.
+   */
+  introduce(from: Tab, to: Tab): boolean {
+    if (!from.peerId || !to.peerId || from === to) return false;
+    to.link.send({ type: 'mesh-expect', peerId: from.peerId });
+    from.link.send({ type: 'mesh-dial', peerId: to.peerId });
+    return true;
   }
 }

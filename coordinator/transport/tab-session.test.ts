@@ -430,15 +430,17 @@ describe('WebRTC in the tab session', () => {
     const logs: string[] = [];
     const opened = openTabSession(link, { registry, board, knownModels: () => new Set(KNOWN), log: (l) => logs.push(l), webrtc: { invitation, listening: () => listening++ } });
     const tab = signingTab(link, (raw) => opened.receive(raw));
-    return { link, tab, logs, listens: () => listening };
+    return { link, tab, logs, listens: () => listening, record: opened.tab };
   }
 
   it('invites the tab in `accepted`, and calls when it listens', () => {
-    const { link, tab, listens } = connectWithWebRtc();
+    const { link, tab, listens, record } = connectWithWebRtc();
     tab.receive(helloFrame(['m1']));
     expect(link.ofType('accepted')[0]?.webrtc).toEqual(invitation);
+    expect(record.peerId).toBeNull();
     tab.receive(JSON.stringify({ type: 'webrtc', state: 'listening' }));
     expect(listens()).toBe(1);
+    expect(record.peerId).toBe(invitation.peerId);
   });
 
   it('refuses webrtc before hello, and notes a tab without WebRTC', () => {

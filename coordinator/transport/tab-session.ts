@@ -73,7 +73,10 @@ export function openTabSession(link: Link, deps: TabSessionDeps): TabSession {
           return;
         case 'webrtc':
           if (!tab.ready) return reject('out_of_order', 'webrtc before hello');
-          if (message.state === 'listening') deps.webrtc?.listening();
+          if (message.state === 'listening' && deps.webrtc) {
+            tab.peerId = deps.webrtc.invitation.peerId;
+            deps.webrtc.listening();
+          }
           else deps.log(`${tab.id}: no WebRTC (${message.reason ?? 'no reason given'}); staying on the WebSocket`);
           return;
         case 'models':

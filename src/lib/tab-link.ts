@@ -9,7 +9,8 @@ import { parseCoordinatorMessage, TAB_PROTOCOL_VERSION, type Backend, type TabTo
 import { TASK_FAILURE_CODES, type DeviceReport, type WorkerToken } from '../protocol/worker.ts';
 import { proxy, type InferenceWorker } from './inference-worker.ts';
 import type { ContributorIdentity } from './identity.ts';
-import { listenForCoordinator, type DataChannelLink } from './webrtc-listener.ts';
+import { listenForCoordinator, type DataChannelLink, type WebRtcListener } from './webrtc-listener.ts';
+import type { PeerMesh } from './peer-mesh.ts';
 import { JobOutbox } from './job-outbox.ts';
 
 /** Outboxes of ended jobs are kept this long, for a `resume` after a data channel was lost. */
@@ -32,6 +33,8 @@ export interface TabLinkEvents {
   onLog(message: string): void;
   /** Which link carries the session now. */
   onTransport(transport: 'websocket' | 'webrtc'): void;
+  /** A payload another tab sent over the mesh. */
+  onMeshPayload?(from: string, payload: Uint8Array): void;
 }
 
 export interface TabLinkOptions {
@@ -55,7 +58,7 @@ export class TabLink {
   private readonly running = new Set<string>();
   private tabId: string | null = null;
   private rtc: DataChannelLink | null = null;
-  private listener: { close(): void } | null = null;
+  private listener: WebRtcListener | null = null;
   /** Jobs cancelled before their task arrived (the cancel came on the faster link): not to be started. */
   private readonly cancelledEarly: string[] = [];
   /** Every running job's outbox, and the last few ended ones. */
@@ -151,6 +154,12 @@ export class TabLink {
             if (this.cancelledEarly.length > 64) this.cancelledEarly.shift();
           }
           return void this.options.worker.cancel(message.jobId);
+        case 'mesh-expect':
+          if (!this.listener?.mesh) return events.onLog('mesh: no WebRTC peer to accept a connection on');
+          return this.listener.mesh.expect(message.peerId);
+        case 'mesh-dial':
+          if (!this.listener?.mesh) return events.onLog('mesh: no WebRTC peer to dial from');
+          return void this.listener.mesh.dial(message.peerId).catch((error: unknown) => events.onLog(`mesh: ${String(error)}`));
         case 'error':
           return events.onLog(`coordinator: ${message.code}: ${message.message}`);
       }
@@ -174,8 +183,14 @@ export class TabLink {
         this.rtc = null;
         events.onTransport('websocket');
       },
+      onMeshPayload: (from, payload) => events.onMeshPayload?.(from, payload),
       onLog: events.onLog,
     });
+  }
+
+  /** This tab's connections to other tabs (null until the coordinator offered WebRTC). */
+  get mesh(): PeerMesh | null {
+    return this.listener?.mesh ?? null;
   }
 
   /** Closes the data channel (the session goes on over the WebSocket); for diagnostics and tests. */

@@ -5,6 +5,7 @@
  */
 import { Peer, type DataConnection } from 'peerjs';
 import type { WebRtcInvitation } from '../protocol/tab.ts';
+import { PeerMesh } from './peer-mesh.ts';
 
 export interface DataChannelLink {
   send(text: string): void;
@@ -19,13 +20,21 @@ export interface WebRtcListenerEvents {
   onOpen(channel: DataChannelLink): void;
   onMessage(channel: DataChannelLink, raw: unknown): void;
   onClose(channel: DataChannelLink): void;
+  /** A payload another tab sent over the mesh. */
+  onMeshPayload(from: string, payload: Uint8Array): void;
   onLog(message: string): void;
 }
 
-export function listenForCoordinator(invitation: WebRtcInvitation, events: WebRtcListenerEvents): { close(): void } {
+export interface WebRtcListener {
+  /** Connections to other tabs, on the same peer. */
+  mesh: PeerMesh | null;
+  close(): void;
+}
+
+export function listenForCoordinator(invitation: WebRtcInvitation, events: WebRtcListenerEvents): WebRtcListener {
   if (typeof RTCPeerConnection === 'undefined') {
     events.onUnavailable('this browser has no WebRTC');
-    return { close() {} };
+    return { mesh: null, close() {} };
   }
   const secure = location.protocol === 'https:';
   const peer = new Peer(invitation.peerId, {
@@ -39,6 +48,7 @@ export function listenForCoordinator(invitation: WebRtcInvitation, events: WebRt
   });
   let closed = false;
   let listening = false;
+  const mesh = new PeerMesh(peer, { onPayload: events.onMeshPayload, onLog: events.onLog });
   peer.on('open', () => {
     if (listening) return;
     listening = true;
@@ -53,8 +63,7 @@ export function listenForCoordinator(invitation: WebRtcInvitation, events: WebRt
   });
   peer.on('connection', (conn: DataConnection) => {
     if (conn.peer !== invitation.coordinatorPeerId) {
-      events.onLog(`refused a data connection from ${conn.peer}`);
-      conn.close();
+      if (!mesh.accept(conn)) events.onLog(`refused a data connection from ${conn.peer}, which the coordinator did not announce`);
       return;
     }
     const channel: DataChannelLink = {
@@ -69,8 +78,10 @@ export function listenForCoordinator(invitation: WebRtcInvitation, events: WebRt
     conn.on('close', () => events.onClose(channel));
   });
   return {
+    mesh,
     close() {
       closed = true;
+      mesh.close();
       peer.destroy();
     },
   };

@@ -139,6 +139,9 @@ export const coordinatorToTabSchema = z.discriminatedUnion('type', [
    * nothing gets its `task` again instead; a tab already running it treats that as `resume` from 0.)
    */
   z.object({ type: z.literal('resume'), jobId: id, from: z.number().int().nonnegative() }),
+  /** Mesh: accept a data connection from this tab's peer (`mesh-expect`), or open one to it (`mesh-dial`). */
+  z.object({ type: z.literal('mesh-expect'), peerId: z.string().regex(/^[A-Za-z0-9]+$/).max(64) }),
+  z.object({ type: z.literal('mesh-dial'), peerId: z.string().regex(/^[A-Za-z0-9]+$/).max(64) }),
   /** The coordinator rejected something the tab sent; informational. */
   z.object({ type: z.literal('error'), code: z.string(), message: z.string() }),
 ]);

@@ -120,6 +120,35 @@ test('a data channel cut mid-stream falls back to the WebSocket without losing o
   await expect(serving.page.getByTestId('transport')).toHaveAttribute('data-transport', 'websocket');
 });
 
+test('two tabs move a 5 MB payload over the mesh intact', async () => {
+  type MeshWindow = { dolphin: { mesh(): { peerId: string; expect(id: string): void; dial(id: string): Promise<void>; send(id: string, p: Uint8Array): Promise<void> } | null; meshReceived: Array<{ from: string; payload: Uint8Array }> } };
+  const [sender, receiver] = tabs as [ContributorTab, ContributorTab];
+  const peerIdOf = (t: ContributorTab) => t.page.evaluate(() => (window as unknown as MeshWindow).dolphin.mesh()?.peerId ?? '');
+  const [from, to] = [await peerIdOf(sender), await peerIdOf(receiver)];
+  expect(from).toMatch(/^t[0-9a-f]{32}$/);
+  // What the coordinator's mesh-expect / mesh-dial instructions do in each tab.
+  await receiver.page.evaluate((id) => (window as unknown as MeshWindow).dolphin.mesh()?.expect(id), from);
+  const sent = await sender.page.evaluate(async (id) => {
+    const payload = new Uint8Array(5 * 1024 * 1024 + 7);
+    for (let i = 0; i < payload.length; i += 65536) crypto.getRandomValues(payload.subarray(i, Math.min(payload.length, i + 65536)));
+    const mesh = (window as unknown as MeshWindow).dolphin.mesh();
+    if (!mesh) throw new Error('no mesh');
+    await mesh.dial(id);
+    const started = performance.now();
+    await mesh.send(id, payload);
+    const digest = new Uint8Array(await crypto.subtle.digest('SHA-256', payload));
+    return { bytes: payload.length, sha256: Array.from(digest, (b) => b.toString(16).padStart(2, '0')).join(''), ms: performance.now() - started };
+  }, to);
+  const received = await receiver.page.evaluate(async () => {
+    const got = (window as unknown as MeshWindow).dolphin.meshReceived[0];
+    if (!got) return null;
+    const digest = new Uint8Array(await crypto.subtle.digest('SHA-256', got.payload as Uint8Array<ArrayBuffer>));
+    return { from: got.from, bytes: got.payload.length, sha256: Array.from(digest, (b) => b.toString(16).padStart(2, '0')).join('') };
+  });
+  expect(received).toEqual({ from, bytes: sent.bytes, sha256: sent.sha256 });
+  console.log(`mesh: 5 MB tab to tab in ${Math.round(sent.ms)} ms (${((sent.bytes / 1e6) / (sent.ms / 1000)).toFixed(1)} MB/s)`);
+});
+
 test('a non-streamed completion honours a stop sequence and reports usage', async () => {
   const messages: PlainMessage[] = [{ role: 'user', content: 'Tell me a story about the sea.' }];
   const free = await referenceRun(messages, { maxTokens: 30, temperature: 0, topP: 1, seed: 1 });

@@ -1,0 +1,59 @@
+/**
+ * The tab <-> tab wire (PeerJS data connections between contributor tabs, 'raw' serialization). Control messages
+ * are JSON text; payload chunks are binary frames. A payload moves as one transfer:
+ *   sender: `transfer-start {transferId, bytes, sha256}`, then binary chunks in order, then `transfer-end`
+ *   receiver: `transfer-result {transferId, ok, error?}` once it has checked the size and the SHA-256.
+ * Every frame is validated on receipt; anything malformed, oversized or out of order fails that transfer (with a
+ * `transfer-result` saying why) and never the tab.
+ */
+import { z } from 'zod';
+
+/** Payload bytes per binary frame: well under every browser's SCTP message limit. */
+export const MESH_CHUNK_BYTES = 16 * 1024;
+/** Largest payload one transfer may carry. */
+export const MAX_TRANSFER_BYTES = 16 * 1024 * 1024;
+export const MAX_MESH_CONTROL_CHARS = 4096;
+/** Transfers one connection may have open at once (in either direction). */
+export const MAX_OPEN_TRANSFERS = 4;
+/** Binary frame header: transfer number (uint32) and chunk index (uint32), big-endian. */
+export const CHUNK_HEADER_BYTES = 8;
+
+const transferId = z.number().int().min(0).max(0xffffffff);
+
+export const meshControlSchema = z.discriminatedUnion('type', [
+  z.object({ type: z.literal('transfer-start'), transferId, bytes: z.number().int().min(0).max(MAX_TRANSFER_BYTES), sha256: z.string().regex(/^[0-9a-f]{64}$/) }),
+  z.object({ type: z.literal('transfer-end'), transferId }),
+  z.object({ type: z.literal('transfer-result'), transferId, ok: z.boolean(), error: z.string().max(500).optional() }),
+]);
+export type MeshControl = z.infer<typeof meshControlSchema>;
+
+export type MeshFrame = { kind: 'control'; message: MeshControl } | { kind: 'chunk'; transferId: number; index: number; data: Uint8Array };
+
+/** Parses one frame from a tab; an error says what was wrong. */
+export function parseMeshFrame(raw: unknown): { ok: true; frame: MeshFrame } | { ok: false; error: string } {
+  if (typeof raw === 'string') {
+    if (raw.length > MAX_MESH_CONTROL_CHARS) return { ok: false, error: `control message exceeds ${MAX_MESH_CONTROL_CHARS} characters` };
+    let json: unknown;
+    try {
+      json = JSON.parse(raw);
+    } catch {
+      return { ok: false, error: 'control message is not valid JSON' };
+    }
+    const parsed = meshControlSchema.safeParse(json);
+    return parsed.success ? { ok: true, frame: { kind: 'control', message: parsed.data } } : { ok: false, error: z.prettifyError(parsed.error) };
+  }
+  const bytes = raw instanceof ArrayBuffer ? new Uint8Array(raw) : ArrayBuffer.isView(raw) ? new Uint8Array(raw.buffer, raw.byteOffset, raw.byteLength) : null;
+  if (!bytes) return { ok: false, error: 'expected a text or binary frame' };
+  if (bytes.length < CHUNK_HEADER_BYTES || bytes.length > CHUNK_HEADER_BYTES + MESH_CHUNK_BYTES) return { ok: false, error: `a chunk frame must carry 0..${MESH_CHUNK_BYTES} bytes after its header` };
+  const view = new DataView(bytes.buffer, bytes.byteOffset, CHUNK_HEADER_BYTES);
+  return { ok: true, frame: { kind: 'chunk', transferId: view.getUint32(0), index: view.getUint32(4), data: bytes.subarray(CHUNK_HEADER_BYTES) } };
+}
+
+export function chunkFrame(transferNumber: number, index: number, data: Uint8Array): Uint8Array {
+  const frame = new Uint8Array(CHUNK_HEADER_BYTES + data.length);
+  const view = new DataView(frame.buffer);
+  view.setUint32(0, transferNumber);
+  view.setUint32(4, index);
+  frame.set(data, CHUNK_HEADER_BYTES);
+  return frame;
+}
