@@ -2,6 +2,7 @@
  * Starts the coordinator: reads configuration from the environment, composes the services and serves the app.
  *   PORT (8787)  HOST (127.0.0.1)  MODELS_DIR (models)  WEB_DIR (dist)  TAB_IDLE_TIMEOUT_MS (60000)  PEERJS_KEY (dolphin)
  *   WEBRTC (1; 0 keeps tabs on WebSockets)  ICE_SERVERS (JSON list of RTCIceServer, default [])
+ *   WEBRTC_BIND_ADDRESS (the local address the coordinator's ICE uses; default all interfaces)
  */
 import { serve, upgradeWebSocket } from '@hono/node-server';
 import { WebSocketServer } from 'ws';
@@ -53,7 +54,7 @@ const wss = new WebSocketServer({ noServer: true, maxPayload: 3 * MAX_TAB_MESSAG
 const server = serve({ fetch: app.fetch, port, hostname: host, websocket: { server: wss } }, (info) => {
   log(`listening on http://${host === '0.0.0.0' ? 'localhost' : host}:${info.port} with models [${catalogue.list().map((m) => m.id).join(', ')}]`);
   if (env.WEBRTC === '0') return log('WebRTC is off (WEBRTC=0): tabs stay on WebSockets');
-  startCoordinatorPeer({ port: info.port, host: host === '0.0.0.0' ? '127.0.0.1' : host, key: peerjsKey, ...coordinatorPeer, iceServers, log }).then(
+  startCoordinatorPeer({ port: info.port, host: host === '0.0.0.0' ? '127.0.0.1' : host, key: peerjsKey, ...coordinatorPeer, iceServers, ...(env.WEBRTC_BIND_ADDRESS ? { bindAddress: env.WEBRTC_BIND_ADDRESS } : {}), log }).then(
     (peer) => {
       webrtc = { peer, key: peerjsKey, iceServers, connectTimeoutMs: 10_000, retryMs: 15_000, maxRetryMs: 300_000, log };
       log(`WebRTC peer ${peer.id} is up (ICE servers: ${iceServers.length ? iceServers.map((s) => s.urls).join(', ') : 'none'})`);

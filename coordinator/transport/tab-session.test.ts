@@ -4,6 +4,7 @@ import { helloFrame, helloMessage, RecordingLink, signingTab, TestIdentity, toke
 import { JobBoard, type Job, type JobEvent, type StartResult } from '../jobs/job-board.ts';
 import { TabRegistry } from '../tabs/tab-registry.ts';
 import { openTabSession } from './tab-session.ts';
+import type { Link } from './link.ts';
 
 const KNOWN = ['m1', 'm2'];
 const params: SamplingParams = { maxTokens: 4, temperature: 0, topP: 1, topK: 0, stop: [], seed: 1, topLogprobs: 0 };
@@ -19,7 +20,7 @@ function coordinator() {
     const link = new RecordingLink();
     const opened = openTabSession(link, { registry, board, knownModels: () => new Set(KNOWN), log: (line) => logs.push(line) });
     const signer = signingTab(link, (raw) => opened.receive(raw), identity);
-    const session = { tab: opened.tab, closed: () => opened.closed(), receive: signer.receive, receiveAsIs: (raw: unknown) => opened.receive(raw) };
+    const session = { tab: opened.tab, closed: () => opened.closed(), receive: signer.receive, receiveAsIs: (raw: unknown, via?: Link) => opened.receive(raw, via) };
     return { link, session, identity: signer.identity, errors: () => link.ofType('error') };
   };
   return { registry, board, logs, connectTab };
@@ -451,5 +452,20 @@ describe('WebRTC in the tab session', () => {
     tab.receive(JSON.stringify({ type: 'webrtc', state: 'unavailable', reason: 'no RTCPeerConnection' }));
     expect(listens()).toBe(0);
     expect(logs.some((l) => l.includes('no RTCPeerConnection'))).toBe(true);
+  });
+});
+
+describe('ping', () => {
+  it('answers pong on the link the ping came on, after hello only', () => {
+    const { session, link, errors } = connect();
+    session.receive(JSON.stringify({ type: 'ping', nonce: 'early' }));
+    expect(errors()).toEqual([{ type: 'error', code: 'out_of_order', message: 'ping before hello' }]);
+    session.receive(helloFrame(['m1']));
+    session.receive(JSON.stringify({ type: 'ping', nonce: 'n1', pad: 'x'.repeat(100) }));
+    expect(link.ofType('pong')).toEqual([{ type: 'pong', nonce: 'n1' }]);
+    const other = new RecordingLink();
+    session.receiveAsIs(JSON.stringify({ type: 'ping', nonce: 'n2' }), other);
+    expect(link.ofType('pong').map((p) => p.nonce)).toEqual(['n1']);
+    expect(other.sent).toEqual([{ type: 'pong', nonce: 'n2' }]);
   });
 });

@@ -25,7 +25,8 @@ export interface TabSessionDeps {
 
 export interface TabSession {
   tab: Tab;
-  receive(raw: unknown): void;
+  /** A message from the tab; `via` is the link it came on (replies that must go back the same way use it). */
+  receive(raw: unknown, via?: Link): void;
   closed(): void;
 }
 
@@ -48,7 +49,7 @@ export function openTabSession(link: Link, deps: TabSessionDeps): TabSession {
 
   return {
     tab,
-    receive(raw) {
+    receive(raw, via) {
       const parsed = parseTabMessage(raw);
       if (!parsed.ok) return reject('invalid_message', parsed.error);
       const message = parsed.message;
@@ -71,6 +72,9 @@ export function openTabSession(link: Link, deps: TabSessionDeps): TabSession {
           deps.board.dispatchWaiting();
           deps.log(`${tab.id}: contributor ${tab.contributorId}, hello over ${link.kind}: ${message.backend}${message.adapter ? ` (${message.adapter.description || message.adapter.vendor})` : ''}, models [${tab.models.join(', ')}]`);
           return;
+        case 'ping':
+          if (!tab.ready) return reject('out_of_order', 'ping before hello');
+          return (via ?? link).send({ type: 'pong', nonce: message.nonce });
         case 'webrtc':
           if (!tab.ready) return reject('out_of_order', 'webrtc before hello');
           if (message.state === 'listening' && deps.webrtc) {

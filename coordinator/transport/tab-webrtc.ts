@@ -29,7 +29,7 @@ export interface TabWebRtc {
 }
 
 /** `lost` runs after an open channel closed and the links are back on the WebSocket. */
-export function tabWebRtc(options: TabWebRtcOptions, tabName: () => string, links: TabLinks, receive: (raw: unknown) => void, lost: () => void): TabWebRtc {
+export function tabWebRtc(options: TabWebRtcOptions, tabName: () => string, links: TabLinks, receive: (raw: unknown, via: Link) => void, lost: () => void): TabWebRtc {
   // Unguessable, so only this tab (told over its own WebSocket) can register it.
   const invitation: WebRtcInvitation = { peerId: `t${randomBytes(16).toString('hex')}`, coordinatorPeerId: options.peer.id, path: '/peerjs', key: options.key, iceServers: options.iceServers as WebRtcInvitation['iceServers'] };
   let started = false;
@@ -54,7 +54,7 @@ export function tabWebRtc(options: TabWebRtcOptions, tabName: () => string, link
       const link: Link = { kind: 'webrtc', send: (m) => channel.send(JSON.stringify(m)), close: () => channel.close() };
       current = { link, close: () => channel.close() };
       channel.onMessage((raw) => {
-        if (current?.link === link) receive(raw);
+        if (current?.link === link) receive(raw, link);
       });
       channel.onClose(() => {
         if (current?.link !== link) return;

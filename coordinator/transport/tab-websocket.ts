@@ -28,6 +28,7 @@ export function tabWebSocketHandler(upgradeWebSocket: UpgradeWebSocket, deps: Ta
   return upgradeWebSocket(() => {
     let session: TabSession | null = null;
     let webrtc: TabWebRtc | null = null;
+    let websocket: Link | null = null;
     const ended = () => {
       webrtc?.stop();
       webrtc = null;
@@ -36,8 +37,9 @@ export function tabWebSocketHandler(upgradeWebSocket: UpgradeWebSocket, deps: Ta
     };
     return {
       onOpen(_event, ws) {
-        const links = new TabLinks(websocketLink(ws));
-        const receive = (raw: unknown) => session?.receive(raw);
+        websocket = websocketLink(ws);
+        const links = new TabLinks(websocket);
+        const receive = (raw: unknown, via: Link) => session?.receive(raw, via);
         const { webrtc: rtcSettings, ...sessionDeps } = deps;
         const rtcOptions = rtcSettings?.();
         const lost = () => session && deps.board.dataChannelLost(session.tab);
@@ -45,7 +47,7 @@ export function tabWebSocketHandler(upgradeWebSocket: UpgradeWebSocket, deps: Ta
         session = openTabSession(links, { ...sessionDeps, ...(webrtc ? { webrtc: { invitation: webrtc.invitation, listening: webrtc.listening } } : {}) });
       },
       onMessage(event) {
-        session?.receive(event.data);
+        session?.receive(event.data, websocket ?? undefined);
       },
       onClose: ended,
       onError: ended,

@@ -43,6 +43,8 @@ export class MeshEndpoint {
   private readonly incoming = new Map<number, Incoming>();
   /** Transfers this side refused: their remaining frames are dropped quietly. */
   private readonly refused = new Set<number>();
+  private readonly pongs = new Map<number, () => void>();
+  private pingCount = 0;
 
   constructor(
     private readonly channel: MeshChannel,
@@ -93,10 +95,26 @@ export class MeshEndpoint {
         return;
       case 'transfer-end':
         return void this.onEnd(message.transferId);
+      case 'ping':
+        return this.control({ type: 'pong', nonce: message.nonce });
+      case 'pong':
+        this.pongs.get(message.nonce)?.();
+        this.pongs.delete(message.nonce);
+        return;
       case 'transfer-result':
         this.outgoing.get(message.transferId)?.settle(message.ok ? null : new Error(`the receiver refused the transfer: ${message.error ?? 'no reason'}`));
         return;
     }
+  }
+
+  /** Round trip to the other tab, in ms. */
+  async ping(): Promise<number> {
+    const nonce = this.pingCount++;
+    const started = performance.now();
+    const answered = new Promise<void>((resolve) => this.pongs.set(nonce, resolve));
+    this.control({ type: 'ping', nonce });
+    await answered;
+    return performance.now() - started;
   }
 
   /** The connection closed: transfers in flight fail. */

@@ -87,6 +87,12 @@ export class PeerMesh {
     return connection.endpoint.send(payload);
   }
 
+  /** Round trip to a connected peer, in ms. */
+  ping(peerId: string): Promise<number> {
+    const connection = this.connections.get(peerId);
+    return connection ? connection.endpoint.ping() : Promise.reject(new Error(`not connected to ${peerId}`));
+  }
+
   close(): void {
     for (const { conn } of this.connections.values()) conn.close();
     this.connections.clear();

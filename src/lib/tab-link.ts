@@ -5,7 +5,7 @@
  * Messages from the coordinator are validated; invalid ones are logged and dropped. Reconnects with backoff until
  * stopped.
  */
-import { parseCoordinatorMessage, TAB_PROTOCOL_VERSION, type Backend, type TabToCoordinator, type TaskMessage, type WebRtcInvitation } from '../protocol/tab.ts';
+import { MAX_PING_PAD_CHARS, parseCoordinatorMessage, TAB_PROTOCOL_VERSION, type Backend, type TabToCoordinator, type TaskMessage, type WebRtcInvitation } from '../protocol/tab.ts';
 import { TASK_FAILURE_CODES, type DeviceReport, type WorkerToken } from '../protocol/worker.ts';
 import { proxy, type InferenceWorker } from './inference-worker.ts';
 import type { ContributorIdentity } from './identity.ts';
@@ -61,6 +61,11 @@ export class TabLink {
   private listener: WebRtcListener | null = null;
   /** Jobs cancelled before their task arrived (the cancel came on the faster link): not to be started. */
   private readonly cancelledEarly: string[] = [];
+  private readonly pongs = new Map<string, () => void>();
+  private pingCount = 0;
+  private listeningSince: number | null = null;
+  /** From saying `webrtc listening` to the coordinator's data channel being open, in ms (null: not yet). */
+  webrtcConnectMs: number | null = null;
   /** Every running job's outbox, and the last few ended ones. */
   private readonly outboxes = new Map<string, JobOutbox>();
 
@@ -154,6 +159,10 @@ export class TabLink {
             if (this.cancelledEarly.length > 64) this.cancelledEarly.shift();
           }
           return void this.options.worker.cancel(message.jobId);
+        case 'pong':
+          this.pongs.get(message.nonce)?.();
+          this.pongs.delete(message.nonce);
+          return;
         case 'mesh-expect':
           if (!this.listener?.mesh) return events.onLog('mesh: no WebRTC peer to accept a connection on');
           return this.listener.mesh.expect(message.peerId);
@@ -168,9 +177,13 @@ export class TabLink {
   private listenForWebRtc(invitation: WebRtcInvitation): void {
     const { events } = this.options;
     this.listener = listenForCoordinator(invitation, {
-      onListening: () => this.send({ type: 'webrtc', state: 'listening' }),
+      onListening: () => {
+        this.listeningSince = performance.now();
+        this.send({ type: 'webrtc', state: 'listening' });
+      },
       onUnavailable: (reason) => this.send({ type: 'webrtc', state: 'unavailable', reason: reason.slice(0, 500) }),
       onOpen: (channel) => {
+        if (this.listeningSince !== null) this.webrtcConnectMs ??= performance.now() - this.listeningSince;
         this.rtc = channel;
         events.onTransport('webrtc');
       },
@@ -186,6 +199,33 @@ export class TabLink {
       onMeshPayload: (from, payload) => events.onMeshPayload?.(from, payload),
       onLog: events.onLog,
     });
+  }
+
+  /** Round trip of a `ping` over the WebSocket or the data channel, in ms (diagnostics, `npm run bench`). */
+  async ping(via: 'websocket' | 'webrtc', padChars = 0): Promise<number> {
+    const started = performance.now();
+    await this.sendPing(via, padChars);
+    return performance.now() - started;
+  }
+
+  /** Sends about `bytes` of padded pings back to back on one link; bytes per second until the last pong. */
+  async throughput(via: 'websocket' | 'webrtc', bytes: number, padChars = MAX_PING_PAD_CHARS): Promise<number> {
+    const started = performance.now();
+    const answers: Array<Promise<void>> = [];
+    for (let sent = 0; sent < bytes; sent += padChars) answers.push(this.sendPing(via, padChars));
+    await Promise.all(answers);
+    return (answers.length * padChars) / ((performance.now() - started) / 1000);
+  }
+
+  private sendPing(via: 'websocket' | 'webrtc', padChars: number): Promise<void> {
+    const nonce = `p${this.pingCount++}`;
+    const message: TabToCoordinator = { type: 'ping', nonce, ...(padChars ? { pad: 'x'.repeat(Math.min(padChars, MAX_PING_PAD_CHARS)) } : {}) };
+    const answered = new Promise<void>((resolve) => this.pongs.set(nonce, resolve));
+    if (via === 'webrtc') {
+      if (!this.rtc?.open) return Promise.reject(new Error('no data channel'));
+      this.rtc.send(JSON.stringify(message));
+    } else this.send(message);
+    return answered;
   }
 
   /** This tab's connections to other tabs (null until the coordinator offered WebRTC). */

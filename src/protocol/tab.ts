@@ -52,6 +52,8 @@ export type TokenEntry = z.infer<typeof tokenEntrySchema>;
 /** A tab sends the tokens made within this many milliseconds of the last send together. */
 export const TOKEN_BATCH_MS = 50;
 export const MAX_TOKENS_PER_MESSAGE = 256;
+/** Padding a `ping` may carry (to measure throughput), in characters: fits one data-channel message. */
+export const MAX_PING_PAD_CHARS = 60_000;
 
 export const samplingParamsSchema = z.object({
   maxTokens: z.number().int().min(1),
@@ -115,6 +117,8 @@ export const tabToCoordinatorSchema = z.discriminatedUnion('type', [
     signature: signatureSchema,
   }),
   z.object({ type: z.literal('failed'), jobId: id, code: z.enum(TASK_FAILURE_CODES), message: z.string().max(2000) }),
+  /** Answered with `pong` on the link it came on: round trips and throughput of each link (`npm run bench`). */
+  z.object({ type: z.literal('ping'), nonce: z.string().min(1).max(64), pad: z.string().max(MAX_PING_PAD_CHARS).optional() }),
   /** The tab's PeerJS peer is registered (`listening`) or cannot be (`unavailable`, e.g. no WebRTC in this browser). */
   z.object({ type: z.literal('webrtc'), state: z.enum(['listening', 'unavailable']), reason: z.string().max(500).optional() }),
 ]);
@@ -139,6 +143,7 @@ export const coordinatorToTabSchema = z.discriminatedUnion('type', [
    * nothing gets its `task` again instead; a tab already running it treats that as `resume` from 0.)
    */
   z.object({ type: z.literal('resume'), jobId: id, from: z.number().int().nonnegative() }),
+  z.object({ type: z.literal('pong'), nonce: z.string().min(1).max(64) }),
   /** Mesh: accept a data connection from this tab's peer (`mesh-expect`), or open one to it (`mesh-dial`). */
   z.object({ type: z.literal('mesh-expect'), peerId: z.string().regex(/^[A-Za-z0-9]+$/).max(64) }),
   z.object({ type: z.literal('mesh-dial'), peerId: z.string().regex(/^[A-Za-z0-9]+$/).max(64) }),

@@ -3,7 +3,7 @@
  * what the network adds: end-to-end decode tokens/s through the coordinator vs the same tab's engine called
  * directly, and the added time to first token. Writes bench-results/<timestamp>.json and prints a table.
  *   BENCH_MODEL (dolphin-small)  BENCH_RUNS (7)  BENCH_WARM_UP_MS (5000)  BENCH_TOKENS (64)  BENCH_WEBGPU_RUNS (3)  BENCH_WEBGPU_TOKENS (16)
- *   BENCH_PORT (8798)
+ *   BENCH_PORT (8798)  BENCH_ONLY (engine | transport | links: run one part)  BENCH_PINGS (300)  BENCH_LINKS_WS / BENCH_LINKS_RTC
  *
  * The time to first token the network adds is measured per request: the client's time to first token minus the
  * time the tab itself took from receiving the task to its first token (the tab reports it with ?expose=1).
@@ -18,6 +18,8 @@ import { runChatTask } from '../../worker/runtime.ts';
 import type { SamplingParams } from '../../src/protocol/tab.ts';
 import type { PlainMessage } from '../../src/protocol/api.ts';
 import { median, percentile, timingOf, type Timing } from './stats.ts';
+import { benchTransport, printTransport } from './transport.ts';
+import { benchLinks, printLinks } from './links.ts';
 
 const MODEL = process.env.BENCH_MODEL ?? 'dolphin-small';
 const RUNS = Number(process.env.BENCH_RUNS ?? 7);
@@ -152,10 +154,27 @@ async function openTab(browser: Awaited<ReturnType<typeof chromium.launch>>, bac
 }
 
 async function main() {
-  const coordinator = spawn(process.execPath, ['--import', 'tsx', 'coordinator/main.ts'], { env: { ...process.env, PORT: String(PORT), HOST: '127.0.0.1' }, stdio: ['ignore', 'pipe', 'inherit'] });
+  const coordinator = spawn(process.execPath, ['--import', 'tsx', 'coordinator/main.ts'], { env: { ...process.env, PORT: String(PORT), HOST: '127.0.0.1', WEBRTC_BIND_ADDRESS: '127.0.0.1' }, stdio: ['ignore', 'pipe', 'inherit'] });
+  // Read (and drop) its log, so an unread pipe does not hold it in the coordinator's memory.
+  coordinator.stdout?.resume();
   const browser = await chromium.launch({ executablePath: chromiumPath, args: chromiumArgs });
   try {
     for (let i = 0; i < 100 && !(await fetch(`${BASE}/v1/models`).then((r) => r.ok, () => false)); i++) await new Promise((r) => setTimeout(r, 200));
+    const only = process.env.BENCH_ONLY;
+    const transport = !only || only === 'transport' ? await benchTransport(browser, BASE) : null;
+    if (transport) console.error('bench: transport done');
+    const links = !only || only === 'links' ? await benchLinks({ base: BASE, coordinatorPid: coordinator.pid ?? 0 }) : null;
+    if (links) console.error('bench: links done');
+    if (only && only !== 'engine') {
+      const result = { date: new Date().toISOString(), machine: { cpus: cpus().length, cpu: cpus()[0]?.model ?? 'unknown' }, transport, links };
+      await mkdir('bench-results', { recursive: true });
+      const file = `bench-results/${result.date.replace(/[:.]/g, '-')}.json`;
+      await writeFile(file, JSON.stringify(result, null, 2));
+      if (transport) printTransport(transport);
+      if (links) printLinks(links);
+      console.log(`\nJSON: ${file}`);
+      return;
+    }
     console.error(`bench: ${MODEL}, ${RUNS} runs of ${TOKENS} tokens (WebGPU: ${WEBGPU_RUNS} of ${WEBGPU_TOKENS})`);
     const node = await benchNode(TOKENS);
     const node1 = await benchNode(TOKENS, 1);
@@ -186,6 +205,8 @@ async function main() {
       wasm,
       wasmAllCores,
       webgpu,
+      transport,
+      links,
       ratios: {
         wasmVsNode: wasm.direct.decodeTokensPerSecondP50 / node.decodeTokensPerSecondP50,
         wasmVsNodeSameThreads: wasm.threads === 1 ? wasm.direct.decodeTokensPerSecondP50 / node1.decodeTokensPerSecondP50 : null,
@@ -201,6 +222,8 @@ async function main() {
     const file = `bench-results/${result.date.replace(/[:.]/g, '-')}.json`;
     await writeFile(file, JSON.stringify(result, null, 2));
     printTable(result);
+    if (transport) printTransport(transport);
+    if (links) printLinks(links);
     console.log(`\nJSON: ${file}`);
   } finally {
     await browser.close();
