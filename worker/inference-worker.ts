@@ -5,7 +5,18 @@
  */
 import * as Comlink from 'comlink';
 import * as ort from 'onnxruntime-web';
-import { TASK_FAILURE_CODES, type BackendChoice, type DeviceReport, type InferenceWorkerApi, type LoadResult, type TaskFailureCode, type WorkerToken } from '../src/protocol/worker.ts';
+import {
+  chatTaskSchema,
+  checkedWorkerValue,
+  loadRequestSchema,
+  TASK_FAILURE_CODES,
+  type BackendChoice,
+  type DeviceReport,
+  type InferenceWorkerApi,
+  type LoadResult,
+  type TaskFailureCode,
+  type WorkerToken,
+} from '../src/protocol/worker.ts';
 import { GenerationError } from './generate.ts';
 import { MAX_TOKENS_PER_MESSAGE, TOKEN_BATCH_MS, type Backend } from '../src/protocol/tab.ts';
 import { downloadModel, MODEL_CACHE_NAME } from './models/model-download.ts';
@@ -78,8 +89,9 @@ async function chooseBackend(choice: BackendChoice): Promise<Backend> {
 const api: InferenceWorkerApi = {
   probeDevice,
 
-  load: ({ baseUrl, modelId, backend: choice, wasmThreads }, onProgress) =>
+  load: (request, onProgress) =>
     serially(async () => {
+      const { baseUrl, modelId, backend: choice, wasmThreads } = checkedWorkerValue(loadRequestSchema, request, 'load request');
       const started = performance.now();
       // onnxruntime-web reads numThreads once, when its WASM module starts (the first load).
       if (!loaded) ort.env.wasm.numThreads = wasmThreadCount({ requested: wasmThreads, hardwareConcurrency: navigator.hardwareConcurrency, crossOriginIsolated: self.crossOriginIsolated });
@@ -104,7 +116,9 @@ const api: InferenceWorkerApi = {
       return info;
     }),
 
-  async run(jobId, task, onTokens) {
+  async run(jobId, untrustedTask, onTokens) {
+    if (typeof jobId !== 'string' || jobId.length === 0 || jobId.length > 128) throw taskFailure('worker_error', 'invalid job id');
+    const task = checkedWorkerValue(chatTaskSchema, untrustedTask, 'task');
     if (running.has(jobId)) throw taskFailure('worker_error', `job ${jobId} is already running`);
     const controller = new AbortController();
     running.set(jobId, controller);

@@ -7,7 +7,7 @@
  */
 import { MAX_PING_PAD_CHARS, parseCoordinatorMessage, TAB_PROTOCOL_VERSION, type Backend, type TabToCoordinator, type TaskMessage, type WebRtcInvitation } from '../protocol/tab.ts';
 import { TASK_FAILURE_CODES, type DeviceReport, type WorkerToken } from '../protocol/worker.ts';
-import { proxy, type InferenceWorker } from './inference-worker.ts';
+import type { InferenceWorker } from './inference-worker.ts';
 import type { ContributorIdentity } from './identity.ts';
 import { listenForCoordinator, type DataChannelLink, type WebRtcListener } from './webrtc-listener.ts';
 import type { PeerMesh } from './peer-mesh.ts';
@@ -261,7 +261,7 @@ export class TabLink {
       const result = await worker.run(
         task.jobId,
         { model: task.model, messages: task.messages, params: task.params },
-        proxy((batch: WorkerToken[]) => {
+        (batch: WorkerToken[]) => {
           if (ended) return; // stragglers after the job failed or was cancelled
           const now = performance.now();
           activity.tokens += batch.length;
@@ -280,7 +280,7 @@ export class TabLink {
           });
           events.onJob({ ...activity });
           if (activity.tokens >= expectedTokens) allDelivered();
-        }),
+        },
       );
       expectedTokens = result.tokenEvents;
       if (activity.tokens >= expectedTokens) allDelivered();

@@ -1,67 +1,72 @@
 /**
  * The page <-> inference Web Worker interface, called through comlink (which carries the calls as structured
  * clones and rethrows errors as Error objects on the calling side). Callbacks must be wrapped in `Comlink.proxy`.
+ * Both ends check what they receive with these schemas: the worker its requests and tasks, the page (through
+ * src/lib/inference-worker.ts) every result, progress report and token batch.
  */
-import type { AdapterInfo, AdapterLimits, Backend, SamplingParams } from './tab.ts';
-import type { PlainMessage } from './api.ts';
+import { z } from 'zod';
+import { adapterInfoSchema, adapterLimitsSchema, backendSchema, samplingParamsSchema } from './tab.ts';
+import { chatRoleSchema } from './api.ts';
 
-export type BackendChoice = Backend | 'auto';
+export const backendChoiceSchema = z.enum(['webgpu', 'wasm', 'auto']);
+export type BackendChoice = z.infer<typeof backendChoiceSchema>;
 
-export interface DeviceReport {
-  webgpu: boolean;
-  adapter: AdapterInfo | null;
-  limits: AdapterLimits | null;
+export const deviceReportSchema = z.object({
+  webgpu: z.boolean(),
+  adapter: adapterInfoSchema.nullable(),
+  limits: adapterLimitsSchema.nullable(),
   /** Why WebGPU is unavailable, when it is. */
-  reason: string | null;
-  crossOriginIsolated: boolean;
-}
+  reason: z.string().nullable(),
+  crossOriginIsolated: z.boolean(),
+});
+export type DeviceReport = z.infer<typeof deviceReportSchema>;
 
-export interface LoadProgress {
-  modelId: string;
-  loadedBytes: number;
-  totalBytes: number;
-  cachedBytes: number;
-}
+const count = z.number().int().nonnegative();
 
-export interface LoadRequest {
-  baseUrl: string;
-  modelId: string;
-  backend: BackendChoice;
+export const loadProgressSchema = z.object({ modelId: z.string(), loadedBytes: count, totalBytes: count, cachedBytes: count });
+export type LoadProgress = z.infer<typeof loadProgressSchema>;
+
+export const loadRequestSchema = z.object({
+  baseUrl: z.url(),
+  modelId: z.string().min(1).max(128),
+  backend: backendChoiceSchema,
   /**
    * Threads for WASM inference (needs cross-origin isolation). Only the first load in a worker can set it:
    * onnxruntime-web fixes its thread pool when it starts. Default: every logical core but one, at most 8 (worker/wasm-threads.ts).
    */
-  wasmThreads?: number;
-}
+  wasmThreads: z.number().int().min(1).max(64).optional(),
+});
+export type LoadRequest = z.infer<typeof loadRequestSchema>;
 
-export interface LoadResult {
-  modelId: string;
-  backend: Backend;
+export const loadResultSchema = z.object({
+  modelId: z.string(),
+  backend: backendSchema,
   /** Threads onnxruntime-web's WASM backend runs with. */
-  wasmThreads: number;
+  wasmThreads: z.number().int().min(1),
   /** Bytes served from the Cache API instead of the network. */
-  cachedBytes: number;
-  totalBytes: number;
-  loadMs: number;
-}
+  cachedBytes: count,
+  totalBytes: count,
+  loadMs: z.number().nonnegative(),
+});
+export type LoadResult = z.infer<typeof loadResultSchema>;
 
 /** A token on its own: its text (may hold U+FFFD when it is part of a multi-byte character) and exact bytes. */
-export interface TokenPiece {
-  text: string;
-  bytes: number[];
-}
+const tokenPieceSchema = z.object({ text: z.string(), bytes: z.array(z.number().int().min(0).max(255)) });
+export type TokenPiece = z.infer<typeof tokenPieceSchema>;
 
 /** One generated token, as the generation loop makes it and the worker hands it to the page. */
-export interface WorkerToken extends TokenPiece {
+export const workerTokenSchema = tokenPieceSchema.extend({
   /** 0-based position in the completion. */
-  index: number;
-  id: number;
-  logprob: number;
+  index: count,
+  id: count,
+  logprob: z.number(),
   /** The `params.topLogprobs` most likely alternatives at this position. */
-  top: Array<TokenPiece & { id: number; logprob: number }>;
+  top: z.array(tokenPieceSchema.extend({ id: count, logprob: z.number() })).max(20),
   /** Text that may be appended to the visible completion now (stop-sequence safe). */
-  delta: string;
-}
+  delta: z.string(),
+});
+export type WorkerToken = z.infer<typeof workerTokenSchema>;
+export const tokenBatchSchema = z.array(workerTokenSchema).min(1);
 
 /** How a generation ended. */
 export interface GenerationResult {
@@ -74,12 +79,33 @@ export interface GenerationResult {
   completionTokens: number;
 }
 
-export interface WorkerResult extends GenerationResult {
+export const workerResultSchema = z.object({
+  finishReason: z.enum(['stop', 'length']),
+  tailText: z.string(),
+  text: z.string(),
+  promptTokens: count,
+  completionTokens: count,
   /**
    * How many tokens `onTokens` delivered. Callbacks travel on their own comlink port, so the result can overtake
    * the last of them: the caller must wait until it has seen this many before treating the job as complete.
    */
-  tokenEvents: number;
+  tokenEvents: count,
+});
+export type WorkerResult = z.infer<typeof workerResultSchema>;
+
+/** What the page asks the worker to run (validated by the worker on receipt). */
+export const chatTaskSchema = z.object({
+  model: z.string().min(1).max(128),
+  messages: z.array(z.object({ role: chatRoleSchema, content: z.string() })).min(1),
+  params: samplingParamsSchema,
+});
+export type ChatTask = z.infer<typeof chatTaskSchema>;
+
+/** Parses what crossed the page <-> worker boundary, or throws an Error naming what was wrong. */
+export function checkedWorkerValue<T>(schema: z.ZodType<T>, value: unknown, what: string): T {
+  const result = schema.safeParse(value);
+  if (!result.success) throw Object.assign(new Error(`invalid ${what}: ${z.prettifyError(result.error)}`), { name: 'worker_error' });
+  return result.data;
 }
 
 /** `run` rejects with an Error whose `name` is a `TaskFailureCode` (comlink keeps name and message). */
@@ -92,7 +118,7 @@ export interface InferenceWorkerApi {
    * Runs a chat task on the loaded model, one task at a time. `onTokens` receives the tokens in order: the first
    * at once, later ones batched when they come faster than every `TOKEN_BATCH_MS`.
    */
-  run(jobId: string, task: { model: string; messages: PlainMessage[]; params: SamplingParams }, onTokens: (tokens: WorkerToken[]) => void): Promise<WorkerResult>;
+  run(jobId: string, task: ChatTask, onTokens: (tokens: WorkerToken[]) => void): Promise<WorkerResult>;
   /** Stops a running or queued job; its `run` call rejects with name 'cancelled'. Unknown ids are ignored. */
   cancel(jobId: string): void;
 }

@@ -62,10 +62,10 @@ async function benchNode(maxTokens: number, cpuThreads?: number) {
 async function benchDirect(page: Page, maxTokens: number, seed: number): Promise<Timing> {
   return page.evaluate(
     async ({ model, messages, params }) => {
-      const { worker, proxy } = (window as unknown as { dolphin: { worker: any; proxy: (f: unknown) => unknown } }).dolphin;
+      const { worker } = (window as unknown as { dolphin: { worker: any } }).dolphin;
       const times: number[] = [];
       const start = performance.now();
-      await worker.run(`bench-${Math.random()}`, { model, messages, params }, proxy((batch: unknown[]) => times.push(...batch.map(() => performance.now()))));
+      await worker.run(`bench-${Math.random()}`, { model, messages, params }, (batch: unknown[]) => times.push(...batch.map(() => performance.now())));
       return { start, times };
     },
     { model: MODEL, messages, params: params(maxTokens, seed) },
