@@ -30,7 +30,8 @@ const board = new JobBoard({ registry, idleTimeoutMs: Number(env.TAB_IDLE_TIMEOU
 const peerjsKey = env.PEERJS_KEY ?? 'dolphin';
 // The coordinator's own peer id is reserved to a token only this process knows.
 const coordinatorPeer = { id: 'dolphin-coordinator', token: randomBytes(24).toString('hex') };
-const signalling = new SignallingServer({ ...SIGNALLING_DEFAULTS, key: peerjsKey, reserved: new Map([[coordinatorPeer.id, coordinatorPeer.token]]), now: Date.now, log });
+// Only peers the coordinator invited (tabs it accepted) may register: each tab's id is reserved to its token.
+const signalling = new SignallingServer({ ...SIGNALLING_DEFAULTS, key: peerjsKey, reserved: new Map([[coordinatorPeer.id, coordinatorPeer.token]]), onlyReserved: true, now: Date.now, log });
 const iceServers = webRtcInvitationSchema.shape.iceServers.parse(JSON.parse(env.ICE_SERVERS ?? '[]'));
 let webrtc: TabWebRtcOptions | undefined;
 const sweepTimer = setInterval(() => signalling.sweep(), 1000);
@@ -56,7 +57,7 @@ const server = serve({ fetch: app.fetch, port, hostname: host, websocket: { serv
   if (env.WEBRTC === '0') return log('WebRTC is off (WEBRTC=0): tabs stay on WebSockets');
   startCoordinatorPeer({ port: info.port, host: host === '0.0.0.0' ? '127.0.0.1' : host, key: peerjsKey, ...coordinatorPeer, iceServers, ...(env.WEBRTC_BIND_ADDRESS ? { bindAddress: env.WEBRTC_BIND_ADDRESS } : {}), log }).then(
     (peer) => {
-      webrtc = { peer, key: peerjsKey, iceServers, connectTimeoutMs: 10_000, retryMs: 15_000, maxRetryMs: 300_000, log };
+      webrtc = { peer, reservations: signalling, key: peerjsKey, iceServers, connectTimeoutMs: 10_000, retryMs: 15_000, maxRetryMs: 300_000, log };
       log(`WebRTC peer ${peer.id} is up (ICE servers: ${iceServers.length ? iceServers.map((s) => s.urls).join(', ') : 'none'})`);
     },
     (error: unknown) => log(`WebRTC is unavailable, tabs stay on WebSockets: ${error instanceof Error ? error.message : String(error)}`),

@@ -17,6 +17,11 @@ class FakeSocket implements PeerSocket {
   }
 }
 
+/** Payloads as the peerjs 1.5 client sends them; `n` tells them apart. */
+const offer = (n = 1) => ({ type: 'data', connectionId: `dc_${n}`, sdp: { type: 'offer', sdp: `v=0 offer ${n}` }, serialization: 'raw', reliable: true });
+const answer = (n = 1) => ({ type: 'data', connectionId: `dc_${n}`, sdp: { type: 'answer', sdp: `v=0 answer ${n}` } });
+const candidate = (n = 1) => ({ type: 'data', connectionId: `dc_${n}`, candidate: { candidate: `candidate:${n}`, sdpMid: '0', sdpMLineIndex: null } });
+
 function setup(overrides: Partial<SignallingOptions> = {}) {
   let now = 1_000;
   const logs: string[] = [];
@@ -74,7 +79,7 @@ describe('SignallingServer registration', () => {
     old.connection.closed();
     expect(server.has('alice')).toBe(true);
     const bob = connect('bob');
-    bob.say({ type: 'OFFER', dst: 'alice', payload: { sdp: 'x' } });
+    bob.say({ type: 'OFFER', dst: 'alice', payload: offer() });
     expect(again.socket.sent.at(-1)).toMatchObject({ type: 'OFFER', src: 'bob' });
     expect(old.socket.sent).toHaveLength(1);
   });
@@ -108,27 +113,27 @@ describe('SignallingServer relay', () => {
     const { connect } = setup();
     const a = connect('alice');
     const b = connect('bob');
-    a.say({ type: 'OFFER', dst: 'bob', src: 'mallory', payload: { sdp: 'o', connectionId: 'dc_1' } });
-    b.say({ type: 'ANSWER', dst: 'alice', payload: { sdp: 'a', connectionId: 'dc_1' } });
-    a.say({ type: 'CANDIDATE', dst: 'bob', payload: { candidate: { candidate: 'c' }, connectionId: 'dc_1' } });
+    a.say({ type: 'OFFER', dst: 'bob', src: 'mallory', payload: offer() });
+    b.say({ type: 'ANSWER', dst: 'alice', payload: answer() });
+    a.say({ type: 'CANDIDATE', dst: 'bob', payload: candidate() });
     expect(b.socket.sent.slice(1)).toEqual([
-      { type: 'OFFER', src: 'alice', dst: 'bob', payload: { sdp: 'o', connectionId: 'dc_1' } },
-      { type: 'CANDIDATE', src: 'alice', dst: 'bob', payload: { candidate: { candidate: 'c' }, connectionId: 'dc_1' } },
+      { type: 'OFFER', src: 'alice', dst: 'bob', payload: offer() },
+      { type: 'CANDIDATE', src: 'alice', dst: 'bob', payload: candidate() },
     ]);
-    expect(a.socket.sent.slice(1)).toEqual([{ type: 'ANSWER', src: 'bob', dst: 'alice', payload: { sdp: 'a', connectionId: 'dc_1' } }]);
+    expect(a.socket.sent.slice(1)).toEqual([{ type: 'ANSWER', src: 'bob', dst: 'alice', payload: answer() }]);
   });
 
   it('queues messages for a peer that is not connected yet and delivers them after OPEN', () => {
     const { connect, advance } = setup();
     const a = connect('alice');
-    a.say({ type: 'OFFER', dst: 'bob', payload: { n: 1 } });
-    a.say({ type: 'CANDIDATE', dst: 'bob', payload: { n: 2 } });
+    a.say({ type: 'OFFER', dst: 'bob', payload: offer(1) });
+    a.say({ type: 'CANDIDATE', dst: 'bob', payload: candidate(2) });
     advance(4_000);
     const b = connect('bob');
     expect(b.socket.sent).toEqual([
       { type: 'OPEN' },
-      { type: 'OFFER', src: 'alice', dst: 'bob', payload: { n: 1 } },
-      { type: 'CANDIDATE', src: 'alice', dst: 'bob', payload: { n: 2 } },
+      { type: 'OFFER', src: 'alice', dst: 'bob', payload: offer(1) },
+      { type: 'CANDIDATE', src: 'alice', dst: 'bob', payload: candidate(2) },
     ]);
   });
 
@@ -136,9 +141,9 @@ describe('SignallingServer relay', () => {
     const { server, connect, advance } = setup();
     const a = connect('alice');
     const c = connect('carol');
-    a.say({ type: 'OFFER', dst: 'bob', payload: {} });
-    a.say({ type: 'CANDIDATE', dst: 'bob', payload: {} });
-    c.say({ type: 'OFFER', dst: 'bob', payload: {} });
+    a.say({ type: 'OFFER', dst: 'bob', payload: offer() });
+    a.say({ type: 'CANDIDATE', dst: 'bob', payload: candidate() });
+    c.say({ type: 'OFFER', dst: 'bob', payload: offer(2) });
     advance(SIGNALLING_DEFAULTS.expireMs - 1);
     server.sweep();
     expect(a.socket.types()).toEqual(['OPEN']);
@@ -164,11 +169,11 @@ describe('SignallingServer relay', () => {
   it('bounds the queue of one destination and of the server', () => {
     const { connect, logs } = setup({ maxQueuedPerPeer: 2, maxQueuedTotal: 3 });
     const a = connect('alice');
-    for (let i = 0; i < 4; i++) a.say({ type: 'CANDIDATE', dst: 'bob', payload: { i } });
-    a.say({ type: 'CANDIDATE', dst: 'carol', payload: { i: 9 } });
-    a.say({ type: 'CANDIDATE', dst: 'dave', payload: { i: 10 } });
-    expect(connect('bob').socket.sent.slice(1).map((m) => m.payload)).toEqual([{ i: 0 }, { i: 1 }]);
-    expect(connect('carol').socket.sent.slice(1).map((m) => m.payload)).toEqual([{ i: 9 }]);
+    for (let i = 0; i < 4; i++) a.say({ type: 'CANDIDATE', dst: 'bob', payload: candidate(i) });
+    a.say({ type: 'CANDIDATE', dst: 'carol', payload: candidate(9) });
+    a.say({ type: 'CANDIDATE', dst: 'dave', payload: candidate(10) });
+    expect(connect('bob').socket.sent.slice(1).map((m) => m.payload)).toEqual([candidate(0), candidate(1)]);
+    expect(connect('carol').socket.sent.slice(1).map((m) => m.payload)).toEqual([candidate(9)]);
     expect(connect('dave').socket.sent.slice(1)).toEqual([]);
     expect(logs.filter((l) => l.includes('full'))).toHaveLength(3);
   });
@@ -178,7 +183,7 @@ describe('SignallingServer relay', () => {
     const a = connect('alice');
     const b = connect('bob');
     b.socket.broken = true;
-    a.say({ type: 'OFFER', dst: 'bob', payload: {} });
+    a.say({ type: 'OFFER', dst: 'bob', payload: offer() });
     expect(a.socket.sent.slice(1)).toEqual([{ type: 'LEAVE', src: 'bob', dst: 'alice' }]);
     expect(server.has('bob')).toBe(false);
     expect(b.socket.closedWith).not.toBeNull();
@@ -200,11 +205,17 @@ describe('SignallingServer relay', () => {
     a.connection.receive(new Uint8Array([1, 2]));
     a.say({ type: 'OPEN' });
     a.say({ type: 'OFFER', dst: 'bob', payload: 'not an object' });
-    a.say({ type: 'OFFER', dst: 'bad/id', payload: {} });
-    a.say({ type: 'OFFER', dst: 'bob', payload: { sdp: 'x'.repeat(70_000) } });
+    a.say({ type: 'OFFER', dst: 'bad/id', payload: offer() });
+    a.say({ type: 'OFFER', dst: 'bob', payload: { ...offer(), sdp: { type: 'offer', sdp: 'x'.repeat(70_000) } } });
+    // What the stock peerjs client would throw on (it trusts relayed payloads): never relayed.
+    a.say({ type: 'OFFER', dst: 'bob' });
+    a.say({ type: 'OFFER', dst: 'bob', payload: { ...offer(), serialization: 'nonsense' } });
+    a.say({ type: 'OFFER', dst: 'bob', payload: { ...offer(), connectionId: undefined } });
+    a.say({ type: 'ANSWER', dst: 'bob', payload: { ...answer(), sdp: 'not an object' } });
+    a.say({ type: 'CANDIDATE', dst: 'bob', payload: { type: 'data', connectionId: 'dc_1' } });
     expect(a.socket.types()).toEqual(['OPEN']);
     expect(b.socket.types()).toEqual(['OPEN']);
-    expect(logs).toHaveLength(6);
+    expect(logs).toHaveLength(11);
     expect(server.size).toBe(2);
   });
 });
@@ -223,7 +234,7 @@ describe('SignallingServer liveness', () => {
     expect(silent.socket.closedWith?.reason).toMatch(/heartbeat/);
     expect(server.has('chatty')).toBe(true);
     // A dropped peer's late messages go nowhere.
-    silent.say({ type: 'OFFER', dst: 'chatty', payload: {} });
+    silent.say({ type: 'OFFER', dst: 'chatty', payload: offer() });
     expect(chatty.socket.types()).toEqual(['OPEN']);
   });
 
@@ -233,5 +244,28 @@ describe('SignallingServer liveness', () => {
     a.connection.closed();
     expect(server.has('alice')).toBe(false);
     expect(connect('alice', 'two').socket.types()).toEqual(['OPEN']);
+  });
+});
+
+describe('SignallingServer invitations', () => {
+  it('with onlyReserved, registers only ids reserved for their token, and release drops them', () => {
+    const { server, connect } = setup({ onlyReserved: true, reserved: new Map([['coordinator', 'secret']]) });
+    expect(connect('stranger').socket.sent).toEqual([{ type: 'ERROR', payload: { msg: ERRORS.notInvited } }]);
+    server.reserve('tab1', 'tok1');
+    expect(connect('tab1', 'wrong').socket.types()).toEqual(['ID-TAKEN']);
+    const tab = connect('tab1', 'tok1');
+    expect(tab.socket.types()).toEqual(['OPEN']);
+    expect(connect('coordinator', 'secret').socket.types()).toEqual(['OPEN']);
+    server.release('tab1');
+    expect(server.has('tab1')).toBe(false);
+    expect(tab.socket.closedWith?.reason).toBe('released');
+    expect(connect('tab1', 'tok1').socket.types()).toEqual(['ERROR']);
+  });
+
+  it('bounds the characters all queues hold', () => {
+    const { connect, logs } = setup({ maxQueuedChars: 1000 });
+    const a = connect('alice');
+    for (let i = 0; i < 10; i++) a.say({ type: 'OFFER', dst: `p${i}`, payload: { ...offer(i), sdp: { type: 'offer', sdp: 'x'.repeat(300) } } });
+    expect(logs.filter((l) => l.includes('full'))).toHaveLength(8);
   });
 });

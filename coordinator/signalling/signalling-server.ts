@@ -25,19 +25,24 @@ export interface SignallingOptions {
   maxPeers: number;
   maxQueuedPerPeer: number;
   maxQueuedTotal: number;
-  /** Ids only the holder of the given token may register (the coordinator's own peer). */
+  /** Characters of JSON all queues may hold together. */
+  maxQueuedChars: number;
+  /** Ids only the holder of the given token may register (the coordinator's own peer); more come with `reserve`. */
   reserved?: ReadonlyMap<string, string>;
+  /** Refuse every id that is not reserved: only peers the coordinator invited may use this server. */
+  onlyReserved?: boolean;
   now: () => number;
   log: (message: string) => void;
 }
 
-export const SIGNALLING_DEFAULTS = { expireMs: 5_000, aliveMs: 90_000, maxPeers: 20_000, maxQueuedPerPeer: 64, maxQueuedTotal: 20_000 } as const;
+export const SIGNALLING_DEFAULTS = { expireMs: 5_000, aliveMs: 90_000, maxPeers: 20_000, maxQueuedPerPeer: 64, maxQueuedTotal: 20_000, maxQueuedChars: 16 * 1024 * 1024 } as const;
 
 export const ERRORS = {
   missingParameters: 'No id, token, or key supplied to websocket server',
   invalidKey: 'Invalid key provided',
   tooManyPeers: 'Server has reached its concurrent user limit',
   idTaken: 'ID is taken',
+  notInvited: 'This id was not issued by the coordinator',
 } as const;
 
 interface Peer {
@@ -51,7 +56,7 @@ type Relayed = Extract<ServerToPeer, { src: string }>;
 
 interface Queue {
   since: number;
-  messages: Relayed[];
+  messages: Array<{ message: Relayed; chars: number }>;
 }
 
 /** What the adapter feeds from one WebSocket. */
@@ -66,8 +71,26 @@ export class SignallingServer {
   private readonly peers = new Map<string, Peer>();
   private readonly queues = new Map<string, Queue>();
   private queuedTotal = 0;
+  private queuedChars = 0;
+  private readonly reserved: Map<string, string>;
 
-  constructor(private readonly options: SignallingOptions) {}
+  constructor(private readonly options: SignallingOptions) {
+    this.reserved = new Map(options.reserved);
+  }
+
+  /** Reserves `id` for the holder of `token` (an invited tab). */
+  reserve(id: string, token: string): void {
+    this.reserved.set(id, token);
+  }
+
+  /** Ends a reservation and drops the peer registered under it. */
+  release(id: string): void {
+    this.reserved.delete(id);
+    const peer = this.peers.get(id);
+    if (!peer) return;
+    this.peers.delete(id);
+    peer.socket.close(1000, 'released');
+  }
 
   get size(): number {
     return this.peers.size;
@@ -80,7 +103,7 @@ export class SignallingServer {
   /** A fresh id for `GET /peerjs/{key}/id`. */
   newId(): string {
     let id = randomUUID();
-    while (this.peers.has(id) || this.options.reserved?.has(id)) id = randomUUID();
+    while (this.peers.has(id) || this.reserved.has(id)) id = randomUUID();
     return id;
   }
 
@@ -96,7 +119,8 @@ export class SignallingServer {
     const parsed = registrationSchema.safeParse(query);
     if (!parsed.success) return refuse({ type: 'ERROR', payload: { msg: `Invalid id or token: ${parsed.error.issues[0]?.message ?? 'malformed'}` } }, 'invalid id');
     const { id, token } = parsed.data;
-    const reservedToken = this.options.reserved?.get(id);
+    const reservedToken = this.reserved.get(id);
+    if (reservedToken === undefined && this.options.onlyReserved) return refuse({ type: 'ERROR', payload: { msg: ERRORS.notInvited } }, 'not invited');
     if (reservedToken !== undefined && reservedToken !== token) return refuse({ type: 'ID-TAKEN', payload: { msg: ERRORS.idTaken } }, 'id taken');
 
     let peer = this.peers.get(id);
@@ -137,10 +161,10 @@ export class SignallingServer {
       if (now - queue.since < this.options.expireMs) continue;
       this.dropQueue(dst);
       const told = new Set<string>();
-      for (const m of queue.messages) {
-        if (told.has(m.src)) continue;
-        told.add(m.src);
-        this.relay(dst, { type: 'EXPIRE', dst: m.src }, null);
+      for (const { message } of queue.messages) {
+        if (told.has(message.src)) continue;
+        told.add(message.src);
+        this.relay(dst, { type: 'EXPIRE', dst: message.src }, null);
       }
     }
     for (const peer of this.peers.values()) {
@@ -157,6 +181,7 @@ export class SignallingServer {
     this.peers.clear();
     this.queues.clear();
     this.queuedTotal = 0;
+    this.queuedChars = 0;
   }
 
   /** Relays `message` as coming from `src`; `sender` is the registered peer that sent it (null: the server). */
@@ -193,19 +218,21 @@ export class SignallingServer {
       queue = { since: this.options.now(), messages: [] };
       this.queues.set(dst, queue);
     }
-    if (queue.messages.length >= this.options.maxQueuedPerPeer || this.queuedTotal >= this.options.maxQueuedTotal) {
+    const chars = JSON.stringify(message).length;
+    if (queue.messages.length >= this.options.maxQueuedPerPeer || this.queuedTotal >= this.options.maxQueuedTotal || this.queuedChars + chars > this.options.maxQueuedChars) {
       this.options.log(`signalling: queue for ${dst} is full, dropped a ${message.type} from ${message.src}`);
       return;
     }
-    queue.messages.push(message);
+    queue.messages.push({ message, chars });
     this.queuedTotal++;
+    this.queuedChars += chars;
   }
 
   private deliverQueued(peer: Peer): void {
     const queue = this.queues.get(peer.id);
     if (!queue) return;
     this.dropQueue(peer.id);
-    for (const m of queue.messages) send(peer.socket, m);
+    for (const m of queue.messages) send(peer.socket, m.message);
   }
 
   private dropQueue(dst: string): void {
@@ -213,6 +240,7 @@ export class SignallingServer {
     if (!queue) return;
     this.queues.delete(dst);
     this.queuedTotal -= queue.messages.length;
+    for (const m of queue.messages) this.queuedChars -= m.chars;
   }
 }
 

@@ -48,15 +48,28 @@ export async function startCoordinatorPeer(options: CoordinatorPeerOptions): Pro
   });
   // Tabs do not call the coordinator; only it calls them.
   peer.on('connection', (conn) => conn.close());
+  // peerjs keeps an (empty) list per remote peer ever called, and messages for connections it does not know;
+  // every tab session brings a new peer id, so both would grow for as long as the coordinator runs.
+  const internals = peer as unknown as { _connections?: Map<string, unknown[]>; _lostMessages?: Map<string, unknown[]> };
+  const forget = (peerId: string) =>
+    setImmediate(() => {
+      if (internals._connections?.get(peerId)?.length === 0) internals._connections.delete(peerId);
+    });
+  const sweep = setInterval(() => internals._lostMessages?.clear(), 60_000);
+  sweep.unref();
 
   return {
     id: options.id,
     connect(peerId, timeoutMs) {
-      const conn = peer.connect(peerId, { reliable: true, serialization: 'raw' });
+      // peerjs returns no connection while its signalling socket is down (it reconnects within seconds).
+      const conn = peer.disconnected || peer.destroyed ? undefined : peer.connect(peerId, { reliable: true, serialization: 'raw' });
+      if (!conn) return Promise.reject(new Error('the coordinator peer is not connected to signalling'));
+      conn.once('close', () => forget(peerId));
       return new Promise<RtcChannel>((resolve, reject) => {
         const fail = (reason: string) => {
           clearTimeout(timer);
           conn.close();
+          forget(peerId);
           reject(new Error(reason));
         };
         let opened = false;
@@ -75,6 +88,9 @@ export async function startCoordinatorPeer(options: CoordinatorPeerOptions): Pro
         });
       });
     },
-    close: () => peer.destroy(),
+    close: () => {
+      clearInterval(sweep);
+      peer.destroy();
+    },
   };
 }

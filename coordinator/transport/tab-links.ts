@@ -4,7 +4,9 @@
  * A message too big for one data-channel message goes over the WebSocket.
  *
  * Ordering across the two: the tab sends every message of a job on the link its task came on, so a job's stream
- * stays in order; a `cancel` that overtakes its task is remembered by the tab (src/lib/tab-link.ts).
+ * stays in order. A `cancel` always goes by WebSocket, so it cannot be lost with a dying channel after its job
+ * ended here (a task lost that way is sent again, see `JobBoard.dataChannelLost`); one that overtakes its task is
+ * remembered by the tab (src/lib/tab-link.ts).
  */
 import type { CoordinatorToTab } from '../../src/protocol/tab.ts';
 import type { Link } from './link.ts';
@@ -12,8 +14,14 @@ import type { Link } from './link.ts';
 /** Largest message sent over a data channel, in characters of JSON (SCTP messages stay well under 256 KiB). */
 export const MAX_DATA_CHANNEL_MESSAGE_CHARS = 64 * 1024;
 
+/** A data channel as TabLinks uses it: JSON text in (already serialized, to check its size once). */
+export interface DataChannelLink {
+  sendText(text: string): void;
+  close(reason: string): void;
+}
+
 export class TabLinks implements Link {
-  private rtc: Link | null = null;
+  private rtc: DataChannelLink | null = null;
 
   constructor(private readonly websocket: Link) {}
 
@@ -22,7 +30,9 @@ export class TabLinks implements Link {
   }
 
   send(message: CoordinatorToTab): void {
-    if (this.rtc && JSON.stringify(message).length <= MAX_DATA_CHANNEL_MESSAGE_CHARS) this.rtc.send(message);
+    if (!this.rtc || message.type === 'cancel') return this.websocket.send(message);
+    const text = JSON.stringify(message);
+    if (text.length <= MAX_DATA_CHANNEL_MESSAGE_CHARS) this.rtc.sendText(text);
     else this.websocket.send(message);
   }
 
@@ -32,11 +42,11 @@ export class TabLinks implements Link {
     this.websocket.close(reason);
   }
 
-  useDataChannel(link: Link): void {
+  useDataChannel(link: DataChannelLink): void {
     this.rtc = link;
   }
 
-  dropDataChannel(link: Link): void {
+  dropDataChannel(link: DataChannelLink): void {
     if (this.rtc === link) this.rtc = null;
   }
 }

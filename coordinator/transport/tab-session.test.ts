@@ -421,7 +421,7 @@ describe('tab identity', () => {
 });
 
 describe('WebRTC in the tab session', () => {
-  const invitation = { peerId: 'tabc123', coordinatorPeerId: 'dolphin-coordinator', path: '/peerjs', key: 'k', iceServers: [] };
+  const invitation = { peerId: 'tabc123', token: 'token-0123456789abcdef', coordinatorPeerId: 'dolphin-coordinator', path: '/peerjs', key: 'k', iceServers: [] };
 
   function connectWithWebRtc() {
     const registry = new TabRegistry();

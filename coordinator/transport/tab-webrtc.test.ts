@@ -40,7 +40,7 @@ class FakePeer implements CoordinatorPeer {
   close() {}
 }
 
-const task: CoordinatorToTab = { type: 'cancel', jobId: 'j1' };
+const task: CoordinatorToTab = { type: 'resume', jobId: 'j1', from: 3 };
 
 function setup() {
   const peer = new FakePeer();
@@ -48,7 +48,9 @@ function setup() {
   const links = new TabLinks(websocket);
   const received: unknown[] = [];
   const logs: string[] = [];
-  const options: TabWebRtcOptions = { peer, key: 'k', iceServers: [], connectTimeoutMs: 1000, retryMs: 1000, maxRetryMs: 4000, log: (m) => logs.push(m) };
+  const reserved = new Map<string, string>();
+  const reservations = { reserve: (id: string, token: string) => void reserved.set(id, token), release: (id: string) => void reserved.delete(id) };
+  const options: TabWebRtcOptions = { peer, reservations, key: 'k', iceServers: [], connectTimeoutMs: 1000, retryMs: 1000, maxRetryMs: 4000, log: (m) => logs.push(m) };
   let losses = 0;
   const rtc = tabWebRtc(options, () => 'tab-1', links, (raw) => received.push(raw), () => {
     losses++;
@@ -59,16 +61,21 @@ function setup() {
     peer.calls.at(-1)!.settle(outcome);
     await vi.advanceTimersByTimeAsync(0);
   };
-  return { peer, websocket, links, received, logs, rtc, settle, losses: () => losses };
+  return { peer, websocket, links, received, logs, rtc, settle, losses: () => losses, reserved };
 }
 
 beforeEach(() => vi.useFakeTimers());
 afterEach(() => vi.useRealTimers());
 
 describe('tabWebRtc', () => {
-  it('invites the tab under an unguessable peer id of its own', () => {
-    const a = setup().rtc.invitation;
+  it('invites the tab under an unguessable peer id of its own, reserved to its token until the session ends', () => {
+    const first = setup();
+    const a = first.rtc.invitation;
     const b = setup().rtc.invitation;
+    expect([...first.reserved]).toEqual([[a.peerId, a.token]]);
+    expect(a.token).toMatch(/^[0-9a-f]{48}$/);
+    first.rtc.stop();
+    expect(first.reserved.size).toBe(0);
     expect(a).toMatchObject({ coordinatorPeerId: 'dolphin-coordinator', path: '/peerjs', key: 'k', iceServers: [] });
     expect(a.peerId).toMatch(/^t[0-9a-f]{32}$/);
     expect(a.peerId).not.toBe(b.peerId);
@@ -146,7 +153,7 @@ describe('TabLinks', () => {
     const websocket = new RecordingLink();
     const rtc = new RecordingLink();
     const links = new TabLinks(websocket);
-    links.useDataChannel({ ...rtc, kind: 'webrtc', send: (m) => rtc.send(m), close: (r) => rtc.close(r) });
+    links.useDataChannel({ sendText: (text) => rtc.send(JSON.parse(text) as CoordinatorToTab), close: (r) => rtc.close(r) });
     const big: CoordinatorToTab = { type: 'error', code: 'x', message: 'm'.repeat(MAX_DATA_CHANNEL_MESSAGE_CHARS) };
     links.send(big);
     links.send(task);
@@ -154,11 +161,21 @@ describe('TabLinks', () => {
     expect(rtc.sent).toEqual([task]);
   });
 
+  it('sends cancel over the WebSocket, where a dying channel cannot lose it', () => {
+    const websocket = new RecordingLink();
+    const rtc = new RecordingLink();
+    const links = new TabLinks(websocket);
+    links.useDataChannel({ sendText: (text) => rtc.send(JSON.parse(text) as CoordinatorToTab), close: (r) => rtc.close(r) });
+    links.send({ type: 'cancel', jobId: 'j1' });
+    expect(websocket.sent).toEqual([{ type: 'cancel', jobId: 'j1' }]);
+    expect(rtc.sent).toEqual([]);
+  });
+
   it('closes both links', () => {
     const websocket = new RecordingLink();
     const rtc = new RecordingLink();
     const links = new TabLinks(websocket);
-    links.useDataChannel({ kind: 'webrtc', send: (m) => rtc.send(m), close: (r) => rtc.close(r) });
+    links.useDataChannel({ sendText: (text) => rtc.send(JSON.parse(text) as CoordinatorToTab), close: (r) => rtc.close(r) });
     links.close('protocol_error');
     expect([websocket.closes, rtc.closes]).toEqual([['protocol_error'], ['protocol_error']]);
     expect(links.kind).toBe('websocket');

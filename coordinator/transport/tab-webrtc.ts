@@ -7,10 +7,12 @@ import { randomBytes } from 'node:crypto';
 import type { WebRtcInvitation } from '../../src/protocol/tab.ts';
 import type { CoordinatorPeer } from './coordinator-peer.ts';
 import type { Link } from './link.ts';
-import type { TabLinks } from './tab-links.ts';
+import type { DataChannelLink, TabLinks } from './tab-links.ts';
 
 export interface TabWebRtcOptions {
   peer: CoordinatorPeer;
+  /** The signalling server's reservations: an invited tab's peer id is registrable only with its token. */
+  reservations: { reserve(id: string, token: string): void; release(id: string): void };
   key: string;
   iceServers: RTCIceServer[];
   connectTimeoutMs: number;
@@ -31,7 +33,15 @@ export interface TabWebRtc {
 /** `lost` runs after an open channel closed and the links are back on the WebSocket. */
 export function tabWebRtc(options: TabWebRtcOptions, tabName: () => string, links: TabLinks, receive: (raw: unknown, via: Link) => void, lost: () => void): TabWebRtc {
   // Unguessable, so only this tab (told over its own WebSocket) can register it.
-  const invitation: WebRtcInvitation = { peerId: `t${randomBytes(16).toString('hex')}`, coordinatorPeerId: options.peer.id, path: '/peerjs', key: options.key, iceServers: options.iceServers as WebRtcInvitation['iceServers'] };
+  const invitation: WebRtcInvitation = {
+    peerId: `t${randomBytes(16).toString('hex')}`,
+    token: randomBytes(24).toString('hex'),
+    coordinatorPeerId: options.peer.id,
+    path: '/peerjs',
+    key: options.key,
+    iceServers: options.iceServers as WebRtcInvitation['iceServers'],
+  };
+  options.reservations.reserve(invitation.peerId, invitation.token);
   let started = false;
   let stopped = false;
   let retryMs = options.retryMs;
@@ -51,7 +61,8 @@ export function tabWebRtc(options: TabWebRtcOptions, tabName: () => string, link
     try {
       const channel = await options.peer.connect(invitation.peerId, options.connectTimeoutMs);
       if (stopped) return channel.close();
-      const link: Link = { kind: 'webrtc', send: (m) => channel.send(JSON.stringify(m)), close: () => channel.close() };
+      // As a Link for replies on this channel (pong), and as the text sender TabLinks uses.
+      const link: Link & DataChannelLink = { kind: 'webrtc', send: (m) => channel.send(JSON.stringify(m)), sendText: (text) => channel.send(text), close: () => channel.close() };
       current = { link, close: () => channel.close() };
       channel.onMessage((raw) => {
         if (current?.link === link) receive(raw, link);
@@ -82,6 +93,7 @@ export function tabWebRtc(options: TabWebRtcOptions, tabName: () => string, link
     },
     stop() {
       stopped = true;
+      options.reservations.release(invitation.peerId);
       if (retryTimer) clearTimeout(retryTimer);
       current?.close();
       current = null;

@@ -16,6 +16,9 @@ import {
 
 export type InferenceWorker = InferenceWorkerApi;
 
+/** How long to wait, after the result, for token batches still on their way. */
+const CALLBACK_GRACE_MS = 10_000;
+
 export function startInferenceWorker(): { api: InferenceWorker; terminate: () => void } {
   const worker = new Worker(new URL('../../worker/inference-worker.ts', import.meta.url), { type: 'module', name: 'dolphin-inference' });
   const remote = Comlink.wrap<InferenceWorkerApi>(worker);
@@ -25,23 +28,35 @@ export function startInferenceWorker(): { api: InferenceWorker; terminate: () =>
       const progress = onProgress ? Comlink.proxy((p: unknown) => onProgress(checkedWorkerValue(loadProgressSchema, p, 'load progress'))) : undefined;
       return checkedWorkerValue(loadResultSchema, await remote.load(request, progress), 'load result');
     },
+    // Resolves only after every token batch reached `onTokens`: comlink delivers callbacks on their own port, so the
+    // result can overtake the last batches. A malformed batch is not passed on, and the run then fails with it.
     run: async (jobId, task, onTokens) => {
-      // A malformed batch is not passed on; the run then fails with it (the caller never waits for tokens it lost).
       let invalid: Error | null = null;
-      const result = await remote.run(
-        jobId,
-        task,
-        Comlink.proxy((batch: unknown) => {
-          if (invalid) return;
-          try {
-            onTokens(checkedWorkerValue(tokenBatchSchema, batch, 'token batch'));
-          } catch (error) {
-            invalid = error as Error;
-          }
-        }),
+      let seen = 0;
+      let wake = () => {};
+      const result = checkedWorkerValue(
+        workerResultSchema,
+        await remote.run(
+          jobId,
+          task,
+          Comlink.proxy((batch: unknown) => {
+            seen += Array.isArray(batch) ? batch.length : 1;
+            wake();
+            if (invalid) return;
+            try {
+              onTokens(checkedWorkerValue(tokenBatchSchema, batch, 'token batch'));
+            } catch (error) {
+              invalid = error as Error;
+            }
+          }),
+        ),
+        'run result',
       );
+      const deadline = performance.now() + CALLBACK_GRACE_MS;
+      while (seen < result.tokenEvents && !invalid && performance.now() < deadline) await new Promise<void>((resolve) => ((wake = resolve), setTimeout(resolve, 100)));
       if (invalid) throw invalid;
-      return checkedWorkerValue(workerResultSchema, result, 'run result');
+      if (seen < result.tokenEvents) throw Object.assign(new Error(`the worker reported ${result.tokenEvents} tokens and delivered ${seen}`), { name: 'worker_error' });
+      return result;
     },
     cancel: (jobId) => remote.cancel(jobId),
   };

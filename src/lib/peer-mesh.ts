@@ -28,8 +28,13 @@ function channelOf(conn: DataConnection): MeshChannel {
       if (!dc || dc.readyState !== 'open' || dc.bufferedAmount <= HIGH_WATER_BYTES / 4) return Promise.resolve();
       dc.bufferedAmountLowThreshold = HIGH_WATER_BYTES / 4;
       return new Promise<void>((resolve) => {
-        dc.addEventListener('bufferedamountlow', () => resolve(), { once: true });
-        dc.addEventListener('close', () => resolve(), { once: true });
+        const listening = new AbortController();
+        const done = () => {
+          listening.abort();
+          resolve();
+        };
+        dc.addEventListener('bufferedamountlow', done, { signal: listening.signal });
+        dc.addEventListener('close', done, { signal: listening.signal });
       });
     },
   };

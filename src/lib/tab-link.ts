@@ -64,6 +64,8 @@ export class TabLink {
   private readonly pongs = new Map<string, () => void>();
   private pingCount = 0;
   private listeningSince: number | null = null;
+  /** Jobs this tab continued on the WebSocket after their data channel closed (diagnostics, tests). */
+  resumedJobs = 0;
   /** From saying `webrtc listening` to the coordinator's data channel being open, in ms (null: not yet). */
   webrtcConnectMs: number | null = null;
   /** Every running job's outbox, and the last few ended ones. */
@@ -144,13 +146,13 @@ export class TabLink {
         case 'task': {
           // The same task again: the data channel it came on was lost before the coordinator heard any token.
           const known = this.outboxes.get(message.jobId);
-          if (known) return known.resume(0);
+          if (known) return this.resume(known, 0);
           if (this.cancelledEarly.includes(message.jobId)) return;
           return void this.runTask(message, via);
         }
         case 'resume': {
           const outbox = this.outboxes.get(message.jobId);
-          if (outbox) return outbox.resume(message.from);
+          if (outbox) return this.resume(outbox, message.from);
           return this.send({ type: 'failed', jobId: message.jobId, code: 'worker_error', message: 'this tab has no record of the job' });
         }
         case 'cancel':
@@ -238,6 +240,11 @@ export class TabLink {
     this.rtc?.close();
   }
 
+  private resume(outbox: JobOutbox, from: number): void {
+    if (outbox.onDataChannel) this.resumedJobs++;
+    outbox.resume(from);
+  }
+
   private openOutbox(jobId: string, via: DataChannelLink | null): JobOutbox {
     const outbox = new JobOutbox(jobId, via, (m) => this.send(m));
     this.outboxes.set(jobId, outbox);
@@ -250,11 +257,8 @@ export class TabLink {
     const { worker, events } = this.options;
     const activity: JobActivity = { jobId: task.jobId, tokens: 0, startedAt: performance.now(), firstTokenAt: null, lastTokenAt: null };
     let ended = false;
-    let allDelivered = () => {};
-    let expectedTokens = Infinity;
     const outbox = this.openOutbox(task.jobId, via);
     const transcriptTokens: Array<{ id: number; logprob: number }> = [];
-    const delivered = new Promise<void>((resolve) => (allDelivered = resolve));
     events.onJob({ ...activity });
     this.running.add(task.jobId);
     try {
@@ -279,12 +283,8 @@ export class TabLink {
             })),
           });
           events.onJob({ ...activity });
-          if (activity.tokens >= expectedTokens) allDelivered();
         },
       );
-      expectedTokens = result.tokenEvents;
-      if (activity.tokens >= expectedTokens) allDelivered();
-      await delivered;
       ended = true;
       const end = { finishReason: result.finishReason, promptTokens: result.promptTokens, completionTokens: result.completionTokens };
       const signature = await this.options.identity.signResult(task, transcriptTokens, end);

@@ -42,6 +42,7 @@ export function listenForCoordinator(invitation: WebRtcInvitation, events: WebRt
     port: Number(location.port) || (secure ? 443 : 80),
     path: invitation.path,
     key: invitation.key,
+    token: invitation.token,
     secure,
     debug: 0,
     config: { iceServers: invitation.iceServers },

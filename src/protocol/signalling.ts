@@ -18,12 +18,37 @@ export const RELAYED_TYPES = ['OFFER', 'ANSWER', 'CANDIDATE', 'LEAVE', 'EXPIRE']
 export type RelayedType = (typeof RELAYED_TYPES)[number];
 
 /**
- * What a peer sends. The payload of a relayed message (an SDP, a candidate, connection metadata) is the two peers'
- * business: the server checks only that it is a JSON object and the size of the whole message.
+ * What a peer sends. Offers, answers and candidates must have the payload the peerjs client reads (an SDP or a
+ * candidate, the connection id, for data connections a known serialization): the stock client trusts relayed
+ * payloads and throws on a malformed one, so the server does not relay those. Other payload fields pass through.
  */
+const SERIALIZATIONS = ['raw', 'json', 'binary', 'binary-utf8', 'default'] as const;
+const connectionId = z.string().min(1).max(128);
+const connectionType = z.enum(['data', 'media']);
+const sdp = (type: 'offer' | 'answer') => z.looseObject({ type: z.literal(type), sdp: z.string().max(MAX_SIGNALLING_MESSAGE_CHARS) });
+const dst = peerIdSchema;
+
 export const peerToServerSchema = z.discriminatedUnion('type', [
   z.object({ type: z.literal('HEARTBEAT') }),
-  z.object({ type: z.enum(RELAYED_TYPES), dst: peerIdSchema.optional(), payload: z.record(z.string(), z.unknown()).optional() }),
+  z.object({
+    type: z.literal('OFFER'),
+    dst,
+    payload: z.union([
+      z.looseObject({ type: z.literal('data'), connectionId, sdp: sdp('offer'), serialization: z.enum(SERIALIZATIONS), label: z.string().max(256).optional(), reliable: z.boolean().optional() }),
+      z.looseObject({ type: z.literal('media'), connectionId, sdp: sdp('offer') }),
+    ]),
+  }),
+  z.object({ type: z.literal('ANSWER'), dst, payload: z.looseObject({ type: connectionType, connectionId, sdp: sdp('answer') }) }),
+  z.object({
+    type: z.literal('CANDIDATE'),
+    dst,
+    payload: z.looseObject({
+      type: connectionType,
+      connectionId,
+      candidate: z.looseObject({ candidate: z.string().max(1024), sdpMid: z.string().max(64).nullish(), sdpMLineIndex: z.number().int().nonnegative().nullish() }),
+    }),
+  }),
+  z.object({ type: z.enum(['LEAVE', 'EXPIRE']), dst: dst.optional(), payload: z.record(z.string(), z.unknown()).optional() }),
 ]);
 export type PeerToServer = z.infer<typeof peerToServerSchema>;
 export type RelayedMessage = Extract<PeerToServer, { type: RelayedType }>;

@@ -64,7 +64,7 @@ const fromCoordinator: CoordinatorToTab[] = [
   {
     type: 'accepted',
     contributorId: '0123456789abcdef0123456789abcdef01234567',
-    webrtc: { peerId: 't0123abcd', coordinatorPeerId: 'dolphin-coordinator', path: '/peerjs', key: 'dolphin', iceServers: [{ urls: 'stun:stun.example.org:3478' }, { urls: ['turn:t.example.org'], username: 'u', credential: 'c' }] },
+    webrtc: { peerId: 't0123abcd', token: '0123456789abcdef0123', coordinatorPeerId: 'dolphin-coordinator', path: '/peerjs', key: 'dolphin', iceServers: [{ urls: 'stun:stun.example.org:3478' }, { urls: ['turn:t.example.org'], username: 'u', credential: 'c' }] },
   },
   task,
   { type: 'cancel', jobId: 'chatcmpl-1' },

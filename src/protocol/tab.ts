@@ -80,6 +80,8 @@ const iceServerSchema = z.object({
 });
 export const webRtcInvitationSchema = z.object({
   peerId: z.string().regex(/^[A-Za-z0-9]+$/).max(64),
+  /** The token to register `peerId` with: the signalling server takes only ids it reserved for an invitation. */
+  token: z.string().min(16).max(128),
   coordinatorPeerId: z.string().regex(/^[A-Za-z0-9]+(?:[_-][A-Za-z0-9]+)*$/).max(64),
   /** PeerJS signalling on the coordinator's origin. */
   path: z.string().max(100),

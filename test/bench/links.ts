@@ -58,6 +58,7 @@ function listen(Peer: PeerCtor, base: string, tab: SimulatedTab): Promise<() => 
     port: Number(url.port),
     path: invitation.path,
     key: invitation.key,
+    token: invitation.token,
     secure: false,
     debug: 0,
     config: { iceServers: [], bindAddress: '127.0.0.1' } as RTCConfiguration,

@@ -118,6 +118,8 @@ test('a data channel cut mid-stream falls back to the WebSocket without losing o
   expect(expected.ids.length, 'the cut must land mid-stream').toBeGreaterThan(cutAt + 10);
   expect(idsFromBytes(reference, tokens)).toEqual(expected.ids);
   await expect(serving.page.getByTestId('transport')).toHaveAttribute('data-transport', 'websocket');
+  // The job really continued on the WebSocket from where the coordinator was (resume), not by luck.
+  expect(await serving.page.evaluate(() => (window as unknown as { dolphin: { link(): { resumedJobs: number } } }).dolphin.link().resumedJobs)).toBe(1);
 });
 
 test('two tabs move a 5 MB payload over the mesh intact', async () => {
