@@ -73,7 +73,7 @@ async function benchDirect(page: Page, maxTokens: number, seed: number): Promise
 }
 
 /** The same request through the coordinator's API, timed by the client. */
-async function benchNetwork(maxTokens: number, seed: number): Promise<Timing & { backend: string | null; jobId: string }> {
+async function benchNetwork(maxTokens: number, seed: number): Promise<Timing & { backend: string | null; transport: string | null; jobId: string }> {
   const start = performance.now();
   const response = await fetch(`${BASE}/v1/chat/completions`, {
     method: 'POST',
@@ -97,7 +97,7 @@ async function benchNetwork(maxTokens: number, seed: number): Promise<Timing & {
       jobId ||= /"id":"([^"]+)"/.exec(event)?.[1] ?? '';
     }
   }
-  return { ...timingOf(start, times), backend: response.headers.get('x-dolphin-backend'), jobId };
+  return { ...timingOf(start, times), backend: response.headers.get('x-dolphin-backend'), transport: response.headers.get('x-dolphin-transport'), jobId };
 }
 
 /** How each network job went inside the tab, by job id: task to first token, and the decode rate there. */
@@ -114,7 +114,7 @@ async function tabSide(page: Page): Promise<Map<string, { ttftMs: number; decode
 
 async function benchTab(page: Page, backend: 'wasm' | 'webgpu', runs: number, maxTokens: number) {
   const direct: Timing[] = [];
-  const network: Array<Timing & { jobId: string }> = [];
+  const network: Array<Timing & { jobId: string; transport: string | null }> = [];
   // Warm-up: V8 compiles WASM in tiers and moves hot functions up only after a while, so early runs are slower
   // than a long-running contributor tab. Warm up for WARM_UP_MS (at least WARM_UP_RUNS runs).
   const warmUpStart = performance.now();
@@ -141,6 +141,8 @@ async function benchTab(page: Page, backend: 'wasm' | 'webgpu', runs: number, ma
     /** Decode speed of the network jobs as the tab saw it: shows whether the relay kept up with the engine. */
     networkInTabDecodeTokensPerSecondP50: median(network.map((r) => inTab.get(r.jobId)?.decodeTokensPerSecond ?? Number.NaN)),
     endToEndRatio: n.decodeTokensPerSecondP50 / d.decodeTokensPerSecondP50,
+    /** The links the network runs' tasks went out on (the tab moves to its data channel within a second). */
+    transports: [...new Set(network.map((r) => r.transport))],
     addedTtftMsP50: median(addedTtft),
     addedTtftMsP99: percentile(addedTtft, 99),
   };
@@ -258,7 +260,7 @@ function printTable(r: BenchResult) {
   console.log(`\n${r.model}`);
   for (const x of rows) console.log(x.map((c, i) => (i === 0 ? c.padEnd(widths[i]!) : c.padStart(widths[i]!))).join('  '));
   const tabs: Array<[string, TabResult]> = [[`WASM ${r.wasm.threads}t`, r.wasm], ...(r.wasmAllCores ? [[`WASM ${r.wasmAllCores.threads}t`, r.wasmAllCores] as [string, TabResult]] : []), ['WebGPU', r.webgpu]];
-  console.log(`\nend-to-end / direct decode speed (target ≥ 0.95): ${tabs.map(([n, t]) => `${n} ${f(t.endToEndRatio, 3)}`).join(', ')}`);
+  console.log(`\nend-to-end / direct decode speed (target ≥ 0.95): ${tabs.map(([n, t]) => `${n} ${f(t.endToEndRatio, 3)} (${t.transports.join('+')})`).join(', ')}`);
   console.log(`  decode speed of the network jobs inside the tab: ${tabs.map(([n, t]) => `${n} ${f(t.networkInTabDecodeTokensPerSecondP50)}`).join(', ')} tok/s`);
   console.log(`time to first token added by the network, p50 / p99 (target ≤ 20 ms p50): ${tabs.map(([n, t]) => `${n} ${f(t.addedTtftMsP50)} / ${f(t.addedTtftMsP99)} ms`).join(', ')}`);
   console.log(`WASM / onnxruntime-node decode speed (target ≥ 0.5): ${f(r.ratios.wasmVsNode, 3)} (default threads each), ${f(r.ratios.wasmVsNodeSameThreads, 3)} (1 thread each), ${f(r.ratios.wasmAllCoresVsNode, 3)} (all cores each)`);
