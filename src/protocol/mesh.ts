@@ -7,6 +7,7 @@
  * `transfer-result` saying why) and never the tab.
  */
 import { z } from 'zod';
+import { parseJsonMessage } from './parse-json-message.ts';
 
 /** Payload bytes per binary frame: with its header, under the 64 KiB every browser takes in one SCTP message (measured: 16 KiB frames moved 1.1 MB/s tab to tab, 64 KiB ones 3.3 MB/s). */
 export const MESH_CHUNK_BYTES = 60 * 1024;
@@ -35,15 +36,8 @@ export type MeshFrame = { kind: 'control'; message: MeshControl } | { kind: 'chu
 /** Parses one frame from a tab; an error says what was wrong. */
 export function parseMeshFrame(raw: unknown): { ok: true; frame: MeshFrame } | { ok: false; error: string } {
   if (typeof raw === 'string') {
-    if (raw.length > MAX_MESH_CONTROL_CHARS) return { ok: false, error: `control message exceeds ${MAX_MESH_CONTROL_CHARS} characters` };
-    let json: unknown;
-    try {
-      json = JSON.parse(raw);
-    } catch {
-      return { ok: false, error: 'control message is not valid JSON' };
-    }
-    const parsed = meshControlSchema.safeParse(json);
-    return parsed.success ? { ok: true, frame: { kind: 'control', message: parsed.data } } : { ok: false, error: z.prettifyError(parsed.error) };
+    const parsed = parseJsonMessage(meshControlSchema, raw, MAX_MESH_CONTROL_CHARS);
+    return parsed.ok ? { ok: true, frame: { kind: 'control', message: parsed.message } } : parsed;
   }
   const bytes = raw instanceof ArrayBuffer ? new Uint8Array(raw) : ArrayBuffer.isView(raw) ? new Uint8Array(raw.buffer, raw.byteOffset, raw.byteLength) : null;
   if (!bytes) return { ok: false, error: 'expected a text or binary frame' };

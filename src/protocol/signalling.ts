@@ -4,6 +4,7 @@
  * answers and ICE candidates to each other through it; the server stamps `src`, so a peer cannot speak for another.
  */
 import { z } from 'zod';
+import { parseJsonMessage } from './parse-json-message.ts';
 
 /** The largest signalling message accepted, in characters of JSON. An SDP offer is a few kilobytes. */
 export const MAX_SIGNALLING_MESSAGE_CHARS = 64 * 1024;
@@ -60,21 +61,7 @@ export type ServerToPeer =
   | { type: 'ID-TAKEN'; payload: { msg: string } }
   | { type: RelayedType; src: string; dst?: string; payload?: Record<string, unknown> };
 
-export type SignallingParse = { ok: true; message: PeerToServer } | { ok: false; error: string };
-
-export function parsePeerMessage(raw: unknown): SignallingParse {
-  if (typeof raw !== 'string') return { ok: false, error: 'expected a text frame' };
-  if (raw.length > MAX_SIGNALLING_MESSAGE_CHARS) return { ok: false, error: `message exceeds ${MAX_SIGNALLING_MESSAGE_CHARS} characters` };
-  let json: unknown;
-  try {
-    json = JSON.parse(raw);
-  } catch {
-    return { ok: false, error: 'message is not valid JSON' };
-  }
-  const result = peerToServerSchema.safeParse(json);
-  if (!result.success) return { ok: false, error: z.prettifyError(result.error) };
-  return { ok: true, message: result.data };
-}
+export const parsePeerMessage = (raw: unknown) => parseJsonMessage(peerToServerSchema, raw, MAX_SIGNALLING_MESSAGE_CHARS);
 
 /** The query of the signalling WebSocket (`/peerjs/peerjs?key=&id=&token=&version=`). */
 export const registrationSchema = z.object({ key: z.string().min(1).max(128), id: peerIdSchema, token: peerTokenSchema });

@@ -5,6 +5,7 @@
  */
 import { z } from 'zod';
 import { chatRoleSchema } from './api.ts';
+import { parseJsonMessage } from './parse-json-message.ts';
 import { base64UrlLength, ED25519_PUBLIC_KEY_BYTES, ED25519_SIGNATURE_BYTES } from './identity.ts';
 
 export const TAB_PROTOCOL_VERSION = 2;
@@ -155,21 +156,6 @@ export const coordinatorToTabSchema = z.discriminatedUnion('type', [
 export type CoordinatorToTab = z.infer<typeof coordinatorToTabSchema>;
 export type TaskMessage = Extract<CoordinatorToTab, { type: 'task' }>;
 
-export type ParseResult<T> = { ok: true; message: T } | { ok: false; error: string };
-
-function parseWith<T>(schema: z.ZodType<T>, raw: unknown): ParseResult<T> {
-  if (typeof raw !== 'string') return { ok: false, error: 'expected a text frame' };
-  if (raw.length > MAX_TAB_MESSAGE_CHARS) return { ok: false, error: `message exceeds ${MAX_TAB_MESSAGE_CHARS} characters` };
-  let json: unknown;
-  try {
-    json = JSON.parse(raw);
-  } catch {
-    return { ok: false, error: 'message is not valid JSON' };
-  }
-  const result = schema.safeParse(json);
-  if (!result.success) return { ok: false, error: z.prettifyError(result.error) };
-  return { ok: true, message: result.data };
-}
-
-export const parseTabMessage = (raw: unknown) => parseWith(tabToCoordinatorSchema, raw);
-export const parseCoordinatorMessage = (raw: unknown) => parseWith(coordinatorToTabSchema, raw);
+export type { ParseResult } from './parse-json-message.ts';
+export const parseTabMessage = (raw: unknown) => parseJsonMessage(tabToCoordinatorSchema, raw, MAX_TAB_MESSAGE_CHARS);
+export const parseCoordinatorMessage = (raw: unknown) => parseJsonMessage(coordinatorToTabSchema, raw, MAX_TAB_MESSAGE_CHARS);
