@@ -16,7 +16,16 @@ beforeAll(async () => {
 });
 afterAll(() => model.engine.dispose());
 
-const params = (p: Partial<SamplingParams> = {}): SamplingParams => ({ maxTokens: 24, temperature: 0.9, topP: 0.95, topK: 0, stop: [], seed: 3, topLogprobs: 0, ...p });
+const params = (p: Partial<SamplingParams> = {}): SamplingParams => ({
+  maxTokens: 24,
+  temperature: 0.9,
+  topP: 0.95,
+  topK: 0,
+  stop: [],
+  seed: 3,
+  topLogprobs: 0,
+  ...p,
+});
 const messages = [{ role: 'user' as const, content: 'Hello there, how are you?' }];
 
 async function run(p: SamplingParams) {
@@ -83,10 +92,20 @@ describe('generate', () => {
     const eos = model.eosIds[0] as number;
     const eosEngine: Engine = {
       ...model.engine,
-      startSequence: () => ({ length: 0, extend: async () => Float32Array.from({ length: model.engine.vocabSize }, (_, i) => (i === eos ? 10 : 0)), dispose() {} }),
+      startSequence: () => {
+        const favourEos = () => Float32Array.from({ length: model.engine.vocabSize }, (_, i) => (i === eos ? 10 : 0));
+        return { length: 0, extend: async () => favourEos(), extendAll: async (ids) => ids.map(favourEos), dispose() {} };
+      },
     };
     const events: GeneratedToken[] = [];
-    const r = await generate({ engine: eosEngine, tokenizer: model.tokenizer, promptIds: [1, 2, 3], params: params({ temperature: 0 }), eosIds: model.eosIds, onToken: (t) => events.push(t) });
+    const r = await generate({
+      engine: eosEngine,
+      tokenizer: model.tokenizer,
+      promptIds: [1, 2, 3],
+      params: params({ temperature: 0 }),
+      eosIds: model.eosIds,
+      onToken: (t) => events.push(t),
+    });
     expect(events).toEqual([]);
     expect(r).toMatchObject({ finishReason: 'stop', text: '', tailText: '', completionTokens: 1, promptTokens: 3 });
   });
@@ -125,9 +144,14 @@ describe('generate', () => {
   it('stops when aborted', async () => {
     const controller = new AbortController();
     let seen = 0;
-    const pending = runChatTask(model, { messages, params: params({ maxTokens: 200 }) }, () => {
-      if (++seen === 3) controller.abort();
-    }, controller.signal);
+    const pending = runChatTask(
+      model,
+      { messages, params: params({ maxTokens: 200 }) },
+      () => {
+        if (++seen === 3) controller.abort();
+      },
+      controller.signal,
+    );
     await expect(pending).rejects.toThrow();
     expect(seen).toBe(3);
   });

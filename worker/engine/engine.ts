@@ -23,6 +23,8 @@ export interface DecoderSequence {
    * Must not be called again before the previous call settled.
    */
   extend(tokenIds: readonly number[]): Promise<Float32Array>;
+  /** Like `extend`, resolving to the logits at every position fed (teacher forcing, for re-scoring). */
+  extendAll(tokenIds: readonly number[]): Promise<Float32Array[]>;
   /** Releases the KV cache. The sequence is unusable afterwards. */
   dispose(): void;
 }

@@ -49,33 +49,12 @@ export async function createOnnxEngine({ ort, model, config, backend, cpuThreads
         return length;
       },
       async extend(tokenIds) {
-        if (busy) throw new Error('DecoderSequence.extend called while a previous call is running');
-        if (disposed) throw new Error('DecoderSequence used after dispose');
-        if (tokenIds.length === 0) throw new Error('extend needs at least one token');
-        if (length + tokenIds.length > config.max_position_embeddings)
-          throw new Error(`sequence of ${length + tokenIds.length} tokens exceeds the model's ${config.max_position_embeddings}`);
-        busy = true;
-        try {
-          const feeds: Record<string, Tensor> = {
-            input_ids: int64([...tokenIds]),
-            attention_mask: int64(new Array(length + tokenIds.length).fill(1)),
-            position_ids: int64(tokenIds.map((_, i) => length + i)),
-          };
-          for (let i = 0; i < layers; i++) {
-            feeds[`past_key_values.${i}.key`] = past[2 * i] as Tensor;
-            feeds[`past_key_values.${i}.value`] = past[2 * i + 1] as Tensor;
-          }
-          const out = await session.run(feeds);
-          release(past);
-          past = kvNames.map((n) => out[n] as Tensor);
-          length += tokenIds.length;
-          const logits = out['logits'] as Tensor;
-          const vocab = config.vocab_size;
-          const data = logits.data as Float32Array;
-          return data.slice(data.length - vocab);
-        } finally {
-          busy = false;
-        }
+        const logits = await feed(tokenIds);
+        return logits.slice(logits.length - config.vocab_size);
+      },
+      async extendAll(tokenIds) {
+        const logits = await feed(tokenIds);
+        return tokenIds.map((_, i) => logits.slice(i * config.vocab_size, (i + 1) * config.vocab_size));
       },
       dispose() {
         if (disposed) return;
@@ -84,6 +63,34 @@ export async function createOnnxEngine({ ort, model, config, backend, cpuThreads
         past = [];
       },
     };
+
+    /** Runs the decoder on `tokenIds` after what was fed before; resolves to the logits of all of them, flat. */
+    async function feed(tokenIds: readonly number[]): Promise<Float32Array> {
+      if (busy) throw new Error('DecoderSequence.extend called while a previous call is running');
+      if (disposed) throw new Error('DecoderSequence used after dispose');
+      if (tokenIds.length === 0) throw new Error('extend needs at least one token');
+      if (length + tokenIds.length > config.max_position_embeddings)
+        throw new Error(`sequence of ${length + tokenIds.length} tokens exceeds the model's ${config.max_position_embeddings}`);
+      busy = true;
+      try {
+        const feeds: Record<string, Tensor> = {
+          input_ids: int64([...tokenIds]),
+          attention_mask: int64(new Array(length + tokenIds.length).fill(1)),
+          position_ids: int64(tokenIds.map((_, i) => length + i)),
+        };
+        for (let i = 0; i < layers; i++) {
+          feeds[`past_key_values.${i}.key`] = past[2 * i] as Tensor;
+          feeds[`past_key_values.${i}.value`] = past[2 * i + 1] as Tensor;
+        }
+        const out = await session.run(feeds);
+        release(past);
+        past = kvNames.map((n) => out[n] as Tensor);
+        length += tokenIds.length;
+        return (out['logits'] as Tensor).data as Float32Array;
+      } finally {
+        busy = false;
+      }
+    }
   }
 
   return {

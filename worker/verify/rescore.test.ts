@@ -1,0 +1,68 @@
+/**
+ * Re-scoring with the real engine on the generated tiny model: a completion generated on onnxruntime-node (native
+ * CPU) is re-scored on onnxruntime-web's WASM backend, as a verifier tab on another engine would.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { loadNodeModel } from '../../test/support/node-model.ts';
+import { runChatTask, type LoadedModel } from '../runtime.ts';
+import type { SamplingParams } from '../../src/protocol/tab.ts';
+import type { PlainMessage } from '../../src/protocol/api.ts';
+import { rescore, type RescoreClaim } from './rescore.ts';
+import type { Tolerances } from './judge.ts';
+
+// Provisional, to be set from WASM <-> WebGPU measurements (issue #4); the deviations seen here are printed.
+const TOLERANCES: Tolerances = { epsilon: 1e-3, delta: 1e-3, tau: 1e-3 };
+const messages: PlainMessage[] = [{ role: 'user', content: 'Tell me about dolphins and the sea.' }];
+const params = (p: Partial<SamplingParams>): SamplingParams => ({ maxTokens: 40, temperature: 0.8, topP: 0.95, topK: 0, stop: [], seed: 1, topLogprobs: 0, ...p });
+
+let worker: LoadedModel;
+let verifier: LoadedModel;
+beforeAll(async () => {
+  worker = await loadNodeModel('dolphin-tiny', 'onnxruntime-node');
+  verifier = await loadNodeModel('dolphin-tiny', 'onnxruntime-web');
+});
+afterAll(async () => {
+  await worker?.engine.dispose();
+  await verifier?.engine.dispose();
+});
+
+async function honestClaim(p: SamplingParams): Promise<RescoreClaim> {
+  const tokens: Array<{ id: number; logprob: number }> = [];
+  const result = await runChatTask(worker, { messages, params: p }, (t) => tokens.push({ id: t.id, logprob: t.logprob }));
+  return { messages, params: p, tokens, finishReason: result.finishReason, completionTokens: result.completionTokens };
+}
+
+describe('rescore', () => {
+  it('accepts honest completions generated on another engine, in one forward pass each', async () => {
+    const deviations = { interval: 0, gap: 0, logprob: 0 };
+    for (const p of [params({}), params({ seed: 2, temperature: 1.2, topK: 20 }), params({ seed: 3, temperature: 0 }), params({ seed: 4, topP: 0.5 })]) {
+      const claim = await honestClaim(p);
+      const verdict = await rescore(verifier, claim, TOLERANCES);
+      expect(verdict, JSON.stringify(p)).toMatchObject({ ok: true, firstFailure: null });
+      deviations.interval = Math.max(deviations.interval, verdict.maxIntervalDistance);
+      deviations.gap = Math.max(deviations.gap, verdict.maxLogitGap);
+      deviations.logprob = Math.max(deviations.logprob, verdict.maxLogprobDeviation);
+    }
+    console.log(`rescore onnxruntime-node -> onnxruntime-web wasm, largest deviations: ${JSON.stringify(deviations)}`);
+    expect(deviations.logprob).toBeLessThan(TOLERANCES.tau);
+  });
+
+  it('rejects tokens from another seed, a truncated output claiming a stop, and a tampered log-probability', async () => {
+    const honest = await honestClaim(params({ maxTokens: 30 }));
+    const otherSeed = await honestClaim(params({ maxTokens: 30, seed: 99 }));
+    expect((await rescore(verifier, { ...otherSeed, params: honest.params }, TOLERANCES)).ok).toBe(false);
+
+    const cut = Math.max(1, Math.floor(honest.tokens.length / 2));
+    const truncated = { ...honest, tokens: honest.tokens.slice(0, cut), finishReason: 'stop' as const, completionTokens: cut + 1 };
+    expect((await rescore(verifier, truncated, TOLERANCES)).firstFailure?.reason).toBe('false_stop');
+
+    const tampered = { ...honest, tokens: honest.tokens.map((t, i) => (i === 3 ? { ...t, logprob: t.logprob + 0.3 } : t)) };
+    expect((await rescore(verifier, tampered, TOLERANCES)).firstFailure).toEqual({ position: 3, reason: 'logprob_mismatch' });
+  });
+
+  it('refuses token ids the model does not have without running it', async () => {
+    const honest = await honestClaim(params({ maxTokens: 5 }));
+    const verdict = await rescore(verifier, { ...honest, tokens: [...honest.tokens.slice(0, 2), { id: 1e9, logprob: 0 }] }, TOLERANCES);
+    expect(verdict.firstFailure).toEqual({ position: 2, reason: 'unknown_token' });
+  });
+});
