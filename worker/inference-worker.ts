@@ -9,6 +9,7 @@ import {
   chatTaskSchema,
   checkedWorkerValue,
   loadRequestSchema,
+  rescoreRequestSchema,
   TASK_FAILURE_CODES,
   type BackendChoice,
   type DeviceReport,
@@ -22,6 +23,7 @@ import { MAX_TOKENS_PER_MESSAGE, TOKEN_BATCH_MS, type Backend } from '../src/pro
 import { downloadModel, MODEL_CACHE_NAME } from './models/model-download.ts';
 import { loadModel, runChatTask, type LoadedModel } from './runtime.ts';
 import { wasmThreadCount } from './wasm-threads.ts';
+import { rescore } from './verify/rescore.ts';
 
 // onnxruntime-web fetches its .wasm (and thread workers) from here; the coordinator serves its dist/ folder.
 ort.env.wasm.wasmPaths = `${self.location.origin}/ort/`;
@@ -155,6 +157,13 @@ const api: InferenceWorkerApi = {
       running.delete(jobId);
     }
   },
+
+  rescore: (untrusted) =>
+    serially(async () => {
+      const { tolerances, ...claim } = checkedWorkerValue(rescoreRequestSchema, untrusted, 'rescore request');
+      if (!loaded || loaded.model.id !== claim.model) throw taskFailure('model_not_loaded', `model ${claim.model} is not loaded in this tab`);
+      return rescore(loaded.model, claim, tolerances);
+    }),
 
   cancel(jobId) {
     running.get(jobId)?.abort();

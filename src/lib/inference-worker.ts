@@ -9,6 +9,7 @@ import {
   deviceReportSchema,
   loadProgressSchema,
   loadResultSchema,
+  rescoreVerdictSchema,
   tokenBatchSchema,
   workerResultSchema,
   type InferenceWorkerApi,
@@ -58,6 +59,7 @@ export function startInferenceWorker(): { api: InferenceWorker; terminate: () =>
       if (seen < result.tokenEvents) throw Object.assign(new Error(`the worker reported ${result.tokenEvents} tokens and delivered ${seen}`), { name: 'worker_error' });
       return result;
     },
+    rescore: async (request) => checkedWorkerValue(rescoreVerdictSchema, await remote.rescore(request), 'rescore verdict'),
     cancel: (jobId) => remote.cancel(jobId),
   };
   return { api, terminate: () => worker.terminate() };

@@ -101,6 +101,25 @@ export const chatTaskSchema = z.object({
 });
 export type ChatTask = z.infer<typeof chatTaskSchema>;
 
+/** A completion to re-score (issue #4): the task as the worker got it and what it claimed to have produced. */
+export const rescoreRequestSchema = chatTaskSchema.extend({
+  tokens: z.array(z.object({ id: count, logprob: z.number() })).max(8192),
+  finishReason: z.enum(['stop', 'length']),
+  completionTokens: count,
+  tolerances: z.object({ epsilon: z.number().min(0).max(1), delta: z.number().min(0), tau: z.number().min(0) }),
+});
+export type RescoreRequest = z.infer<typeof rescoreRequestSchema>;
+
+const failureReason = z.enum(['outside_interval', 'not_greedy', 'logprob_mismatch', 'unknown_token', 'false_stop', 'false_length', 'length_mismatch']);
+export const rescoreVerdictSchema = z.object({
+  ok: z.boolean(),
+  firstFailure: z.object({ position: count, reason: failureReason }).nullable(),
+  maxIntervalDistance: z.number().nonnegative(),
+  maxLogitGap: z.number().nonnegative(),
+  maxLogprobDeviation: z.number().nonnegative(),
+});
+export type RescoreVerdict = z.infer<typeof rescoreVerdictSchema>;
+
 /** Parses what crossed the page <-> worker boundary, or throws an Error naming what was wrong. */
 export function checkedWorkerValue<T>(schema: z.ZodType<T>, value: unknown, what: string): T {
   const result = schema.safeParse(value);
@@ -119,6 +138,8 @@ export interface InferenceWorkerApi {
    * at once, later ones batched when they come faster than every `TOKEN_BATCH_MS`.
    */
   run(jobId: string, task: ChatTask, onTokens: (tokens: WorkerToken[]) => void): Promise<WorkerResult>;
+  /** Re-scores a claimed completion on the loaded model (one teacher-forced pass) and judges it. */
+  rescore(request: RescoreRequest): Promise<RescoreVerdict>;
   /** Stops a running or queued job; its `run` call rejects with name 'cancelled'. Unknown ids are ignored. */
   cancel(jobId: string): void;
 }

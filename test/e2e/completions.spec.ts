@@ -92,6 +92,39 @@ test('each tab streams a completion through the openai client, token for token e
   }
 });
 
+test('a completion from one backend passes re-scoring on the other (WebGPU <-> WASM)', async () => {
+  type RescoreWindow = { dolphin: { worker: { rescore(request: unknown): Promise<{ ok: boolean; maxIntervalDistance: number; maxLogitGap: number; maxLogprobDeviation: number }> } } };
+  const tolerances = { epsilon: 1e-3, delta: 1e-3, tau: 1e-3 }; // provisional (issue #4 measures them)
+  const cases = [
+    { messages: [{ role: 'user' as const, content: 'Tell me a story about the reef.' }], max_tokens: 40, temperature: 0.9, top_p: 0.95, seed: 31 },
+    { messages: [{ role: 'user' as const, content: 'List the colours of the sea.' }], max_tokens: 40, temperature: 0, top_p: 1, seed: 32 },
+  ];
+  const deviations: string[] = [];
+  // Sent together, so each tab serves one and each direction is checked.
+  const served = await Promise.all(cases.map(async (c) => ({ c, ...(await client.chat.completions.create({ model: MODEL, ...c, logprobs: true }).withResponse()) })));
+  expect(new Set(served.map((s) => s.response.headers.get('x-dolphin-backend')))).toEqual(new Set(['wasm', 'webgpu']));
+  for (const { c, data, response } of served) {
+    const backend = response.headers.get('x-dolphin-backend');
+    const verifier = tabs.find((t) => t.backend !== backend);
+    if (!verifier) throw new Error(`no tab other than ${backend}`);
+    const logprobs = data.choices[0]?.logprobs?.content ?? [];
+    const ids = idsFromBytes(reference, logprobs);
+    const request = {
+      model: MODEL,
+      messages: c.messages,
+      params: { maxTokens: c.max_tokens, temperature: c.temperature, topP: c.top_p, topK: 0, stop: [], seed: c.seed, topLogprobs: 0 },
+      tokens: ids.map((id, i) => ({ id, logprob: logprobs[i]?.logprob ?? 0 })),
+      finishReason: data.choices[0]?.finish_reason,
+      completionTokens: data.usage?.completion_tokens,
+      tolerances,
+    };
+    const verdict = await verifier.page.evaluate((r) => (window as unknown as RescoreWindow).dolphin.worker.rescore(r), request);
+    expect(verdict, `${backend} -> ${verifier.backend}`).toMatchObject({ ok: true });
+    deviations.push(`${backend}->${verifier.backend}: interval ${verdict.maxIntervalDistance.toExponential(1)}, gap ${verdict.maxLogitGap.toExponential(1)}, logprob ${verdict.maxLogprobDeviation.toExponential(1)}`);
+  }
+  console.log(`re-scoring across backends, largest deviations: ${deviations.join('; ')}`);
+});
+
 test('a data channel cut mid-stream falls back to the WebSocket without losing or repeating a token', async () => {
   const messages: PlainMessage[] = [{ role: 'user', content: 'Keep talking for a long while, please.' }];
   const params = { maxTokens: 160, temperature: 0.9, topP: 0.95, seed: 99 };

@@ -37,9 +37,11 @@ export interface TokenJudgement {
 
 export function judgeToken(logits: ArrayLike<number>, rule: SamplingRule, u: number, claimed: { id: number; logprob: number }, tolerances: Tolerances): TokenJudgement {
   const judgement: TokenJudgement = { ok: true, reason: null, intervalDistance: 0, logitGap: 0, logprobDeviation: 0 };
-  if (!Number.isInteger(claimed.id) || claimed.id < 0 || claimed.id >= logits.length) return { ...judgement, ok: false, reason: 'unknown_token', intervalDistance: 1, logitGap: Infinity, logprobDeviation: Infinity };
+  // Deviations are what was measured: an unknown id or a non-finite logprob is rejected by its reason alone.
+  if (!Number.isInteger(claimed.id) || claimed.id < 0 || claimed.id >= logits.length) return { ...judgement, ok: false, reason: 'unknown_token' };
   const recomputed = logSoftmax(logits)[claimed.id] as number;
-  judgement.logprobDeviation = Number.isFinite(claimed.logprob) ? Math.abs(claimed.logprob - recomputed) : Infinity;
+  if (!Number.isFinite(claimed.logprob)) return { ...judgement, ok: false, reason: 'logprob_mismatch' };
+  judgement.logprobDeviation = Math.abs(claimed.logprob - recomputed);
   if (rule.temperature === 0) {
     judgement.logitGap = (logits[argmax(logits)] as number) - (logits[claimed.id] as number);
     if (judgement.logitGap > tolerances.delta) return { ...judgement, ok: false, reason: 'not_greedy' };

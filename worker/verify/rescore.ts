@@ -19,7 +19,7 @@ export interface RescoreClaim {
 
 export async function rescore(model: LoadedModel, claim: RescoreClaim, tolerances: Tolerances): Promise<TranscriptVerdict> {
   const { engine } = model;
-  const refuse = (position: number): TranscriptVerdict => ({ ok: false, firstFailure: { position, reason: 'unknown_token' }, maxIntervalDistance: 1, maxLogitGap: Infinity, maxLogprobDeviation: Infinity });
+  const refuse = (position: number): TranscriptVerdict => ({ ok: false, firstFailure: { position, reason: 'unknown_token' }, maxIntervalDistance: 0, maxLogitGap: 0, maxLogprobDeviation: 0 });
   const bad = claim.tokens.findIndex((t) => !Number.isInteger(t.id) || t.id < 0 || t.id >= engine.vocabSize);
   if (bad >= 0) return refuse(bad);
   const promptIds = model.tokenizer.encodeChat(claim.messages);
