@@ -196,12 +196,17 @@ describe('openTabSession', () => {
 });
 
 describe('tab sessions and the waiting queue', () => {
-  it('hands a waiting request to a new tab as soon as its hello arrives', async () => {
+  /** One tab serving m1 and busy with a job, and a second request for m1 waiting (id 'queued'). */
+  async function oneBusyTabAndAWaiter() {
     const net = coordinator();
     const first = net.connectTab();
     first.session.receive(helloFrame(['m1']));
     await startedJob(net.board.start(request()));
-    const waiter = watch(net.board.start(request(), { id: 'queued' }));
+    return { net, first, waiter: watch(net.board.start(request(), { id: 'queued' })) };
+  }
+
+  it('hands a waiting request to a new tab as soon as its hello arrives', async () => {
+    const { net, first, waiter } = await oneBusyTabAndAWaiter();
     const second = net.connectTab();
     await flush();
     expect(waiter.result).toBeNull();
@@ -216,11 +221,7 @@ describe('tab sessions and the waiting queue', () => {
   });
 
   it('leaves a request waiting when the new tab serves other models, and hands it over once the tab loads the model', async () => {
-    const net = coordinator();
-    const first = net.connectTab();
-    first.session.receive(helloFrame(['m1']));
-    await startedJob(net.board.start(request()));
-    const waiter = watch(net.board.start(request(), { id: 'queued' }));
+    const { net, waiter } = await oneBusyTabAndAWaiter();
     const second = net.connectTab();
 
     second.session.receive(helloFrame(['m2']));

@@ -32,7 +32,11 @@ export async function rescore(model: LoadedModel, claim: RescoreClaim, tolerance
     const { temperature, topP, topK, seed, maxTokens } = claim.params;
     return judgeTranscript(
       { rule: { temperature, topP, topK }, seed, maxTokens, tokens: claim.tokens, finishReason: claim.finishReason, completionTokens: claim.completionTokens },
-      (t) => logits[promptIds.length - 1 + t] ?? new Float32Array(engine.vocabSize),
+      (t) => {
+        const row = logits[promptIds.length - 1 + t];
+        if (!row) throw new Error(`no logits for output position ${t}`);
+        return row;
+      },
       new Set(model.eosIds),
       tolerances,
     );
