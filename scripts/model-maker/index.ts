@@ -12,7 +12,10 @@ export type { LlamaSpec, SpecialTokenIds } from './specs.ts';
 export {
   DOLPHIN_SMALL,
   DOLPHIN_TINY,
+  DOLPHIN_TINY_IMPOSTER,
+  DOLPHIN_TINY_Q4,
   MODEL_SPECS,
+  TEST_MODEL_SPECS,
   SPECIAL_TOKENS,
   parameterCount,
   specialTokenIds,
@@ -24,12 +27,15 @@ export type { ModelFile } from './model-files.ts';
 export { buildModelFiles, ONNX_OPSET } from './model-files.ts';
 export type { LayerWeights, LlamaWeights } from './weights.ts';
 export { makeWeights } from './weights.ts';
+export { QUANT_GROUP_SIZE, quantizeGroups } from './quantize.ts';
 export type { ReferenceResult } from './reference-forward.ts';
 export { referenceForward } from './reference-forward.ts';
 export { CHATML_TEMPLATE } from './tokenizer-builder.ts';
 
 /** `<repo>/models`, independent of the working directory. */
 export const DEFAULT_MODELS_DIR = fileURLToPath(new URL('../../models', import.meta.url));
+/** `<repo>/test-models`: TEST_MODEL_SPECS go here, out of the folder the coordinator serves by default. */
+export const DEFAULT_TEST_MODELS_DIR = fileURLToPath(new URL('../../test-models', import.meta.url));
 
 export interface MakeModelsOptions {
   /** Defaults to DEFAULT_MODELS_DIR. */

@@ -23,7 +23,7 @@ export function buildModelFiles(spec: LlamaSpec): ModelFile[] {
     opsetVersion: ONNX_OPSET,
     producerName: 'dolphin-model-maker',
     producerVersion: '1',
-    docString: `${spec.id}: Llama with seeded random weights (seed ${spec.seed}), for testing only`,
+    docString: `${spec.id}: Llama with seeded random weights (seed ${spec.seed}${spec.quantizeBits ? `, rounded to ${spec.quantizeBits} bits` : ''}), for testing only`,
   });
   const tokenizer = buildTokenizer(spec);
   return [

@@ -44,7 +44,10 @@ export function sha256Hex(bytes: Uint8Array): string {
   return createHash('sha256').update(bytes).digest('hex');
 }
 
-/** Hash of the spec plus this directory's .ts sources, tests and test helpers excluded (sorted by name). */
+/**
+ * Hash of the whole spec (every field, e.g. `quantizeBits`, so variants of one model never pass for each other)
+ * plus this directory's .ts sources, tests and test helpers excluded (sorted by name).
+ */
 export function generatorFingerprint(spec: LlamaSpec): string {
   const sourceDir = dirname(fileURLToPath(import.meta.url));
   const hash = createHash('sha256').update(JSON.stringify(spec));

@@ -1,6 +1,7 @@
 /**
- * The generated models. A spec fully determines a model folder: weights come from `seed`, the tokenizer
- * from the embedded corpus and `bpeTokens`. Changing any field changes the files.
+ * The generated models. A spec fully determines a model folder: weights come from `seed` (then
+ * `quantizeBits`), the tokenizer from the embedded corpus, `bpeTokens` and `maxPositions`. Changing any field
+ * changes the files (the manifest fingerprint hashes the whole spec).
  */
 
 export interface LlamaSpec {
@@ -18,6 +19,11 @@ export interface LlamaSpec {
   readonly ropeTheta: number;
   /** Tokens learned by BPE on top of the 256 byte tokens (the merge list may be slightly longer). */
   readonly bpeTokens: number;
+  /**
+   * When set, every matrix (projections, embeddings, lm_head; not the norm vectors) is rounded group-wise to
+   * this many bits and stored dequantised as float32 (see quantize.ts): same files, same shapes, coarser values.
+   */
+  readonly quantizeBits?: 4;
 }
 
 /** Special tokens, appended after the byte and BPE tokens in this order. */
@@ -53,7 +59,20 @@ export const DOLPHIN_SMALL: LlamaSpec = {
   bpeTokens: 384,
 };
 
+/** The models the network serves (written to `models/`). */
 export const MODEL_SPECS: readonly LlamaSpec[] = [DOLPHIN_TINY, DOLPHIN_SMALL];
+
+/**
+ * Cheater models for the trust tests (issue #4): a tab serves one of these under the name `dolphin-tiny`.
+ * Both keep dolphin-tiny's architecture, tokenizer and config.json byte for byte; only the weights differ.
+ * They are written to `test-models/`, never to `models/`, which the coordinator serves in production.
+ */
+/** Another model entirely: the same shapes with weights from another seed. */
+export const DOLPHIN_TINY_IMPOSTER: LlamaSpec = { ...DOLPHIN_TINY, id: 'dolphin-tiny-imposter', seed: 101 };
+/** A cheaper copy of the right model: dolphin-tiny's weights rounded to 4 bits. */
+export const DOLPHIN_TINY_Q4: LlamaSpec = { ...DOLPHIN_TINY, id: 'dolphin-tiny-q4', quantizeBits: 4 };
+
+export const TEST_MODEL_SPECS: readonly LlamaSpec[] = [DOLPHIN_TINY_IMPOSTER, DOLPHIN_TINY_Q4];
 
 export function vocabSize(spec: LlamaSpec): number {
   return 256 + spec.bpeTokens + SPECIAL_TOKENS.length;

@@ -7,7 +7,11 @@
  * bounded across layers (residual-branch outputs are scaled by 1/sqrt(2·layers)).
  *
  * Matrices are stored [in, out] row-major, i.e. ready for `x @ W` (ONNX MatMul).
+ *
+ * With `spec.quantizeBits` the result is the seeded weights after quantize.ts, so the ONNX file and the
+ * reference forward pass both see the model the folder actually holds.
  */
+import { quantizeWeights } from './quantize.ts';
 import type { LlamaSpec } from './specs.ts';
 import { vocabSize } from './specs.ts';
 
@@ -93,12 +97,14 @@ export function makeWeights(spec: LlamaSpec): LlamaWeights {
       downProj: g(`${p}.mlp.down_proj.weight`, ff * h, residualScale / Math.sqrt(ff)),
     };
   });
-  return {
+  const weights: LlamaWeights = {
     embedTokens: g('model.embed_tokens.weight', v * h, 1),
     layers,
     finalNorm: g('model.norm.weight', h, NORM_WEIGHT_STD, 1),
     lmHead: g('lm_head.weight', h * v, LOGIT_STD / Math.sqrt(h)),
   };
+  if (spec.quantizeBits === undefined) return weights;
+  return quantizeWeights(weights, { hidden: h, q, kv, ff, vocab: v }, spec.quantizeBits);
 }
 
 /** HF rotary tables: row p is cos/sin(p · inv_freq) for inv_freq duplicated over both halves. */
