@@ -60,6 +60,28 @@ describe('rescore', () => {
     expect((await rescore(verifier, tampered, TOLERANCES)).firstFailure).toEqual({ position: 3, reason: 'logprob_mismatch' });
   });
 
+  it('checks a stop-sequence ending: accepted where the loop stopped, a false_stop anywhere else', async () => {
+    // A stop sequence the honest run will meet: the text of a few of its own tokens.
+    const free = await honestClaim(params({ maxTokens: 30, seed: 5 }));
+    const text = (ids: number[]) => worker.tokenizer.decode(ids);
+    const stop = text(free.tokens.slice(8, 10).map((t) => t.id));
+    expect(stop.length).toBeGreaterThan(0);
+    const honest = await honestClaim(params({ maxTokens: 30, seed: 5, stop: [stop] }));
+    expect(honest).toMatchObject({ finishReason: 'stop' });
+    expect(honest.completionTokens).toBe(honest.tokens.length);
+    expect((await rescore(verifier, honest, TOLERANCES)).ok).toBe(true);
+
+    // Cut one token early and still claim the stop sequence ended it.
+    const early = { ...honest, tokens: honest.tokens.slice(0, -1), completionTokens: honest.tokens.length - 1 };
+    expect((await rescore(verifier, early, TOLERANCES)).firstFailure?.reason).toBe('false_stop');
+    // The same tokens claimed as an end of the length budget, with the stop sequence in them.
+    const asLength = { ...honest, params: { ...honest.params, maxTokens: honest.tokens.length }, finishReason: 'length' as const };
+    expect((await rescore(verifier, asLength, TOLERANCES)).firstFailure?.reason).toBe('length_mismatch');
+    // No stop sequence at all, yet a "stop" with no end-of-sequence token.
+    const noStop = { ...free, tokens: free.tokens.slice(0, 12), finishReason: 'stop' as const, completionTokens: 12 };
+    expect((await rescore(verifier, noStop, TOLERANCES)).firstFailure).toEqual({ position: 12, reason: 'false_stop' });
+  });
+
   it('refuses token ids the model does not have without running it', async () => {
     const honest = await honestClaim(params({ maxTokens: 5 }));
     const verdict = await rescore(verifier, { ...honest, tokens: [...honest.tokens.slice(0, 2), { id: 1e9, logprob: 0 }] }, TOLERANCES);

@@ -7,6 +7,24 @@ import type { PlainMessage } from '../../src/protocol/api.ts';
 import type { SamplingParams } from '../../src/protocol/tab.ts';
 import type { LoadedModel } from '../runtime.ts';
 import { judgeTranscript, type Tolerances, type TranscriptVerdict } from './judge.ts';
+import { IncrementalDecoder } from '../text/incremental-decoder.ts';
+import { StopSequenceScanner } from '../text/stop-sequences.ts';
+import type { ChatTokenizer } from '../text/chat-tokenizer.ts';
+
+/**
+ * Where the generation loop (generate.ts) would have ended the completion on one of `stops`: the index of the token
+ * that completed a stop sequence, or -1 if none does.
+ */
+export function stopSequenceEnd(tokenizer: ChatTokenizer, ids: readonly number[], stops: readonly string[]): number {
+  if (!stops.length) return -1;
+  const decoder = new IncrementalDecoder(tokenizer.decode);
+  const scanner = new StopSequenceScanner(stops);
+  for (const [i, id] of ids.entries()) {
+    decoder.push(id);
+    if (scanner.scan(decoder.text).stopped) return i;
+  }
+  return -1;
+}
 
 export interface RescoreClaim {
   messages: PlainMessage[];
@@ -28,9 +46,12 @@ export async function rescore(model: LoadedModel, claim: RescoreClaim, tolerance
   try {
     // Position t's logits (predicting output token t) come from the input just before it: the last prompt token
     // for t = 0, output token t - 1 after that; the last one predicts what followed the output (end of sequence).
-    const logits = await sequence.extendAll([...promptIds, ...claim.tokens.map((t) => t.id)]);
-    const { temperature, topP, topK, seed, maxTokens } = claim.params;
-    return judgeTranscript(
+    const ids = claim.tokens.map((t) => t.id);
+    const logits = await sequence.extendAll([...promptIds, ...ids]);
+    const { temperature, topP, topK, seed } = claim.params;
+    // The generation loop stops at the context's end too (generate.ts).
+    const maxTokens = Math.min(claim.params.maxTokens, engine.maxPositions - promptIds.length);
+    const verdict = judgeTranscript(
       { rule: { temperature, topP, topK }, seed, maxTokens, tokens: claim.tokens, finishReason: claim.finishReason, completionTokens: claim.completionTokens },
       (t) => {
         const row = logits[promptIds.length - 1 + t];
@@ -40,7 +61,19 @@ export async function rescore(model: LoadedModel, claim: RescoreClaim, tolerance
       new Set(model.eosIds),
       tolerances,
     );
+    // A stop sequence must end the completion exactly at its last token (the loop stops there), and only when the
+    // completion claims so: a "stop" with no end-of-sequence token counted is a stop-sequence claim.
+    const stopAt = stopSequenceEnd(model.tokenizer, ids, claim.params.stop);
+    const claimsStopSequence = claim.finishReason === 'stop' && claim.completionTokens === ids.length;
+    if (stopAt >= 0 && stopAt < ids.length - 1) return withFailure(verdict, stopAt + 1, 'length_mismatch');
+    if (claimsStopSequence && stopAt !== ids.length - 1) return withFailure(verdict, ids.length, 'false_stop');
+    if (!claimsStopSequence && stopAt >= 0) return withFailure(verdict, ids.length, 'length_mismatch');
+    return verdict;
   } finally {
     sequence.dispose();
   }
+}
+
+function withFailure(verdict: TranscriptVerdict, position: number, reason: NonNullable<TranscriptVerdict['firstFailure']>['reason']): TranscriptVerdict {
+  return { ...verdict, ok: false, firstFailure: verdict.firstFailure ?? { position, reason } };
 }
