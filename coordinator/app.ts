@@ -22,12 +22,17 @@ import type { TabRegistry } from './tabs/tab-registry.ts';
 import { tabWebSocketHandler } from './transport/tab-websocket.ts';
 import type { TabWebRtcOptions } from './transport/tab-webrtc.ts';
 import { peerjsRoutes } from './signalling/peerjs-routes.ts';
+import { auditRoutes } from './api/audit-routes.ts';
+import type { AuditBook } from './trust/audit-book.ts';
+import type { AuditDesk } from './trust/audit-desk.ts';
 import type { SignallingServer } from './signalling/signalling-server.ts';
 
 export interface AppDeps {
   catalogue: ModelCatalogue;
   registry: TabRegistry;
   board: JobBoard;
+  /** Audits of finished jobs and the record they build (issue #4). */
+  audits: { desk: AuditDesk; book: AuditBook };
   upgradeWebSocket: UpgradeWebSocket;
   /** PeerJS signalling, served at /peerjs with this key. */
   signalling: { server: SignallingServer; key: string };
@@ -74,13 +79,15 @@ export function createApp(deps: AppDeps): Hono {
     chatCompletionsHandler(deps),
   );
 
-  app.get('/tabs', tabWebSocketHandler(deps.upgradeWebSocket, { registry: deps.registry, board: deps.board, knownModels: () => deps.catalogue.ids(), log: deps.log, webrtc: deps.webrtc }));
+  app.get('/tabs', tabWebSocketHandler(deps.upgradeWebSocket, { registry: deps.registry, board: deps.board, audits: deps.audits.desk, knownModels: () => deps.catalogue.ids(), log: deps.log, webrtc: deps.webrtc }));
 
   app.route('/peerjs', peerjsRoutes(deps.upgradeWebSocket, deps.signalling.server, deps.signalling.key));
 
   app.get('/api/network', (c) =>
     c.json({ models: deps.catalogue.list().map((m) => ({ id: m.id, parameters: m.manifest.parameters ?? null, bytes: m.manifest.files.reduce((n, f) => n + f.size, 0) })), tabs: deps.registry.status(), runningJobs: deps.board.size }),
   );
+
+  app.route('/api', auditRoutes(deps.audits.book));
 
   // Model files: only manifest.json and the files it lists, nothing else from the folder.
   // Streamed from disk: real model files run to hundreds of megabytes.

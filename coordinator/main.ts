@@ -1,8 +1,12 @@
 /**
  * Starts the coordinator: reads configuration from the environment, composes the services and serves the app.
- *   PORT (8787)  HOST (127.0.0.1)  MODELS_DIR (models)  WEB_DIR (dist)  TAB_IDLE_TIMEOUT_MS (60000)  PEERJS_KEY (dolphin)
+ *   PORT (8787)  HOST (127.0.0.1)  WEB_DIR (dist)  TAB_IDLE_TIMEOUT_MS (60000)  PEERJS_KEY (dolphin)
+ *   MODELS_DIR (models; a list separated by ':' (';' on Windows), e.g. models:test-models — first dir wins an id)
  *   WEBRTC (1; 0 keeps tabs on WebSockets)  ICE_SERVERS (JSON list of RTCIceServer, default [])
  *   WEBRTC_BIND_ADDRESS (the local address the coordinator's ICE uses; default all interfaces)
+ *   AUDIT_PROBATION (10: jobs of a new identity audited until this many passes in a row)  AUDIT_P_MIN (0.05: the
+ *   lowest audit rate)  AUDIT_PLANT_RATE (0.05: chance per job of planting a known-bad transcript with a verifier)
+ *   AUDIT_VERDICT_TIMEOUT_MS (120000)
  */
 import { serve, upgradeWebSocket } from '@hono/node-server';
 import { WebSocketServer } from 'ws';
@@ -14,19 +18,36 @@ import { startCoordinatorPeer } from './transport/coordinator-peer.ts';
 import type { TabWebRtcOptions } from './transport/tab-webrtc.ts';
 import { createApp } from './app.ts';
 import { JobBoard } from './jobs/job-board.ts';
-import { loadCatalogue } from './models/catalogue.ts';
+import { loadCatalogue, modelDirList } from './models/catalogue.ts';
 import { TabRegistry } from './tabs/tab-registry.ts';
 import { SIGNALLING_DEFAULTS, SignallingServer } from './signalling/signalling-server.ts';
+import { AuditBook } from './trust/audit-book.ts';
+import { AuditDesk } from './trust/audit-desk.ts';
+import { DEFAULT_AUDIT_POLICY } from './trust/audit-policy.ts';
+import { VERIFICATION_TOLERANCES } from './trust/tolerances.ts';
 
 const env = process.env;
 const port = Number(env.PORT ?? 8787);
 const host = env.HOST ?? '127.0.0.1';
 const log = (message: string) => console.log(`[coordinator] ${message}`);
 
-const catalogue = await loadCatalogue(resolve(env.MODELS_DIR ?? 'models'), log);
+const catalogue = await loadCatalogue(modelDirList(env.MODELS_DIR ?? 'models').map((dir) => resolve(dir)), log);
 if (catalogue.list().length === 0) log('warning: no models found; run `npm run models` first');
 const registry = new TabRegistry();
-const board = new JobBoard({ registry, idleTimeoutMs: Number(env.TAB_IDLE_TIMEOUT_MS ?? 60_000), log });
+const policy = { probation: Number(env.AUDIT_PROBATION ?? DEFAULT_AUDIT_POLICY.probation), pMin: Number(env.AUDIT_P_MIN ?? DEFAULT_AUDIT_POLICY.pMin) };
+const book = new AuditBook(policy);
+const desk = new AuditDesk({
+  registry,
+  book,
+  policy,
+  tolerances: VERIFICATION_TOLERANCES,
+  plantRate: Number(env.AUDIT_PLANT_RATE ?? 0.05),
+  random: Math.random,
+  verdictTimeoutMs: Number(env.AUDIT_VERDICT_TIMEOUT_MS ?? 120_000),
+  pendingTimeoutMs: 10 * 60_000,
+  log,
+});
+const board = new JobBoard({ registry, idleTimeoutMs: Number(env.TAB_IDLE_TIMEOUT_MS ?? 60_000), log, onCompleted: (job) => desk.jobCompleted(job), onTabFree: () => desk.pump() });
 const peerjsKey = env.PEERJS_KEY ?? 'dolphin';
 // The coordinator's own peer id is reserved to a token only this process knows.
 const coordinatorPeer = { id: 'dolphin-coordinator', token: randomBytes(24).toString('hex') };
@@ -34,13 +55,17 @@ const coordinatorPeer = { id: 'dolphin-coordinator', token: randomBytes(24).toSt
 const signalling = new SignallingServer({ ...SIGNALLING_DEFAULTS, key: peerjsKey, reserved: new Map([[coordinatorPeer.id, coordinatorPeer.token]]), onlyReserved: true, now: Date.now, log });
 const iceServers = webRtcInvitationSchema.shape.iceServers.parse(JSON.parse(env.ICE_SERVERS ?? '[]'));
 let webrtc: TabWebRtcOptions | undefined;
-const sweepTimer = setInterval(() => signalling.sweep(), 1000);
+const sweepTimer = setInterval(() => {
+  signalling.sweep();
+  desk.pump();
+}, 1000);
 const ortDir = dirname(createRequire(import.meta.url).resolve('onnxruntime-web/ort-wasm-simd-threaded.wasm'));
 
 const app = createApp({
   catalogue,
   registry,
   board,
+  audits: { desk, book },
   upgradeWebSocket,
   signalling: { server: signalling, key: peerjsKey },
   webrtc: () => webrtc,

@@ -24,6 +24,20 @@ export interface GenerateOptions {
   onToken?: (token: GeneratedToken) => void;
   /** Aborting stops generation before the next step; the promise then rejects with the signal's reason. */
   signal?: AbortSignal;
+  /** Test-hooks builds only (worker/cheats.ts): how a cheating tab departs from the honest loop. */
+  tamper?: GenerationTamper;
+}
+
+/** Where a cheating tab departs from the honest loop; every hook left out behaves honestly. */
+export interface GenerationTamper {
+  /** The seed u_t is drawn from, given the task's. */
+  seedFor?(seed: number): number;
+  /** The token used at `step` (emitted and fed back) given the one sampling picked; an end-of-sequence id ends the completion. */
+  pick?(step: number, sampled: number): number;
+  /** The log-probability reported for the token at `step`, given the model's. */
+  reportedLogprob?(step: number, logprob: number): number;
+  /** Ends the completion after `tokens` emitted tokens (when that is under max_tokens) claiming `finishReason`. */
+  stopAfter?(maxTokens: number): { tokens: number; finishReason: GenerationResult['finishReason'] } | null;
 }
 
 export class GenerationError extends Error {
@@ -37,23 +51,28 @@ export class GenerationError extends Error {
 }
 
 export async function generate(options: GenerateOptions): Promise<GenerationResult> {
-  const { engine, tokenizer, promptIds, params, eosIds, onToken, signal } = options;
+  const { engine, tokenizer, promptIds, params, eosIds, onToken, signal, tamper } = options;
   const room = engine.maxPositions - promptIds.length;
   if (room < 1)
     throw new GenerationError('context_length_exceeded', `prompt of ${promptIds.length} tokens leaves no room in the model's ${engine.maxPositions}-token context`);
   const maxTokens = Math.min(params.maxTokens, room);
+  const seed = tamper?.seedFor?.(params.seed) ?? params.seed;
+  const cut = tamper?.stopAfter?.(maxTokens);
+  // Without an earlier end the loop runs to max_tokens and finishes with 'length', unless the model or a stop sequence ends it.
+  const last = cut && cut.tokens < maxTokens ? cut : { tokens: maxTokens, finishReason: 'length' as const };
   const rule = { temperature: params.temperature, topP: params.topP, topK: params.topK };
   const stops = new StopSequenceScanner(params.stop);
   const decoder = new IncrementalDecoder(tokenizer.decode);
   const sequence = engine.startSequence();
   let produced = 0;
-  let finishReason: GenerationResult['finishReason'] = 'length';
+  let finishReason: GenerationResult['finishReason'] = last.finishReason;
   try {
     let logits = await sequence.extend(promptIds);
-    for (let step = 0; step < maxTokens; step++) {
+    for (let step = 0; step < last.tokens; step++) {
       await yieldToEventLoop();
       signal?.throwIfAborted();
-      const id = selectToken(logits, rule, uniformAt(params.seed, step));
+      const sampled = selectToken(logits, rule, uniformAt(seed, step));
+      const id = tamper?.pick ? tamper.pick(step, sampled) : sampled;
       produced++;
       if (eosIds.includes(id)) {
         finishReason = 'stop';
@@ -61,12 +80,13 @@ export async function generate(options: GenerateOptions): Promise<GenerationResu
       }
       decoder.push(id);
       const logprobs = logSoftmax(logits);
+      const logprob = logprobs[id] as number;
       const scan = stops.scan(decoder.text);
       onToken?.({
         index: step,
         id,
         ...tokenizer.piece(id),
-        logprob: logprobs[id] as number,
+        logprob: tamper?.reportedLogprob ? tamper.reportedLogprob(step, logprob) : logprob,
         top: topLogprobs(logprobs, params.topLogprobs).map((t) => ({ ...t, ...tokenizer.piece(t.id) })),
         delta: scan.delta,
       });
@@ -74,7 +94,7 @@ export async function generate(options: GenerateOptions): Promise<GenerationResu
         finishReason = 'stop';
         break;
       }
-      if (step + 1 < maxTokens) logits = await sequence.extend([id]);
+      if (step + 1 < last.tokens) logits = await sequence.extend([id]);
     }
   } finally {
     sequence.dispose();

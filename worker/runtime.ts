@@ -6,7 +6,7 @@ import type { Engine, EngineBackend } from './engine/engine.ts';
 import { createOnnxEngine, type OrtRuntime } from './engine/onnx.ts';
 import { eosTokenIds, type ModelBundle } from './models/model-bundle.ts';
 import { createChatTokenizer, type ChatTokenizer } from './text/chat-tokenizer.ts';
-import { generate, type GeneratedToken, type GenerationResult } from './generate.ts';
+import { generate, type GeneratedToken, type GenerationResult, type GenerationTamper } from './generate.ts';
 import type { PlainMessage } from '../src/protocol/api.ts';
 import type { SamplingParams } from '../src/protocol/tab.ts';
 
@@ -37,6 +37,8 @@ export function runChatTask(
   task: ChatTask,
   onToken?: (token: GeneratedToken) => void,
   signal?: AbortSignal,
+  /** Test-hooks builds only (worker/cheats.ts). */
+  tamper?: GenerationTamper,
 ): Promise<GenerationResult> {
   return generate({
     engine: model.engine,
@@ -46,5 +48,6 @@ export function runChatTask(
     eosIds: model.eosIds,
     ...(onToken ? { onToken } : {}),
     ...(signal ? { signal } : {}),
+    ...(tamper ? { tamper } : {}),
   });
 }

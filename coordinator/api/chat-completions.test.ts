@@ -15,6 +15,9 @@ import { JobBoard, type JobEvent, type JobFailureCode } from '../jobs/job-board.
 import { loadCatalogue, type ModelCatalogue } from '../models/catalogue.ts';
 import { TabRegistry } from '../tabs/tab-registry.ts';
 import { openTabSession, type TabSession } from '../transport/tab-session.ts';
+import { AuditBook } from '../trust/audit-book.ts';
+import { AuditDesk } from '../trust/audit-desk.ts';
+import { DEFAULT_AUDIT_POLICY } from '../trust/audit-policy.ts';
 
 const MODEL = 'tiny-a';
 const OTHER_MODEL = 'tiny-b';
@@ -61,7 +64,9 @@ function network(options: { idleTimeoutMs?: number; queueTimeoutMs?: number } = 
     return seed;
   };
   const signalling = { server: new SignallingServer({ ...SIGNALLING_DEFAULTS, key: 'test', now: Date.now, log: () => {} }), key: 'test' };
-  const app = createApp({ catalogue, registry, board, upgradeWebSocket, signalling, webDir: join(root, 'web'), ortDir: join(root, 'ort'), randomSeed, log: () => {} });
+  const book = new AuditBook();
+  const desk = new AuditDesk({ registry, book, policy: DEFAULT_AUDIT_POLICY, tolerances: { epsilon: 0, delta: 0, tau: 0 }, plantRate: 0, random: Math.random, verdictTimeoutMs: 1000, pendingTimeoutMs: 1000 });
+  const app = createApp({ catalogue, registry, board, audits: { desk, book }, upgradeWebSocket, signalling, webDir: join(root, 'web'), ortDir: join(root, 'ort'), randomSeed, log: () => {} });
   return { app, registry, board, drawnSeeds };
 }
 type Network = ReturnType<typeof network>;

@@ -76,6 +76,13 @@ export interface JobBoardOptions {
    * at `hello`, over RESULT_CONTEXT + SHA-256(transcript).
    */
   verifyResult?: (tab: Tab, transcript: string, signature: string) => boolean;
+  /**
+   * A job ended with a verified result signature, after its consumer got `done` (the requester never waits for
+   * what follows, e.g. an audit). `tokens` and the ending are what the signature covers.
+   */
+  onCompleted?: (job: { tab: Tab; task: TaskMessage; tokens: ReadonlyArray<{ id: number; logprob: number }>; end: Omit<DoneFromTab, 'type' | 'signature' | 'text'> }) => void;
+  /** A job ended and its tab may take other work. */
+  onTabFree?: (tab: Tab) => void;
 }
 
 export function verifyResultSignature(tab: Tab, transcript: string, signature: string): boolean {
@@ -169,7 +176,9 @@ export class JobBoard {
       if (!verify(tab, transcriptOf(job.task, job.tokens, done), signature)) return this.expel(job, 'protocol_error', 'the result signature does not match the transcript of the job');
       const seconds = job.firstTokenAt === null ? 0 : (this.now() - job.firstTokenAt) / 1000;
       this.options.registry.recordJob(tab, job.nextIndex, seconds);
-      return this.finish(job, done);
+      this.finish(job, done);
+      const { finishReason, promptTokens, completionTokens } = done;
+      return this.afterwards(() => this.options.onCompleted?.({ tab, task: job.task, tokens: job.tokens, end: { finishReason, promptTokens, completionTokens } }));
     }
     this.finish(job, event);
   }
@@ -255,5 +264,15 @@ export class JobBoard {
     job.queue.push(event);
     job.queue.close();
     this.dispatchWaiting();
+    this.afterwards(() => this.options.onTabFree?.(job.tab));
+  }
+
+  /** Runs a listener's reaction to a job's end; whatever it throws must not break the board. */
+  private afterwards(listener: () => void): void {
+    try {
+      listener();
+    } catch (error) {
+      this.log(`a job listener failed: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}`);
+    }
   }
 }

@@ -8,6 +8,7 @@ import { parseTabMessage, type WebRtcInvitation } from '../../src/protocol/tab.t
 import { authMessage } from '../../src/protocol/identity.ts';
 import { contributorIdFromPublicKey, newChallenge, verifyEd25519 } from '../identity/ed25519.ts';
 import type { JobBoard } from '../jobs/job-board.ts';
+import type { AuditDesk } from '../trust/audit-desk.ts';
 import type { Tab, TabRegistry } from '../tabs/tab-registry.ts';
 import type { Link } from './link.ts';
 
@@ -19,6 +20,8 @@ export interface TabSessionDeps {
   log: (message: string) => void;
   /** A fresh random challenge per session (default: 32 random bytes). */
   newChallenge?: () => string;
+  /** Audits: verifiers' answers go here, and it hears when tabs come and go. */
+  audits?: Pick<AuditDesk, 'handle' | 'tabClosed' | 'pump'>;
   /** When the session may move to a WebRTC data channel: the invitation for the tab, and what to do once it listens. */
   webrtc?: { invitation: WebRtcInvitation; listening: () => void };
 }
@@ -70,6 +73,7 @@ export function openTabSession(link: Link, deps: TabSessionDeps): TabSession {
           tab.ready = true;
           link.send({ type: 'accepted', contributorId: tab.contributorId, webrtc: deps.webrtc?.invitation ?? null });
           deps.board.dispatchWaiting();
+          deps.audits?.pump();
           deps.log(`${tab.id}: contributor ${tab.contributorId}, hello over ${link.kind}: ${message.backend}${message.adapter ? ` (${message.adapter.description || message.adapter.vendor})` : ''}, models [${tab.models.join(', ')}]`);
           return;
         case 'ping':
@@ -80,6 +84,7 @@ export function openTabSession(link: Link, deps: TabSessionDeps): TabSession {
           if (message.state === 'listening' && deps.webrtc) {
             tab.peerId = deps.webrtc.invitation.peerId;
             deps.webrtc.listening();
+            deps.audits?.pump();
           }
           else deps.log(`${tab.id}: no WebRTC (${message.reason ?? 'no reason given'}); staying on the WebSocket`);
           return;
@@ -87,7 +92,13 @@ export function openTabSession(link: Link, deps: TabSessionDeps): TabSession {
           if (!tab.ready) return reject('out_of_order', 'models before hello');
           tab.models = onlyKnown(message.models);
           deps.board.dispatchWaiting();
+          deps.audits?.pump();
           return;
+        case 'verdict':
+        case 'audit-failed':
+        case 'share-failed':
+          if (!tab.ready) return reject('out_of_order', `${message.type} before hello`);
+          return deps.audits?.handle(tab, message);
         default:
           if (!tab.ready) return reject('out_of_order', `${message.type} before hello`);
           deps.board.handle(tab, message);
@@ -96,6 +107,7 @@ export function openTabSession(link: Link, deps: TabSessionDeps): TabSession {
     closed() {
       deps.registry.remove(tab.id);
       deps.board.tabClosed(tab);
+      deps.audits?.tabClosed(tab);
       deps.log(`${tab.id}: disconnected`);
     },
   };

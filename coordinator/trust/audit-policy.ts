@@ -23,7 +23,7 @@ export const NEW_IDENTITY: AuditRecord = { consecutivePasses: 0 };
 
 /** The probability that the identity's next finished job is audited. */
 export function auditProbability(record: AuditRecord, policy: AuditPolicy): number {
-  if (record.consecutivePasses < policy.probation) return 1;
+  if (record.consecutivePasses < Math.max(1, policy.probation)) return 1;
   return Math.max(policy.pMin, 1 / record.consecutivePasses);
 }
 

@@ -4,8 +4,8 @@
  * src/protocol/identity.ts for what is signed.
  */
 import { openDB } from 'idb';
-import { authMessage, contributorIdOf, resultMessage, toBase64Url, transcriptOf, type TranscriptEnd, type TranscriptTask } from '../protocol/identity.ts';
-import type { IdentityProof } from '../protocol/tab.ts';
+import { authMessage, contributorIdOf, resultMessage, toBase64Url, transcriptOf, verdictMessage, verdictStatementOf, type TranscriptEnd, type TranscriptTask } from '../protocol/identity.ts';
+import type { IdentityProof, Verdict } from '../protocol/tab.ts';
 
 const DB_NAME = 'dolphin-identity';
 const STORE = 'keys';
@@ -20,6 +20,12 @@ export interface ContributorIdentity {
   prove(challenge: string): Promise<IdentityProof>;
   /** The `done` signature over a finished job's transcript. */
   signResult(task: TranscriptTask, tokens: ReadonlyArray<{ id: number; logprob: number }>, end: TranscriptEnd): Promise<string>;
+  /** The `verdict` signature over an audit's verdict on the transcript with this SHA-256. */
+  signVerdict(auditId: string, transcriptSha256: string, verdict: Verdict): Promise<string>;
+}
+
+async function sha256(text: string): Promise<Uint8Array> {
+  return new Uint8Array(await crypto.subtle.digest('SHA-256', new TextEncoder().encode(text)));
 }
 
 async function storedKeyPair(): Promise<CryptoKeyPair> {
@@ -52,9 +58,7 @@ export async function loadIdentity(): Promise<ContributorIdentity> {
     contributorId,
     publicKey,
     prove: async (challenge) => ({ publicKey, signature: await sign(authMessage(challenge)) }),
-    signResult: async (task, tokens, end) => {
-      const digest = new Uint8Array(await crypto.subtle.digest('SHA-256', new TextEncoder().encode(transcriptOf(task, tokens, end))));
-      return sign(resultMessage(digest));
-    },
+    signResult: async (task, tokens, end) => sign(resultMessage(await sha256(transcriptOf(task, tokens, end)))),
+    signVerdict: async (auditId, transcriptSha256, verdict) => sign(verdictMessage(await sha256(verdictStatementOf(auditId, transcriptSha256, verdict)))),
   };
 }

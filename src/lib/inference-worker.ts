@@ -61,6 +61,7 @@ export function startInferenceWorker(): { api: InferenceWorker; terminate: () =>
     },
     rescore: async (request) => checkedWorkerValue(rescoreVerdictSchema, await remote.rescore(request), 'rescore verdict'),
     cancel: (jobId) => remote.cancel(jobId),
+    setCheat: (mode) => remote.setCheat(mode),
   };
   return { api, terminate: () => worker.terminate() };
 }

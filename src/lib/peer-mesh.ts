@@ -73,10 +73,15 @@ export class PeerMesh {
     if (this.connections.has(peerId)) return Promise.resolve();
     const conn = this.peer.connect(peerId, { reliable: true, serialization: 'raw' });
     return new Promise((resolve, reject) => {
-      const timer = setTimeout(() => {
+      const giveUp = (why: string) => {
+        clearTimeout(timer);
         conn.close();
-        reject(new Error(`no connection to ${peerId} within ${DIAL_TIMEOUT_MS} ms`));
-      }, DIAL_TIMEOUT_MS);
+        reject(new Error(`no connection to ${peerId}: ${why}`));
+      };
+      const timer = setTimeout(() => giveUp(`none within ${DIAL_TIMEOUT_MS} ms`), DIAL_TIMEOUT_MS);
+      // A peer that was not told to expect us closes the connection at once: fail now rather than at the timeout.
+      conn.on('close', () => giveUp('the peer closed it'));
+      conn.on('error', (error) => giveUp(error.message));
       conn.on('open', () => {
         clearTimeout(timer);
         this.wire(conn);

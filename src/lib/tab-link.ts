@@ -5,13 +5,15 @@
  * Messages from the coordinator are validated; invalid ones are logged and dropped. Reconnects with backoff until
  * stopped.
  */
-import { MAX_PING_PAD_CHARS, parseCoordinatorMessage, TAB_PROTOCOL_VERSION, type Backend, type TabToCoordinator, type TaskMessage, type WebRtcInvitation } from '../protocol/tab.ts';
+import { MAX_PING_PAD_CHARS, parseCoordinatorMessage, TAB_PROTOCOL_VERSION, type Backend, type CoordinatorToTab, type TabToCoordinator, type TaskMessage, type WebRtcInvitation } from '../protocol/tab.ts';
 import { TASK_FAILURE_CODES, type DeviceReport, type WorkerToken } from '../protocol/worker.ts';
 import type { InferenceWorker } from './inference-worker.ts';
 import type { ContributorIdentity } from './identity.ts';
 import { listenForCoordinator, type DataChannelLink, type WebRtcListener } from './webrtc-listener.ts';
 import type { PeerMesh } from './peer-mesh.ts';
 import { JobOutbox } from './job-outbox.ts';
+import { AuditRunner } from './audit-runner.ts';
+import { TranscriptShelf } from './transcript-shelf.ts';
 
 /** Outboxes of ended jobs are kept this long, for a `resume` after a data channel was lost. */
 const KEEP_ENDED_JOBS = 16;
@@ -46,6 +48,8 @@ export interface TabLinkOptions {
   identity: ContributorIdentity;
   /** Accept the coordinator's WebRTC data channel when offered (default true). */
   webrtc?: boolean;
+  /** Test-hooks builds only: as a verifier, approve every audit without re-scoring (a lazy verifier). */
+  approveEverything?: boolean;
   events: TabLinkEvents;
 }
 
@@ -70,8 +74,20 @@ export class TabLink {
   webrtcConnectMs: number | null = null;
   /** Every running job's outbox, and the last few ended ones. */
   private readonly outboxes = new Map<string, JobOutbox>();
+  /** Transcripts of this tab's last finished jobs, for audits of them. */
+  private readonly shelf = new TranscriptShelf();
+  private readonly audits: AuditRunner;
 
-  constructor(private readonly options: TabLinkOptions) {}
+  constructor(private readonly options: TabLinkOptions) {
+    this.audits = new AuditRunner({
+      rescore: (request) => options.worker.rescore(request),
+      signVerdict: (auditId, sha256, verdict) => options.identity.signVerdict(auditId, sha256, verdict),
+      send: (message) => this.send(message),
+      expectPeer: (peerId) => this.listener?.mesh?.expect(peerId),
+      log: options.events.onLog,
+      ...(options.approveEverything ? { approveEverything: true } : {}),
+    });
+  }
 
   start(): void {
     this.stopped = false;
@@ -171,6 +187,10 @@ export class TabLink {
         case 'mesh-dial':
           if (!this.listener?.mesh) return events.onLog('mesh: no WebRTC peer to dial from');
           return void this.listener.mesh.dial(message.peerId).catch((error: unknown) => events.onLog(`mesh: ${String(error)}`));
+        case 'audit':
+          return this.audits.audit(message);
+        case 'share':
+          return void this.share(message);
         case 'error':
           return events.onLog(`coordinator: ${message.code}: ${message.message}`);
       }
@@ -198,7 +218,9 @@ export class TabLink {
         this.rtc = null;
         events.onTransport('websocket');
       },
-      onMeshPayload: (from, payload) => events.onMeshPayload?.(from, payload),
+      onMeshPayload: (from, payload) => {
+        if (!this.audits.payload(from, payload)) events.onMeshPayload?.(from, payload);
+      },
       onLog: events.onLog,
     });
   }
@@ -230,6 +252,11 @@ export class TabLink {
     return answered;
   }
 
+  /** How audit transcripts reached this tab as a verifier, and its verdicts (diagnostics, tests). */
+  get auditStats(): AuditRunner['stats'] {
+    return { ...this.audits.stats };
+  }
+
   /** This tab's connections to other tabs (null until the coordinator offered WebRTC). */
   get mesh(): PeerMesh | null {
     return this.listener?.mesh ?? null;
@@ -238,6 +265,25 @@ export class TabLink {
   /** Closes the data channel (the session goes on over the WebSocket); for diagnostics and tests. */
   closeDataChannel(): void {
     this.rtc?.close();
+  }
+
+  /** Sends a transcript to the verifier the coordinator named, over the mesh. */
+  private async share(message: Extract<CoordinatorToTab, { type: 'share' }>): Promise<void> {
+    const { auditId, to } = message;
+    const fail = (why: string) => {
+      this.options.events.onLog(`audit ${auditId}: could not send the transcript: ${why}`);
+      this.send({ type: 'share-failed', auditId, message: why.slice(0, 2000) });
+    };
+    const text = message.transcript ?? this.shelf.payload(auditId, message.jobId);
+    if (text === null) return fail(`this tab has no transcript of ${message.jobId}`);
+    const mesh = this.listener?.mesh;
+    if (!mesh) return fail('this tab has no mesh peer');
+    try {
+      await mesh.dial(to);
+      await mesh.send(to, new TextEncoder().encode(text));
+    } catch (error) {
+      fail(error instanceof Error ? error.message : String(error));
+    }
   }
 
   private resume(outbox: JobOutbox, from: number): void {
@@ -288,6 +334,7 @@ export class TabLink {
       ended = true;
       const end = { finishReason: result.finishReason, promptTokens: result.promptTokens, completionTokens: result.completionTokens };
       const signature = await this.options.identity.signResult(task, transcriptTokens, end);
+      this.shelf.keep(task, transcriptTokens, end);
       outbox.push({ type: 'done', jobId: task.jobId, text: result.tailText, ...end, signature });
       const span = activity.firstTokenAt !== null && activity.lastTokenAt !== null ? (activity.lastTokenAt - activity.firstTokenAt) / 1000 : 0;
       events.onJob(null, { activity, tokensPerSecond: activity.tokens > 1 && span > 0 ? (activity.tokens - 1) / span : null });

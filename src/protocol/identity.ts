@@ -11,12 +11,15 @@
  *  - Results: `done` carries a signature over RESULT_CONTEXT + SHA-256(transcript), where the transcript is the
  *    task and every token the tab streamed (ids and logprobs) and how it ended. The coordinator hashes what it sent
  *    and received itself, so the signature binds the tab to exactly that.
+ *  - Verdicts: a verifier's `verdict` carries a signature over VERDICT_CONTEXT + SHA-256(verdictStatementOf(...)):
+ *    the audit, the hash of the transcript it judged and its verdict with the evidence.
  */
 import type { PlainMessage } from './api.ts';
-import type { SamplingParams } from './tab.ts';
+import type { SamplingParams, Verdict } from './tab.ts';
 
 export const AUTH_CONTEXT = 'dolphin-tab-auth-v1:';
 export const RESULT_CONTEXT = 'dolphin-result-v1:';
+export const VERDICT_CONTEXT = 'dolphin-verdict-v1:';
 export const CONTRIBUTOR_ID_BYTES = 20;
 export const ED25519_PUBLIC_KEY_BYTES = 32;
 export const ED25519_SIGNATURE_BYTES = 64;
@@ -27,11 +30,16 @@ export function authMessage(challenge: string): Uint8Array {
   return utf8.encode(AUTH_CONTEXT + challenge);
 }
 
-export function resultMessage(transcriptDigest: Uint8Array): Uint8Array {
-  const context = utf8.encode(RESULT_CONTEXT);
-  const out = new Uint8Array(context.length + transcriptDigest.length);
-  out.set(context);
-  out.set(transcriptDigest, context.length);
+/** What a worker signs for a finished job: RESULT_CONTEXT + SHA-256(transcript). */
+export const resultMessage = (transcriptDigest: Uint8Array): Uint8Array => contextAnd(RESULT_CONTEXT, transcriptDigest);
+/** What a verifier signs for an audit: VERDICT_CONTEXT + SHA-256(verdict statement). */
+export const verdictMessage = (statementDigest: Uint8Array): Uint8Array => contextAnd(VERDICT_CONTEXT, statementDigest);
+
+function contextAnd(context: string, digest: Uint8Array): Uint8Array {
+  const prefix = utf8.encode(context);
+  const out = new Uint8Array(prefix.length + digest.length);
+  out.set(prefix);
+  out.set(digest, prefix.length);
   return out;
 }
 
@@ -63,6 +71,12 @@ export function transcriptOf(task: TranscriptTask, tokens: ReadonlyArray<{ id: n
     tokens.map((t) => [t.id, t.logprob]),
     [end.finishReason, end.promptTokens, end.completionTokens],
   ]);
+}
+
+/** The canonical statement a verifier signs: which audit, which transcript (by hash), and its verdict with evidence. */
+export function verdictStatementOf(auditId: string, transcriptSha256: string, v: Verdict): string {
+  const failure = v.firstFailure ? [v.firstFailure.position, v.firstFailure.reason] : null;
+  return JSON.stringify(['dolphin-verdict-v1', auditId, transcriptSha256, v.ok, failure, v.maxIntervalDistance, v.maxLogitGap, v.maxLogprobDeviation]);
 }
 
 export function contributorIdOf(publicKeyDigest: Uint8Array): string {

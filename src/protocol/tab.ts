@@ -13,6 +13,8 @@ export const TAB_PROTOCOL_VERSION = 2;
 export const MAX_TAB_MESSAGE_CHARS = 1_000_000;
 
 const id = z.string().min(1).max(128);
+const peerIdSchema = z.string().regex(/^[A-Za-z0-9]+$/).max(64);
+const sha256HexSchema = z.string().regex(/^[0-9a-f]{64}$/);
 const base64Url = (bytes: number) => z.string().length(base64UrlLength(bytes)).regex(/^[A-Za-z0-9_-]+$/);
 const signatureSchema = base64Url(ED25519_SIGNATURE_BYTES);
 
@@ -72,7 +74,25 @@ export type SamplingParams = z.infer<typeof samplingParamsSchema>;
 export const TASK_FAILURE_CODES = ['cancelled', 'context_length_exceeded', 'model_not_loaded', 'worker_error'] as const;
 export type TaskFailureCode = (typeof TASK_FAILURE_CODES)[number];
 
-const messageSchema = z.object({ role: chatRoleSchema, content: z.string() });
+export const chatMessageSchema = z.object({ role: chatRoleSchema, content: z.string() });
+
+/** How far a verifier lets a claimed completion deviate from its own recomputation (worker/verify/judge.ts). */
+export const tolerancesSchema = z.object({ epsilon: z.number().min(0).max(1), delta: z.number().min(0), tau: z.number().min(0) });
+export type Tolerances = z.infer<typeof tolerancesSchema>;
+
+export const VERDICT_FAILURE_REASONS = ['outside_interval', 'not_greedy', 'logprob_mismatch', 'unknown_token', 'false_stop', 'false_length', 'length_mismatch'] as const;
+/** A re-scoring verdict and its evidence: the first failing position and the largest deviations seen. */
+export const verdictSchema = z.object({
+  ok: z.boolean(),
+  firstFailure: z.object({ position: z.number().int().nonnegative(), reason: z.enum(VERDICT_FAILURE_REASONS) }).nullable(),
+  maxIntervalDistance: z.number().nonnegative(),
+  maxLogitGap: z.number().nonnegative(),
+  maxLogprobDeviation: z.number().nonnegative(),
+});
+export type Verdict = z.infer<typeof verdictSchema>;
+
+/** Why a verifier could not judge an audit (no verdict either way). */
+export const AUDIT_FAILURE_REASONS = ['transcript_missing', 'transcript_mismatch', 'model_not_loaded', 'worker_error'] as const;
 
 const iceServerSchema = z.object({
   urls: z.union([z.string().max(500), z.array(z.string().max(500)).max(8)]),
@@ -124,6 +144,15 @@ export const tabToCoordinatorSchema = z.discriminatedUnion('type', [
   z.object({ type: z.literal('ping'), nonce: z.string().min(1).max(64), pad: z.string().max(MAX_PING_PAD_CHARS).optional() }),
   /** The tab's PeerJS peer is registered (`listening`) or cannot be (`unavailable`, e.g. no WebRTC in this browser). */
   z.object({ type: z.literal('webrtc'), state: z.enum(['listening', 'unavailable']), reason: z.string().max(500).optional() }),
+  /**
+   * A verifier's answer to `audit`: its verdict on the transcript whose SHA-256 is `transcriptSha256`, signed with
+   * its identity key over VERDICT_CONTEXT + SHA-256(verdictStatementOf(...)) (identity.ts).
+   */
+  z.object({ type: z.literal('verdict'), auditId: id, transcriptSha256: sha256HexSchema, verdict: verdictSchema, signature: signatureSchema }),
+  /** A verifier could not judge the audit: no verdict either way. */
+  z.object({ type: z.literal('audit-failed'), auditId: id, reason: z.enum(AUDIT_FAILURE_REASONS), message: z.string().max(2000) }),
+  /** The tab could not deliver the transcript `share` asked for. */
+  z.object({ type: z.literal('share-failed'), auditId: id, message: z.string().max(2000) }),
 ]);
 export type TabToCoordinator = z.infer<typeof tabToCoordinatorSchema>;
 
@@ -137,7 +166,7 @@ export const coordinatorToTabSchema = z.discriminatedUnion('type', [
    * carries everything.
    */
   z.object({ type: z.literal('accepted'), contributorId: z.string().regex(/^[0-9a-f]{40}$/), webrtc: webRtcInvitationSchema.nullable() }),
-  z.object({ type: z.literal('task'), jobId: id, model: id, messages: z.array(messageSchema).min(1), params: samplingParamsSchema }),
+  z.object({ type: z.literal('task'), jobId: id, model: id, messages: z.array(chatMessageSchema).min(1), params: samplingParamsSchema }),
   z.object({ type: z.literal('cancel'), jobId: id }),
   /**
    * The data channel a job's messages travelled on closed: the coordinator has its tokens before index `from`; the
@@ -148,8 +177,29 @@ export const coordinatorToTabSchema = z.discriminatedUnion('type', [
   z.object({ type: z.literal('resume'), jobId: id, from: z.number().int().nonnegative() }),
   z.object({ type: z.literal('pong'), nonce: z.string().min(1).max(64) }),
   /** Mesh: accept a data connection from this tab's peer (`mesh-expect`), or open one to it (`mesh-dial`). */
-  z.object({ type: z.literal('mesh-expect'), peerId: z.string().regex(/^[A-Za-z0-9]+$/).max(64) }),
-  z.object({ type: z.literal('mesh-dial'), peerId: z.string().regex(/^[A-Za-z0-9]+$/).max(64) }),
+  z.object({ type: z.literal('mesh-expect'), peerId: peerIdSchema }),
+  z.object({ type: z.literal('mesh-dial'), peerId: peerIdSchema }),
+  /**
+   * Audit (issue #4): re-score the transcript of a finished job and answer with `verdict` (or `audit-failed`). The
+   * transcript (src/protocol/mesh.ts `auditTranscriptSchema`, JSON) arrives over the mesh from peer `from` — accept
+   * that peer's connection — or inline in `transcript`; either way its canonical transcript (identity.ts
+   * `transcriptOf`) must hash to `transcriptSha256`, the hash the job's worker signed. A second `audit` with the
+   * same id and an inline transcript replaces a mesh delivery that failed.
+   */
+  z.object({
+    type: z.literal('audit'),
+    auditId: id,
+    model: id,
+    transcriptSha256: sha256HexSchema,
+    tolerances: tolerancesSchema,
+    from: peerIdSchema.optional(),
+    transcript: z.string().optional(),
+  }),
+  /**
+   * Send a transcript to the verifier at peer `to` over the mesh, for audit `auditId`: this tab's own record of
+   * job `jobId`, or `transcript` when given (the tab then only carries it).
+   */
+  z.object({ type: z.literal('share'), auditId: id, jobId: id, to: peerIdSchema, transcript: z.string().optional() }),
   /** The coordinator rejected something the tab sent; informational. */
   z.object({ type: z.literal('error'), code: z.string(), message: z.string() }),
 ]);

@@ -5,7 +5,7 @@
  * src/lib/inference-worker.ts) every result, progress report and token batch.
  */
 import { z } from 'zod';
-import { adapterInfoSchema, adapterLimitsSchema, backendSchema, samplingParamsSchema } from './tab.ts';
+import { adapterInfoSchema, adapterLimitsSchema, backendSchema, samplingParamsSchema, tolerancesSchema, verdictSchema } from './tab.ts';
 import { chatRoleSchema } from './api.ts';
 
 export const backendChoiceSchema = z.enum(['webgpu', 'wasm', 'auto']);
@@ -106,19 +106,22 @@ export const rescoreRequestSchema = chatTaskSchema.extend({
   tokens: z.array(z.object({ id: count, logprob: z.number() })).max(8192),
   finishReason: z.enum(['stop', 'length']),
   completionTokens: count,
-  tolerances: z.object({ epsilon: z.number().min(0).max(1), delta: z.number().min(0), tau: z.number().min(0) }),
+  tolerances: tolerancesSchema,
 });
 export type RescoreRequest = z.infer<typeof rescoreRequestSchema>;
 
-const failureReason = z.enum(['outside_interval', 'not_greedy', 'logprob_mismatch', 'unknown_token', 'false_stop', 'false_length', 'length_mismatch']);
-export const rescoreVerdictSchema = z.object({
-  ok: z.boolean(),
-  firstFailure: z.object({ position: count, reason: failureReason }).nullable(),
-  maxIntervalDistance: z.number().nonnegative(),
-  maxLogitGap: z.number().nonnegative(),
-  maxLogprobDeviation: z.number().nonnegative(),
-});
+/** The verifier's verdict with its evidence (the same shape it signs and sends the coordinator). */
+export const rescoreVerdictSchema = verdictSchema;
 export type RescoreVerdict = z.infer<typeof rescoreVerdictSchema>;
+
+/**
+ * Test-only ways a tab cheats (issue #4), so end-to-end tests can show the audits catch each one. Only a test-hooks
+ * build (`npm run build:test-hooks`, Vite mode `test-hooks`) acts on them: in any other build `setCheat` throws and
+ * the cheating code is not bundled (worker/cheats.ts says what each mode does). `approve-everything` is the
+ * verifier's cheat and lives on the page; the worker ignores it.
+ */
+export const cheatModeSchema = /* @__PURE__ */ z.enum(['other-model', 'rounded-weights', 'random-tokens', 'false-stop', 'other-seed', 'tampered-logprobs', 'replay', 'approve-everything']);
+export type CheatMode = z.infer<typeof cheatModeSchema>;
 
 /** Parses what crossed the page <-> worker boundary, or throws an Error naming what was wrong. */
 export function checkedWorkerValue<T>(schema: z.ZodType<T>, value: unknown, what: string): T {
@@ -142,4 +145,9 @@ export interface InferenceWorkerApi {
   rescore(request: RescoreRequest): Promise<RescoreVerdict>;
   /** Stops a running or queued job; its `run` call rejects with name 'cancelled'. Unknown ids are ignored. */
   cancel(jobId: string): void;
+  /**
+   * Test-hooks builds only: cheat from now on in the given way (null: honestly), in call order with loads and
+   * tasks. A model-swapping mode takes effect at the next `load`. Rejects in every other build.
+   */
+  setCheat(mode: CheatMode | null): Promise<void>;
 }

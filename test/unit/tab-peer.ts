@@ -6,7 +6,7 @@
 import { generateKeyPairSync, sign, type KeyObject } from 'node:crypto';
 import type { Link } from '../../coordinator/transport/link.ts';
 import { contributorIdFromPublicKey, sha256 } from '../../coordinator/identity/ed25519.ts';
-import { authMessage, resultMessage, toBase64Url, transcriptOf, type TranscriptEnd, type TranscriptTask } from '../../src/protocol/identity.ts';
+import { authMessage, resultMessage, toBase64Url, transcriptOf, verdictMessage, verdictStatementOf, type TranscriptEnd, type TranscriptTask } from '../../src/protocol/identity.ts';
 import {
   parseTabMessage,
   TAB_PROTOCOL_VERSION,
@@ -17,6 +17,7 @@ import {
   type TaskMessage,
   type TokenCandidate,
   type TokenEntry,
+  type Verdict,
 } from '../../src/protocol/tab.ts';
 
 /**
@@ -99,6 +100,10 @@ export class TestIdentity {
 
   signResult(task: TranscriptTask, tokens: ReadonlyArray<{ id: number; logprob: number }>, end: TranscriptEnd): string {
     return this.sign(resultMessage(sha256(transcriptOf(task, tokens, end))));
+  }
+
+  signVerdict(auditId: string, transcriptSha256: string, verdict: Verdict): string {
+    return this.sign(verdictMessage(sha256(verdictStatementOf(auditId, transcriptSha256, verdict))));
   }
 }
 

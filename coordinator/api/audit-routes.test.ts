@@ -1,0 +1,65 @@
+import { describe, expect, it } from 'vitest';
+import { auditRoutes } from './audit-routes.ts';
+import { AuditBook } from '../trust/audit-book.ts';
+import type { AuditSummary, ContributorTrust, JobAudit } from '../../src/protocol/audits.ts';
+import type { ErrorBody } from '../../src/protocol/api.ts';
+import { Hono } from 'hono';
+import { toApiError } from './errors.ts';
+
+const WORKER = 'a'.repeat(40);
+const VERIFIER = 'b'.repeat(40);
+const PASS = { ok: true, firstFailure: null, maxIntervalDistance: 0, maxLogitGap: 0, maxLogprobDeviation: 2e-6 };
+
+function app(book: AuditBook) {
+  const app = new Hono();
+  app.route('/api', auditRoutes(book));
+  app.onError((error, c) => {
+    const apiError = toApiError(error);
+    return c.json(apiError.toBody(), apiError.status);
+  });
+  return app;
+}
+
+describe('audit API', () => {
+  const book = new AuditBook({ probation: 10, pMin: 0.05 }, () => new Date('2026-11-28T12:00:00Z'));
+  book.opened({ jobId: 'job-1', model: 'dolphin-tiny', contributorId: WORKER, transcriptSha256: 'c'.repeat(64) });
+  book.verdict('job-1', { verifier: VERIFIER, backend: 'webgpu', verdict: PASS, signature: 'sig', at: '2026-11-28T12:00:01Z' });
+  book.decided('job-1', 'passed');
+  book.opened({ jobId: 'job-2', model: 'dolphin-tiny', contributorId: WORKER, transcriptSha256: 'd'.repeat(64) });
+
+  it("shows a job's audit with its signed verdicts", async () => {
+    const response = await app(book).request('/api/audits/jobs/job-1');
+    expect(response.status).toBe(200);
+    expect((await response.json()) as JobAudit).toEqual({
+      jobId: 'job-1',
+      model: 'dolphin-tiny',
+      contributorId: WORKER,
+      status: 'passed',
+      transcriptSha256: 'c'.repeat(64),
+      verdicts: [{ verifier: VERIFIER, backend: 'webgpu', verdict: PASS, signature: 'sig', at: '2026-11-28T12:00:01Z' }],
+      requestedAt: '2026-11-28T12:00:00.000Z',
+      decidedAt: '2026-11-28T12:00:00.000Z',
+    });
+  });
+
+  it("shows a contributor's record as worker and as verifier", async () => {
+    const worker = (await (await app(book).request(`/api/contributors/${WORKER}`)).json()) as ContributorTrust;
+    expect(worker.worker).toEqual({ audited: 2, passed: 1, convicted: 0, pending: 1, consecutivePasses: 1, auditProbability: 1 });
+    const verifier = (await (await app(book).request(`/api/contributors/${VERIFIER}`)).json()) as ContributorTrust;
+    expect(verifier.verifier).toEqual({ verdicts: 1, dissents: 0, plantedRejected: 0, plantedApproved: 0, trusted: true });
+  });
+
+  it('sums up audits, newest first', async () => {
+    const summary = (await (await app(book).request('/api/audits')).json()) as AuditSummary;
+    expect(summary.audits).toEqual({ pending: 1, passed: 1, convicted: 0, unverified: 0 });
+    expect(summary.recent.map((a) => a.jobId)).toEqual(['job-2', 'job-1']);
+  });
+
+  it('answers unknown jobs and contributors with a 404 in the API error shape', async () => {
+    for (const [path, code] of [['/api/audits/jobs/nope', 'audit_not_found'], ['/api/contributors/nobody', 'contributor_not_found']] as const) {
+      const response = await app(book).request(path);
+      expect(response.status).toBe(404);
+      expect(((await response.json()) as ErrorBody).error).toMatchObject({ type: 'invalid_request_error', code });
+    }
+  });
+});

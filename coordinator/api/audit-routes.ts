@@ -1,0 +1,24 @@
+/**
+ * The audit API (issue #4; shapes in src/protocol/audits.ts): `GET /api/audits` (counts and the latest audits),
+ * `GET /api/audits/jobs/:jobId` (one job's audit with its signed verdicts), `GET /api/contributors/:id` (an
+ * identity's record as worker and verifier). Unknown ids get a 404 in the API's error shape.
+ */
+import { Hono } from 'hono';
+import { ApiError } from './errors.ts';
+import type { AuditBook } from '../trust/audit-book.ts';
+
+export function auditRoutes(book: AuditBook): Hono {
+  const routes = new Hono();
+  routes.get('/audits', (c) => c.json(book.summary()));
+  routes.get('/audits/jobs/:jobId', (c) => {
+    const audit = book.job(c.req.param('jobId'));
+    if (!audit) throw new ApiError(404, 'invalid_request_error', `No audit of job '${c.req.param('jobId')}': it was not audited, or is unknown.`, 'audit_not_found', 'jobId');
+    return c.json(audit);
+  });
+  routes.get('/contributors/:contributorId', (c) => {
+    const trust = book.contributor(c.req.param('contributorId'));
+    if (!trust) throw new ApiError(404, 'invalid_request_error', `No contributor '${c.req.param('contributorId')}' has served or verified a job here.`, 'contributor_not_found', 'contributorId');
+    return c.json(trust);
+  });
+  return routes;
+}

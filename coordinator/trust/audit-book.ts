@@ -1,0 +1,126 @@
+/**
+ * The coordinator's memory of audits (issue #4): every job audit with its signed verdicts, and each contributor
+ * identity's record as a worker (what sets its audit rate) and as a verifier (dissents, planted transcripts). In
+ * memory and bounded for now; the ledger issue (#5) persists it and turns outcomes into money.
+ */
+import type { AuditStatus, AuditSummary, ContributorTrust, JobAudit, VerdictRecord } from '../../src/protocol/audits.ts';
+import { auditProbability, DEFAULT_AUDIT_POLICY, NEW_IDENTITY, afterAudit, type AuditPolicy, type AuditRecord } from './audit-policy.ts';
+
+/** Job audits kept (the oldest decided ones are forgotten first). */
+const MAX_JOB_AUDITS = 10_000;
+const RECENT = 20;
+
+interface Identity {
+  record: AuditRecord;
+  audited: number;
+  passed: number;
+  convicted: number;
+  verdicts: number;
+  dissents: number;
+  plantedRejected: number;
+  plantedApproved: number;
+}
+
+export class AuditBook {
+  private readonly jobs = new Map<string, JobAudit>();
+  private readonly identities = new Map<string, Identity>();
+  private readonly planted = { sent: 0, rejected: 0, approved: 0 };
+
+  constructor(
+    private readonly policy: AuditPolicy = DEFAULT_AUDIT_POLICY,
+    private readonly now: () => Date = () => new Date(),
+  ) {}
+
+  /** The worker record that sets the identity's audit rate. */
+  record(contributorId: string): AuditRecord {
+    return this.identity(contributorId).record;
+  }
+
+  /** A finished job was chosen for audit. */
+  opened(audit: Pick<JobAudit, 'jobId' | 'model' | 'contributorId' | 'transcriptSha256'>): void {
+    this.jobs.set(audit.jobId, { ...audit, status: 'pending', verdicts: [], requestedAt: this.now().toISOString(), decidedAt: null });
+    this.identity(audit.contributorId).audited++;
+    if (this.jobs.size > MAX_JOB_AUDITS) {
+      const oldest = [...this.jobs.values()].find((a) => a.status !== 'pending');
+      if (oldest) this.jobs.delete(oldest.jobId);
+    }
+  }
+
+  verdict(jobId: string, record: VerdictRecord): void {
+    this.jobs.get(jobId)?.verdicts.push(record);
+    this.identity(record.verifier).verdicts++;
+  }
+
+  /**
+   * The audit is decided. A pass or conviction moves the worker's record; verifiers who said otherwise get a
+   * dissent. `unverified` (no verifier could judge it in time) moves nothing.
+   */
+  decided(jobId: string, status: Exclude<AuditStatus, 'pending'>): void {
+    const audit = this.jobs.get(jobId);
+    if (!audit || audit.status !== 'pending') return;
+    audit.status = status;
+    audit.decidedAt = this.now().toISOString();
+    if (status === 'unverified') return;
+    const worker = this.identity(audit.contributorId);
+    const passed = status === 'passed';
+    worker.record = afterAudit(worker.record, passed);
+    if (passed) worker.passed++;
+    else worker.convicted++;
+    for (const v of audit.verdicts) if (v.verdict.ok !== passed) this.identity(v.verifier).dissents++;
+  }
+
+  plantedSent(): void {
+    this.planted.sent++;
+  }
+
+  /** A verifier's verdict on a planted (known-bad) transcript. */
+  plantedJudged(verifier: string, approved: boolean): void {
+    const identity = this.identity(verifier);
+    identity.verdicts++;
+    if (approved) {
+      identity.plantedApproved++;
+      this.planted.approved++;
+    } else {
+      identity.plantedRejected++;
+      this.planted.rejected++;
+    }
+  }
+
+  /** Whether this identity may verify: never again once it approved a planted transcript or was convicted as a worker. */
+  trustedVerifier(contributorId: string): boolean {
+    const identity = this.identities.get(contributorId);
+    return !identity || (identity.plantedApproved === 0 && identity.convicted === 0);
+  }
+
+  job(jobId: string): JobAudit | undefined {
+    const audit = this.jobs.get(jobId);
+    return audit && structuredClone(audit);
+  }
+
+  contributor(contributorId: string): ContributorTrust | undefined {
+    const i = this.identities.get(contributorId);
+    if (!i) return undefined;
+    const pending = [...this.jobs.values()].filter((a) => a.contributorId === contributorId && a.status === 'pending').length;
+    return {
+      contributorId,
+      worker: { audited: i.audited, passed: i.passed, convicted: i.convicted, pending, consecutivePasses: i.record.consecutivePasses, auditProbability: auditProbability(i.record, this.policy) },
+      verifier: { verdicts: i.verdicts, dissents: i.dissents, plantedRejected: i.plantedRejected, plantedApproved: i.plantedApproved, trusted: this.trustedVerifier(contributorId) },
+    };
+  }
+
+  summary(): AuditSummary {
+    const audits: Record<AuditStatus, number> = { pending: 0, passed: 0, convicted: 0, unverified: 0 };
+    for (const a of this.jobs.values()) audits[a.status]++;
+    const recent = [...this.jobs.values()].slice(-RECENT).reverse().map((a) => structuredClone(a));
+    return { audits, planted: { ...this.planted }, recent };
+  }
+
+  private identity(contributorId: string): Identity {
+    let identity = this.identities.get(contributorId);
+    if (!identity) {
+      identity = { record: NEW_IDENTITY, audited: 0, passed: 0, convicted: 0, verdicts: 0, dissents: 0, plantedRejected: 0, plantedApproved: 0 };
+      this.identities.set(contributorId, identity);
+    }
+    return identity;
+  }
+}

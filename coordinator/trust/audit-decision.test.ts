@@ -1,0 +1,39 @@
+import { describe, expect, it } from 'vitest';
+import { auditDecision, plantedTranscript } from './audit-decision.ts';
+
+describe('auditDecision', () => {
+  it.each([
+    [[], 'undecided'],
+    [[true], 'passed'],
+    [[false], 'undecided'],
+    [[false, false], 'convicted'],
+    [[false, true], 'undecided'],
+    [[false, true, true], 'passed'],
+    [[false, true, false], 'convicted'],
+  ] as const)('%j -> %s', (verdicts, expected) => {
+    expect(auditDecision(verdicts)).toBe(expected);
+  });
+});
+
+describe('plantedTranscript', () => {
+  const source = {
+    task: { jobId: 'job-1', model: 'm', messages: [{ role: 'user' as const, content: 'hi' }], params: { maxTokens: 4, temperature: 0.8, topP: 1, topK: 0, stop: [], seed: 1, topLogprobs: 0 } },
+    tokens: [{ id: 1, logprob: -0.1 }, { id: 2, logprob: -2 }, { id: 3, logprob: -0.5 }],
+    end: { finishReason: 'length' as const, promptTokens: 3, completionTokens: 3 },
+  };
+
+  it('lowers exactly one logprob by 0.5 to 1.5 nats under a new job id, and changes nothing in the source', () => {
+    for (const draw of [0, 0.3, 0.99]) {
+      const planted = plantedTranscript(source, 'job-2', () => draw);
+      if (!planted) throw new Error('nothing planted');
+      expect(planted.task).toEqual({ ...source.task, jobId: 'job-2' });
+      const changed = planted.tokens.flatMap((t, i) => (t.logprob !== source.tokens[i]?.logprob ? [source.tokens[i]!.logprob - t.logprob] : []));
+      expect(changed).toHaveLength(1);
+      expect(changed[0]).toBeGreaterThanOrEqual(0.5);
+      expect(changed[0]).toBeLessThan(1.5);
+      expect(planted.tokens.map((t) => t.id)).toEqual([1, 2, 3]);
+    }
+    expect(source.tokens[0]?.logprob).toBe(-0.1);
+    expect(plantedTranscript({ ...source, tokens: [] }, 'job-3', Math.random)).toBeNull();
+  });
+});

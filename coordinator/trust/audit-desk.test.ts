@@ -1,0 +1,305 @@
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
+import { AuditDesk, type CompletedJob } from './audit-desk.ts';
+import { AuditBook } from './audit-book.ts';
+import type { AuditPolicy } from './audit-policy.ts';
+import { TabRegistry, type Tab } from '../tabs/tab-registry.ts';
+import { RecordingLink, TestIdentity } from '../../test/unit/tab-peer.ts';
+import { toHex, transcriptOf } from '../../src/protocol/identity.ts';
+import { sha256 } from '../identity/ed25519.ts';
+import { parseAuditTranscript } from '../../src/protocol/mesh.ts';
+import type { CoordinatorToTab, TaskMessage, Verdict } from '../../src/protocol/tab.ts';
+
+const MODEL = 'dolphin-tiny';
+const TOLERANCES = { epsilon: 1e-3, delta: 1e-3, tau: 1e-3 };
+const PASS: Verdict = { ok: true, firstFailure: null, maxIntervalDistance: 0, maxLogitGap: 0, maxLogprobDeviation: 1e-6 };
+const FAIL: Verdict = { ok: false, firstFailure: { position: 2, reason: 'logprob_mismatch' }, maxIntervalDistance: 0, maxLogitGap: 0, maxLogprobDeviation: 0.7 };
+
+type Audit = Extract<CoordinatorToTab, { type: 'audit' }>;
+
+interface TestTab {
+  tab: Tab;
+  link: RecordingLink;
+  identity: TestIdentity;
+}
+
+let registry: TabRegistry;
+let book: AuditBook;
+let clock: number;
+let jobs = 0;
+
+function network(options: { policy?: AuditPolicy; plantRate?: number; random?: () => number; pendingTimeoutMs?: number } = {}) {
+  registry = new TabRegistry();
+  const policy = options.policy ?? { probation: 3, pMin: 0.05 };
+  book = new AuditBook(policy);
+  clock = 0;
+  const logs: string[] = [];
+  const desk = new AuditDesk({
+    registry,
+    book,
+    policy,
+    tolerances: TOLERANCES,
+    plantRate: options.plantRate ?? 0,
+    random: options.random ?? (() => 0.5),
+    verdictTimeoutMs: 60_000,
+    pendingTimeoutMs: options.pendingTimeoutMs ?? 600_000,
+    now: () => clock,
+    log: (line) => logs.push(line),
+  });
+  return { desk, logs };
+}
+
+let nextPeer = 1;
+/** A ready tab serving `models`, with a mesh peer unless `peer` is false; `identity` may be shared with another tab. */
+function openTab(models = [MODEL], options: { identity?: TestIdentity; peer?: boolean } = {}): TestTab {
+  const link = new RecordingLink();
+  const identity = options.identity ?? new TestIdentity();
+  const tab = registry.add(link);
+  Object.assign(tab, { ready: true, contributorId: identity.contributorId, publicKey: identity.publicKey, backend: 'wasm', models, peerId: options.peer === false ? null : `peer${nextPeer++}` });
+  return { tab, link, identity };
+}
+
+function completedJob(worker: TestTab, tokens = [{ id: 5, logprob: -0.25 }, { id: 9, logprob: -1.5 }, { id: 7, logprob: -0.125 }]): CompletedJob {
+  const task: TaskMessage = {
+    type: 'task',
+    jobId: `job-${++jobs}`,
+    model: MODEL,
+    messages: [{ role: 'user', content: 'hi' }],
+    params: { maxTokens: 8, temperature: 0.8, topP: 0.95, topK: 0, stop: [], seed: 42, topLogprobs: 0 },
+  };
+  return { tab: worker.tab, task, tokens, end: { finishReason: 'stop', promptTokens: 6, completionTokens: tokens.length + 1 } };
+}
+
+const audits = (t: TestTab) => t.link.ofType('audit');
+const lastAudit = (t: TestTab): Audit => {
+  const audit = audits(t).at(-1);
+  if (!audit) throw new Error(`${t.tab.id} got no audit`);
+  return audit;
+};
+function answer(desk: AuditDesk, verifier: TestTab, verdict: Verdict, audit = lastAudit(verifier)) {
+  desk.handle(verifier.tab, { type: 'verdict', auditId: audit.auditId, transcriptSha256: audit.transcriptSha256, verdict, signature: verifier.identity.signVerdict(audit.auditId, audit.transcriptSha256, verdict) });
+}
+
+beforeEach(() => {
+  vi.useFakeTimers();
+});
+afterEach(() => {
+  vi.useRealTimers();
+});
+
+describe('AuditDesk', () => {
+  it("sends a new identity's job to a verifier of another identity, which gets the transcript from the worker over the mesh", () => {
+    const { desk } = network();
+    const worker = openTab();
+    const sameIdentity = openTab([MODEL], { identity: worker.identity });
+    openTab(['other-model']);
+    const verifier = openTab();
+    const job = completedJob(worker);
+    desk.jobCompleted(job);
+
+    expect(audits(sameIdentity)).toHaveLength(0);
+    const audit = lastAudit(verifier);
+    expect(audit).toMatchObject({ model: MODEL, from: worker.tab.peerId, tolerances: TOLERANCES, transcriptSha256: toHex(sha256(transcriptOf(job.task, job.tokens, job.end))) });
+    expect(audit.transcript).toBeUndefined();
+    expect(worker.link.ofType('share')).toEqual([{ type: 'share', auditId: audit.auditId, jobId: job.task.jobId, to: verifier.tab.peerId }]);
+    expect(book.job(job.task.jobId)).toMatchObject({ status: 'pending', contributorId: worker.identity.contributorId });
+
+    answer(desk, verifier, PASS);
+    const decided = book.job(job.task.jobId);
+    expect(decided?.status).toBe('passed');
+    expect(decided?.verdicts).toEqual([expect.objectContaining({ verifier: verifier.identity.contributorId, verdict: PASS })]);
+    expect(book.contributor(worker.identity.contributorId)?.worker).toMatchObject({ audited: 1, passed: 1, consecutivePasses: 1 });
+    expect(desk.open).toBe(0);
+  });
+
+  it('audits every job until the probation passes, then at max(pMin, 1/passes)', () => {
+    const draws = [0.2];
+    const { desk } = network({ policy: { probation: 2, pMin: 0.05 }, random: () => draws[0] as number });
+    const worker = openTab();
+    const verifier = openTab();
+    for (let i = 0; i < 2; i++) {
+      desk.jobCompleted(completedJob(worker));
+      answer(desk, verifier, PASS);
+    }
+    // Two passes in a row: p = 1/2 now. A draw of 0.6 is not audited, 0.2 is.
+    draws[0] = 0.6;
+    desk.jobCompleted(completedJob(worker));
+    expect(audits(verifier)).toHaveLength(2);
+    draws[0] = 0.2;
+    desk.jobCompleted(completedJob(worker));
+    expect(audits(verifier)).toHaveLength(3);
+  });
+
+  it('a failure calls a second verifier; two failures convict, a split calls a third who decides', () => {
+    const { desk } = network();
+    const worker = openTab();
+    const [a, b, c] = [openTab(), openTab(), openTab()];
+    const byAudit = () => [a, b, c].find((t) => t.link.ofType('audit').length > 0 && !answered.has(t)) as TestTab;
+    const answered = new Set<TestTab>();
+    const judge = (verdict: Verdict) => {
+      const verifier = byAudit();
+      answered.add(verifier);
+      answer(desk, verifier, verdict);
+      return verifier;
+    };
+
+    const convicted = completedJob(worker);
+    desk.jobCompleted(convicted);
+    judge(FAIL);
+    expect(book.job(convicted.task.jobId)?.status).toBe('pending');
+    judge(FAIL);
+    expect(book.job(convicted.task.jobId)?.status).toBe('convicted');
+    expect(book.contributor(worker.identity.contributorId)?.worker).toMatchObject({ convicted: 1, consecutivePasses: 0 });
+
+    answered.clear();
+    for (const t of [a, b, c]) t.link.sent.length = 0;
+    const split = completedJob(worker);
+    desk.jobCompleted(split);
+    const first = judge(FAIL);
+    judge(PASS);
+    expect(book.job(split.task.jobId)?.status).toBe('pending');
+    judge(PASS);
+    expect(book.job(split.task.jobId)?.status).toBe('passed');
+    expect(book.job(split.task.jobId)?.verdicts).toHaveLength(3);
+    expect(book.contributor(first.identity.contributorId)?.verifier.dissents).toBe(1);
+  });
+
+  it("stops counting a verifier's verdict once that identity is convicted as a worker", () => {
+    const { desk } = network();
+    const worker = openTab();
+    const [a, b] = [openTab(), openTab()];
+    const job = completedJob(worker);
+    desk.jobCompleted(job);
+    const [first, second] = audits(a).length ? [a, b] : [b, a];
+    answer(desk, first, FAIL);
+    answer(desk, second, PASS);
+    expect(book.job(job.task.jobId)?.status).toBe('pending'); // a split, and no third verifier here
+
+    // The dissenting verifier's own job is convicted: its verdict no longer counts, which decides the split.
+    book.opened({ jobId: 'its-own-job', model: MODEL, contributorId: first.identity.contributorId, transcriptSha256: '0'.repeat(64) });
+    book.decided('its-own-job', 'convicted');
+    desk.pump();
+    expect(book.job(job.task.jobId)?.status).toBe('passed');
+    expect(book.contributor(first.identity.contributorId)?.verifier.trusted).toBe(false);
+  });
+
+  it('drops verdicts from tabs not given the audit, and passes over a verdict that is not signed for the transcript', () => {
+    const { desk, logs } = network();
+    const worker = openTab();
+    const [a, b] = [openTab(), openTab()];
+    const job = completedJob(worker);
+    desk.jobCompleted(job);
+    const [given, other] = audits(a).length ? [a, b] : [b, a];
+    const audit = lastAudit(given);
+
+    desk.handle(other.tab, { type: 'verdict', auditId: audit.auditId, transcriptSha256: audit.transcriptSha256, verdict: PASS, signature: other.identity.signVerdict(audit.auditId, audit.transcriptSha256, PASS) });
+    expect(book.job(job.task.jobId)?.status).toBe('pending');
+    expect(logs.at(-1)).toMatch(/was not given/);
+
+    // Signed for a different verdict than the one sent: not accepted; the other verifier gets the audit.
+    desk.handle(given.tab, { type: 'verdict', auditId: audit.auditId, transcriptSha256: audit.transcriptSha256, verdict: PASS, signature: given.identity.signVerdict(audit.auditId, audit.transcriptSha256, FAIL) });
+    expect(book.job(job.task.jobId)?.status).toBe('pending');
+    expect(audits(other)).toHaveLength(1);
+    answer(desk, other, PASS);
+    expect(book.job(job.task.jobId)?.status).toBe('passed');
+  });
+
+  it("sends the coordinator's own copy inline when the worker cannot share it, has left, or has no mesh peer", () => {
+    const { desk } = network();
+    const worker = openTab();
+    const verifier = openTab();
+    const job = completedJob(worker);
+    desk.jobCompleted(job);
+    const first = lastAudit(verifier);
+    desk.handle(worker.tab, { type: 'share-failed', auditId: first.auditId, message: 'no connection' });
+    const resent = lastAudit(verifier);
+    expect(resent.auditId).toBe(first.auditId);
+    const parsed = parseAuditTranscript(resent.transcript ?? '');
+    expect(parsed.ok && parsed.message).toMatchObject({ auditId: first.auditId, task: { jobId: job.task.jobId }, tokens: job.tokens.map((t) => [t.id, t.logprob]) });
+    answer(desk, verifier, PASS);
+
+    // The worker left before its audit: the verifier gets the transcript inline, at once.
+    const second = completedJob(worker);
+    registry.remove(worker.tab.id);
+    desk.jobCompleted(second);
+    expect(lastAudit(verifier).transcript).toBeDefined();
+    // A missing transcript over the mesh is also resent inline.
+    answer(desk, verifier, PASS);
+    const noPeer = openTab([MODEL], { peer: false });
+    desk.jobCompleted(completedJob(noPeer));
+    expect(lastAudit(verifier).transcript).toBeDefined();
+  });
+
+  it('a verifier that reports the transcript missing gets it inline; one that cannot judge is replaced', () => {
+    const { desk } = network();
+    const worker = openTab();
+    const [a, b] = [openTab(), openTab()];
+    const job = completedJob(worker);
+    desk.jobCompleted(job);
+    const [given, other] = audits(a).length ? [a, b] : [b, a];
+    const audit = lastAudit(given);
+    desk.handle(given.tab, { type: 'audit-failed', auditId: audit.auditId, reason: 'transcript_missing', message: 'nothing came' });
+    expect(lastAudit(given).transcript).toBeDefined();
+    desk.handle(given.tab, { type: 'audit-failed', auditId: audit.auditId, reason: 'model_not_loaded', message: 'no model' });
+    expect(audits(other)).toHaveLength(1);
+  });
+
+  it('reassigns the audits of a verifier that leaves or does not answer in time', () => {
+    const { desk } = network();
+    const worker = openTab();
+    const [a, b, c] = [openTab(), openTab(), openTab()];
+    desk.jobCompleted(completedJob(worker));
+    const first = [a, b, c].find((t) => audits(t).length) as TestTab;
+    registry.remove(first.tab.id);
+    desk.tabClosed(first.tab);
+    const second = [a, b, c].find((t) => t !== first && audits(t).length) as TestTab;
+    expect(second).toBeDefined();
+    vi.advanceTimersByTime(60_001);
+    const third = [a, b, c].find((t) => t !== first && t !== second && audits(t).length);
+    expect(third).toBeDefined();
+  });
+
+  it('records an audit as unverified when no verifier turns up in time', () => {
+    const { desk } = network({ pendingTimeoutMs: 1000 });
+    const worker = openTab();
+    const job = completedJob(worker);
+    desk.jobCompleted(job);
+    expect(book.job(job.task.jobId)?.status).toBe('pending');
+    clock = 1001;
+    desk.pump();
+    expect(book.job(job.task.jobId)?.status).toBe('unverified');
+    expect(book.contributor(worker.identity.contributorId)?.worker.consecutivePasses).toBe(0);
+  });
+
+  it('plants known-bad transcripts through another tab, first with untested verifiers; one who approves is trusted no more', () => {
+    const { desk, logs } = network({ plantRate: 1, random: () => 0.99 });
+    const worker = openTab();
+    const lazy = openTab();
+    const job = completedJob(worker);
+    desk.jobCompleted(job);
+    // The job's own audit comes first; the planted copy waits until the verifier is free.
+    expect(audits(lazy)).toHaveLength(1);
+    answer(desk, lazy, PASS);
+    const planted = lastAudit(lazy);
+    expect(planted.transcriptSha256).not.toBe(book.job(job.task.jobId)?.transcriptSha256);
+    // A courier (never the verifier) carries the planted transcript over the mesh, like any transcript.
+    const share = worker.link.ofType('share').at(-1);
+    expect(share).toMatchObject({ auditId: planted.auditId, to: lazy.tab.peerId });
+    const parsed = parseAuditTranscript(share?.transcript ?? '');
+    if (!parsed.ok) throw new Error(parsed.error);
+    const changed = parsed.message.tokens.filter(([id, logprob], i) => id !== job.tokens[i]?.id || logprob !== job.tokens[i]?.logprob);
+    expect(changed).toHaveLength(1);
+    expect(parsed.message.task.jobId).not.toBe(job.task.jobId);
+    expect(toHex(sha256(transcriptOf(parsed.message.task, parsed.message.tokens.map(([id, logprob]) => ({ id, logprob })), parsed.message.end)))).toBe(planted.transcriptSha256);
+
+    answer(desk, lazy, PASS);
+    expect(book.contributor(lazy.identity.contributorId)?.verifier).toMatchObject({ plantedApproved: 1, trusted: false });
+    expect(logs.some((l) => l.includes('approved a planted'))).toBe(true);
+    const honest = openTab();
+    desk.jobCompleted(completedJob(worker));
+    expect(audits(lazy)).toHaveLength(2);
+    answer(desk, honest, PASS); // the job's own audit
+    answer(desk, honest, FAIL); // the planted copy
+    expect(book.contributor(honest.identity.contributorId)?.verifier).toMatchObject({ plantedRejected: 1, trusted: true });
+    expect(book.summary().planted).toEqual({ sent: 2, rejected: 1, approved: 1 });
+  });
+});

@@ -1,0 +1,280 @@
+/**
+ * Audits of finished jobs (issue #4; design.md "Verifiable sampling", "Audit rate"). When a job ends with a valid
+ * signed result, the audit policy decides whether to audit it; the requester has its answer already and never
+ * waits. An audit goes to a verifier tab of another identity that serves the same model: the coordinator names the
+ * transcript by the SHA-256 the worker signed, the worker sends it over the mesh (`share`), the verifier re-scores
+ * it and answers with a signed verdict. One pass clears the job, a failure calls a second verifier, two failures
+ * convict, a split calls a third (audit-decision.ts).
+ *
+ * Delivery falls back to the coordinator's own copy, inline in `audit`, when the worker has left, has no mesh peer,
+ * or the mesh transfer failed — leaving the network right after a job does not dodge its audit.
+ *
+ * Lazy verifiers: now and then the coordinator plants a known-bad copy of a recent transcript (audit-decision.ts
+ * `plantedTranscript`), carried to the verifier by another tab over the mesh like any transcript. A verifier that
+ * approves one is no longer trusted with audits, nor is an identity convicted as a worker (its model is suspect);
+ * their verdicts on audits still open stop counting. Verifiers never tested with a planted transcript are picked
+ * first for one.
+ */
+import { randomUUID } from 'node:crypto';
+import { MAX_TAB_MESSAGE_CHARS, type TabToCoordinator, type Tolerances } from '../../src/protocol/tab.ts';
+import { toHex, transcriptOf, verdictMessage, verdictStatementOf } from '../../src/protocol/identity.ts';
+import { auditTranscriptOf } from '../../src/protocol/mesh.ts';
+import { sha256, verifyEd25519 } from '../identity/ed25519.ts';
+import type { Tab, TabRegistry } from '../tabs/tab-registry.ts';
+import { auditDecision, MAX_VERIFIERS, plantedTranscript, type TranscriptParts } from './audit-decision.ts';
+import { shouldAudit, type AuditPolicy } from './audit-policy.ts';
+import type { AuditBook } from './audit-book.ts';
+
+type FromVerifier = Extract<TabToCoordinator, { type: 'verdict' | 'audit-failed' | 'share-failed' }>;
+
+/** A job that ended with a result signature the coordinator verified. */
+export interface CompletedJob extends TranscriptParts {
+  tab: Tab;
+}
+
+export interface AuditDeskOptions {
+  registry: TabRegistry;
+  book: AuditBook;
+  policy: AuditPolicy;
+  tolerances: Tolerances;
+  /** Chance, per completed job, of also planting a known-bad copy of its transcript with some verifier. */
+  plantRate: number;
+  random: () => number;
+  /** A verifier that has not answered this long after it was given an audit is passed over. */
+  verdictTimeoutMs: number;
+  /** An audit that found no verifier for this long is recorded as unverified. */
+  pendingTimeoutMs: number;
+  now?: () => number;
+  log?: (message: string) => void;
+}
+
+interface Audit {
+  id: string;
+  model: string;
+  parts: TranscriptParts;
+  sha256: string;
+  worker: Tab;
+  workerId: string;
+  planted: boolean;
+  verdicts: Array<{ verifier: string; ok: boolean }>;
+  /** Identities that may not take this audit: the worker, verifiers who judged it or failed to. */
+  excluded: Set<string>;
+  assigned: { verifier: Tab; sender: Tab | null; inline: boolean; timer: ReturnType<typeof setTimeout> } | null;
+  queuedAt: number;
+}
+
+/** Recent transcripts per model, the material planted ones are made from. */
+const PLANT_SOURCES = 8;
+
+export class AuditDesk {
+  private readonly audits = new Map<string, Audit>();
+  private readonly queue: Audit[] = [];
+  private readonly busy = new Set<Tab>();
+  private readonly now: () => number;
+  private readonly log: (message: string) => void;
+
+  constructor(private readonly options: AuditDeskOptions) {
+    this.now = options.now ?? (() => performance.now());
+    this.log = options.log ?? (() => {});
+  }
+
+  /** Audits waiting for a verifier or being judged. */
+  get open(): number {
+    return this.audits.size;
+  }
+
+  jobCompleted(job: CompletedJob): void {
+    const workerId = job.tab.contributorId;
+    if (!workerId) return;
+    const { book, policy, random } = this.options;
+    if (shouldAudit(book.record(workerId), policy, random())) {
+      const audit = this.newAudit(job, workerId, false);
+      book.opened({ jobId: job.task.jobId, model: job.task.model, contributorId: workerId, transcriptSha256: audit.sha256 });
+    }
+    if (random() < this.options.plantRate) {
+      const planted = plantedTranscript(job, `chatcmpl-${randomUUID().replaceAll('-', '')}`, random);
+      if (planted) {
+        this.newAudit({ ...planted, tab: job.tab }, workerId, true);
+        book.plantedSent();
+      }
+    }
+    this.pump();
+  }
+
+  /** A verifier's answer. Answers to audits the tab was not given are dropped. */
+  handle(tab: Tab, message: FromVerifier): void {
+    const audit = this.audits.get(message.auditId);
+    if (message.type === 'share-failed') {
+      if (audit?.assigned?.sender === tab) this.deliverInline(audit, `the sender could not: ${message.message}`);
+      return;
+    }
+    if (!audit || audit.assigned?.verifier !== tab) return this.log(`${tab.id}: ${message.type} for audit ${message.auditId}, which it was not given; dropped`);
+    const verifierId = tab.contributorId as string;
+    if (message.type === 'audit-failed') {
+      if ((message.reason === 'transcript_missing' || message.reason === 'transcript_mismatch') && !audit.assigned.inline) return this.deliverInline(audit, message.message);
+      this.log(`${tab.id}: could not judge audit ${audit.id}: ${message.reason}: ${message.message}`);
+      return this.passOver(audit);
+    }
+    const statement = verdictStatementOf(audit.id, audit.sha256, message.verdict);
+    if (message.transcriptSha256 !== audit.sha256 || !tab.publicKey || !verifyEd25519(tab.publicKey, verdictMessage(sha256(statement)), message.signature)) {
+      this.log(`${tab.id}: the verdict on audit ${audit.id} is not signed for this transcript; passed over`);
+      return this.passOver(audit);
+    }
+    this.release(audit);
+    const { book } = this.options;
+    const ok = message.verdict.ok;
+    if (audit.planted) {
+      book.plantedJudged(verifierId, ok);
+      if (ok) this.log(`${tab.id}: verifier ${verifierId} approved a planted known-bad transcript; it gets no more audits`);
+      this.audits.delete(audit.id);
+      return this.pump();
+    }
+    const jobId = audit.parts.task.jobId;
+    book.verdict(jobId, { verifier: verifierId, backend: tab.backend, verdict: message.verdict, signature: message.signature, at: new Date().toISOString() });
+    audit.verdicts.push({ verifier: verifierId, ok });
+    audit.excluded.add(verifierId);
+    if (!this.settle(audit)) this.queue.push(audit);
+    this.pump();
+  }
+
+  /**
+   * Decides the audit if its verdicts allow, counting only verifiers still trusted (one convicted since, or caught
+   * approving a planted transcript, no longer counts). True when it closed.
+   */
+  private settle(audit: Audit): boolean {
+    const counted = audit.verdicts.filter((v) => this.options.book.trustedVerifier(v.verifier));
+    const decision = auditDecision(counted.map((v) => v.ok));
+    if (decision === 'undecided' && counted.length < MAX_VERIFIERS) return false;
+    this.close(audit, decision === 'undecided' ? 'unverified' : decision);
+    return true;
+  }
+
+  /** A verifier left: its audits go to others. (Audits of a worker that left continue from the coordinator's copy.) */
+  tabClosed(tab: Tab): void {
+    for (const audit of this.audits.values()) if (audit.assigned?.verifier === tab) this.passOver(audit, false);
+    this.busy.delete(tab);
+    this.pump();
+  }
+
+  /** Gives waiting audits to free verifiers and gives up on those that waited too long. Call when tabs change. */
+  pump(): void {
+    for (const audit of [...this.queue]) {
+      if (this.now() - audit.queuedAt > this.options.pendingTimeoutMs) {
+        this.queue.splice(this.queue.indexOf(audit), 1);
+        this.close(audit, 'unverified');
+        continue;
+      }
+      // A verdict may have stopped counting since (its verifier is no longer trusted), which can decide the audit.
+      if (audit.verdicts.length && this.settle(audit)) {
+        this.queue.splice(this.queue.indexOf(audit), 1);
+        continue;
+      }
+      const verifier = this.pickVerifier(audit);
+      if (!verifier) continue;
+      this.queue.splice(this.queue.indexOf(audit), 1);
+      this.assign(audit, verifier);
+    }
+  }
+
+  private newAudit(job: CompletedJob, workerId: string, planted: boolean): Audit {
+    const id = `audit-${randomUUID()}`;
+    const audit: Audit = {
+      id,
+      model: job.task.model,
+      parts: { task: job.task, tokens: job.tokens, end: job.end },
+      sha256: toHex(sha256(transcriptOf(job.task, job.tokens, job.end))),
+      worker: job.tab,
+      workerId,
+      planted,
+      verdicts: [],
+      excluded: new Set([workerId]),
+      assigned: null,
+      queuedAt: this.now(),
+    };
+    this.audits.set(id, audit);
+    this.queue.push(audit);
+    return audit;
+  }
+
+  private eligible(audit: Audit): Tab[] {
+    const { book } = this.options;
+    return this.options.registry
+      .ready()
+      .filter((t) => t.contributorId !== null && !audit.excluded.has(t.contributorId) && t.models.includes(audit.model) && !this.busy.has(t) && book.trustedVerifier(t.contributorId));
+  }
+
+  /** An idle tab if there is one; for planted transcripts, the least tested verifiers first. Random among equals. */
+  private pickVerifier(audit: Audit): Tab | null {
+    let candidates = this.eligible(audit);
+    if (audit.planted && candidates.length) {
+      const tested = (t: Tab) => this.options.book.contributor(t.contributorId as string)?.verifier.plantedRejected ?? 0;
+      const least = Math.min(...candidates.map(tested));
+      candidates = candidates.filter((t) => tested(t) === least);
+    }
+    const idle = candidates.filter((t) => t.runningJobs === 0);
+    const pool = idle.length ? idle : candidates;
+    return pool.length ? (pool[Math.floor(this.options.random() * pool.length)] ?? null) : null;
+  }
+
+  /** Who sends the transcript over the mesh: the worker itself, or for a planted one another tab (never the verifier). */
+  private sender(audit: Audit, verifier: Tab): Tab | null {
+    if (!audit.planted) return this.options.registry.get(audit.worker.id) === audit.worker && audit.worker.peerId ? audit.worker : null;
+    const couriers = this.options.registry.ready().filter((t) => t !== verifier && t.peerId && t.contributorId !== verifier.contributorId);
+    return couriers[Math.floor(this.options.random() * couriers.length)] ?? null;
+  }
+
+  private assign(audit: Audit, verifier: Tab): void {
+    this.busy.add(verifier);
+    const sender = verifier.peerId ? this.sender(audit, verifier) : null;
+    const timer = setTimeout(() => {
+      this.log(`${verifier.id}: no verdict on audit ${audit.id} within ${this.options.verdictTimeoutMs} ms; passed over`);
+      this.passOver(audit);
+    }, this.options.verdictTimeoutMs);
+    timer.unref?.();
+    audit.assigned = { verifier, sender, inline: false, timer };
+    if (!sender || !verifier.peerId) return this.deliverInline(audit, 'no mesh path from the worker to the verifier');
+    verifier.link.send({ type: 'audit', auditId: audit.id, model: audit.model, transcriptSha256: audit.sha256, tolerances: this.options.tolerances, from: sender.peerId as string });
+    sender.link.send({ type: 'share', auditId: audit.id, jobId: audit.parts.task.jobId, to: verifier.peerId, ...(audit.planted ? { transcript: this.payload(audit) } : {}) });
+  }
+
+  /** Sends the coordinator's own copy of the transcript to the assigned verifier. */
+  private deliverInline(audit: Audit, why: string): void {
+    if (!audit.assigned) return;
+    const transcript = this.payload(audit);
+    if (transcript.length > MAX_TAB_MESSAGE_CHARS - 2000) {
+      this.log(`audit ${audit.id}: ${why}, and the transcript is too large to send inline; unverified`);
+      this.release(audit);
+      return this.close(audit, 'unverified');
+    }
+    audit.assigned.inline = true;
+    audit.assigned.sender = null;
+    audit.assigned.verifier.link.send({ type: 'audit', auditId: audit.id, model: audit.model, transcriptSha256: audit.sha256, tolerances: this.options.tolerances, transcript });
+  }
+
+  private payload(audit: Audit): string {
+    return JSON.stringify(auditTranscriptOf(audit.id, audit.parts.task, audit.parts.tokens, audit.parts.end));
+  }
+
+  /** The assigned verifier gave no usable verdict: another one gets the audit. */
+  private passOver(audit: Audit, pumpNow = true): void {
+    const verifier = audit.assigned?.verifier;
+    this.release(audit);
+    if (verifier?.contributorId) audit.excluded.add(verifier.contributorId);
+    this.queue.push(audit);
+    if (pumpNow) this.pump();
+  }
+
+  private release(audit: Audit): void {
+    if (!audit.assigned) return;
+    clearTimeout(audit.assigned.timer);
+    this.busy.delete(audit.assigned.verifier);
+    audit.assigned = null;
+  }
+
+  private close(audit: Audit, status: 'passed' | 'convicted' | 'unverified'): void {
+    this.audits.delete(audit.id);
+    if (audit.planted) return;
+    this.options.book.decided(audit.parts.task.jobId, status);
+    this.log(`audit of ${audit.parts.task.jobId} (contributor ${audit.workerId}): ${status} after ${audit.verdicts.length} verdict(s)`);
+  }
+}

@@ -1,0 +1,80 @@
+import { describe, expect, it, vi } from 'vitest';
+import { AuditRunner, type AuditRunnerDeps } from './audit-runner.ts';
+import { auditTranscriptOf } from '../protocol/mesh.ts';
+import { toHex, transcriptOf } from '../protocol/identity.ts';
+import { sha256 } from '../../coordinator/identity/ed25519.ts';
+import type { CoordinatorToTab, TabToCoordinator, Verdict } from '../protocol/tab.ts';
+
+const TOLERANCES = { epsilon: 1e-3, delta: 1e-3, tau: 1e-3 };
+const task = { jobId: 'job-1', model: 'dolphin-tiny', messages: [{ role: 'user' as const, content: 'hi' }], params: { maxTokens: 4, temperature: 0.8, topP: 1, topK: 0, stop: [], seed: 3, topLogprobs: 0 } };
+const tokens = [{ id: 5, logprob: -0.5 }, { id: 6, logprob: -1.25 }];
+const end = { finishReason: 'stop' as const, promptTokens: 5, completionTokens: 3 };
+const SHA = toHex(sha256(transcriptOf(task, tokens, end)));
+const FAIL: Verdict = { ok: false, firstFailure: { position: 1, reason: 'logprob_mismatch' }, maxIntervalDistance: 0, maxLogitGap: 0, maxLogprobDeviation: 0.4 };
+
+const payload = (auditId: string, t = tokens) => JSON.stringify(auditTranscriptOf(auditId, task, t, end));
+const audit = (auditId: string, extra: Partial<Extract<CoordinatorToTab, { type: 'audit' }>> = {}): Extract<CoordinatorToTab, { type: 'audit' }> => ({ type: 'audit', auditId, model: 'dolphin-tiny', transcriptSha256: SHA, tolerances: TOLERANCES, ...extra });
+
+function runner(options: Partial<AuditRunnerDeps> = {}) {
+  const sent: TabToCoordinator[] = [];
+  const expected: string[] = [];
+  const rescore = vi.fn(async () => FAIL);
+  const deps: AuditRunnerDeps = { rescore, signVerdict: async (id, sha, v) => `signed:${id}:${sha.slice(0, 4)}:${v.ok}`, send: (m) => sent.push(m), expectPeer: (p) => expected.push(p), log: () => {}, transcriptWaitMs: 200, ...options };
+  const answered = () => vi.waitFor(() => expect(sent.length).toBeGreaterThan(0));
+  return { runner: new AuditRunner(deps), sent, expected, rescore, answered };
+}
+
+describe('AuditRunner', () => {
+  it('re-scores an inline transcript with the audit tolerances and sends a signed verdict', async () => {
+    const t = runner();
+    t.runner.audit(audit('a1', { transcript: payload('a1') }));
+    await t.answered();
+    expect(t.rescore).toHaveBeenCalledWith({ model: 'dolphin-tiny', messages: task.messages, params: task.params, tokens, finishReason: 'stop', completionTokens: 3, tolerances: TOLERANCES });
+    expect(t.sent).toEqual([{ type: 'verdict', auditId: 'a1', transcriptSha256: SHA, verdict: FAIL, signature: `signed:a1:${SHA.slice(0, 4)}:false` }]);
+  });
+
+  it('takes a mesh transcript only from the named peer, including one that came before its audit', async () => {
+    const t = runner();
+    t.runner.audit(audit('a2', { from: 'peerA' }));
+    expect(t.expected).toEqual(['peerA']);
+    expect(t.runner.payload('peerB', new TextEncoder().encode(payload('a2')))).toBe(true); // kept, not used for a2
+    expect(t.runner.payload('peerA', new TextEncoder().encode(payload('a2')))).toBe(true);
+    await t.answered();
+    expect(t.sent[0]).toMatchObject({ type: 'verdict', auditId: 'a2' });
+
+    const early = runner();
+    early.runner.payload('peerC', new TextEncoder().encode(payload('a3')));
+    early.runner.audit(audit('a3', { from: 'peerC' }));
+    await early.answered();
+    expect(early.sent[0]).toMatchObject({ type: 'verdict', auditId: 'a3' });
+    expect(early.runner.stats).toMatchObject({ mesh: 1, verdicts: 1 });
+  });
+
+  it('says the transcript is missing when none came in time, and mismatched when it is not the one named', async () => {
+    const missing = runner();
+    missing.runner.audit(audit('a4', { from: 'peerA' }));
+    await missing.answered();
+    expect(missing.sent[0]).toMatchObject({ type: 'audit-failed', auditId: 'a4', reason: 'transcript_missing' });
+
+    const other = runner();
+    other.runner.audit(audit('a5', { transcript: payload('a5', [{ id: 5, logprob: -0.4 }, tokens[1] as { id: number; logprob: number }]) }));
+    await other.answered();
+    expect(other.sent[0]).toMatchObject({ type: 'audit-failed', reason: 'transcript_mismatch' });
+    expect(other.rescore).not.toHaveBeenCalled();
+  });
+
+  it('reports a worker that cannot re-score (e.g. the model is not loaded) as audit-failed', async () => {
+    const t = runner({ rescore: async () => Promise.reject(Object.assign(new Error('model dolphin-tiny is not loaded'), { name: 'model_not_loaded' })) });
+    t.runner.audit(audit('a6', { transcript: payload('a6') }));
+    await t.answered();
+    expect(t.sent[0]).toMatchObject({ type: 'audit-failed', reason: 'model_not_loaded' });
+  });
+
+  it('approves without re-scoring when built as a lazy verifier (test hooks)', async () => {
+    const t = runner({ approveEverything: true });
+    t.runner.audit(audit('a7', { transcript: payload('a7') }));
+    await t.answered();
+    expect(t.rescore).not.toHaveBeenCalled();
+    expect(t.sent[0]).toMatchObject({ type: 'verdict', verdict: { ok: true } });
+  });
+});

@@ -1,0 +1,61 @@
+/**
+ * The audit API (`/api/audits`, `/api/contributors/:id`): what the coordinator tells anyone about audits of jobs and
+ * the record of each contributor identity, as workers and as verifiers (issue #4). Responses only; errors use the
+ * API's one error shape (src/protocol/api.ts).
+ */
+import type { Backend, Verdict } from './tab.ts';
+
+export type AuditStatus = 'pending' | 'passed' | 'convicted' | 'unverified';
+
+/** One verifier's signed verdict (the signature is over identity.ts `verdictStatementOf`, by the verifier's key). */
+export interface VerdictRecord {
+  verifier: string;
+  backend: Backend | null;
+  verdict: Verdict;
+  signature: string;
+  at: string;
+}
+
+export interface JobAudit {
+  jobId: string;
+  model: string;
+  /** The worker: the identity that served and signed the job. */
+  contributorId: string;
+  status: AuditStatus;
+  /** SHA-256 of the job's canonical transcript, which the worker signed and the verifiers judged. */
+  transcriptSha256: string;
+  verdicts: VerdictRecord[];
+  requestedAt: string;
+  decidedAt: string | null;
+}
+
+export interface ContributorTrust {
+  contributorId: string;
+  worker: {
+    audited: number;
+    passed: number;
+    convicted: number;
+    pending: number;
+    /** Audits passed since the last conviction; the audit rate falls as it grows (audit-policy.ts). */
+    consecutivePasses: number;
+    /** The chance that this identity's next job is audited. */
+    auditProbability: number;
+  };
+  verifier: {
+    verdicts: number;
+    /** Verdicts that went against the audit's final decision. */
+    dissents: number;
+    /** Known-bad transcripts the coordinator planted, rejected as they should be, or approved. */
+    plantedRejected: number;
+    plantedApproved: number;
+    /** False once this identity approved a planted transcript or was convicted as a worker: it judges no more audits. */
+    trusted: boolean;
+  };
+}
+
+export interface AuditSummary {
+  audits: Record<AuditStatus, number>;
+  planted: { sent: number; rejected: number; approved: number };
+  /** The latest job audits, newest first. */
+  recent: JobAudit[];
+}

@@ -1,0 +1,150 @@
+/**
+ * Trust end to end (issue #4): real tabs (WASM and WebGPU) serve jobs on the real coordinator, which audits them —
+ * the verifier tab gets the transcript from the worker over the mesh, re-scores it on its own backend and sends a
+ * signed verdict. Honest tabs are never convicted; each cheating mode is; a verifier that approves everything is
+ * caught by planted transcripts. Runs on the trust coordinator (playwright.config.ts: the test-hooks build, where
+ * `?cheat=` exists, the cheaters' models, planting at 0.3).
+ */
+import { test, expect, type APIRequestContext } from '@playwright/test';
+import { openContributorTab, type ContributorTab } from '../support/contributor-tab.ts';
+import { TRUST_PORT } from '../../playwright.config.ts';
+import type { ContributorTrust, JobAudit } from '../../src/protocol/audits.ts';
+import { VERIFICATION_TOLERANCES } from '../../coordinator/trust/tolerances.ts';
+import { readdir, readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+
+const BASE = `http://127.0.0.1:${TRUST_PORT}`;
+const MODEL = 'dolphin-tiny';
+let honest: ContributorTab[] = [];
+
+test.describe.configure({ mode: 'serial' });
+test.use({ baseURL: BASE });
+
+type StatsWindow = { dolphin: { link(): { auditStats: { mesh: number; inline: number; verdicts: number; failed: number } } | null } };
+const auditStats = (t: ContributorTab) => t.page.evaluate(() => (window as unknown as StatsWindow).dolphin.link()?.auditStats ?? null);
+
+test.beforeAll(async ({ browser }) => {
+  honest = await Promise.all([openContributorTab(browser, 'wasm', { baseURL: BASE }), openContributorTab(browser, 'webgpu', { baseURL: BASE })]);
+});
+test.afterAll(async () => {
+  await Promise.all(honest.map((t) => t.close()));
+});
+
+interface Served {
+  jobId: string;
+  tabId: string;
+  contributorId: string;
+}
+
+let seed = 1000;
+/**
+ * `count` requests at once, so each idle tab takes one; which tab (and identity) served each. `greedy` mixes in
+ * temperature-0 requests (every third), where the seed does not matter.
+ */
+async function serveRound(request: APIRequestContext, count: number, greedy = true): Promise<Served[]> {
+  const network = (await (await request.get('/api/network')).json()) as { tabs: Array<{ id: string; contributorId: string | null }> };
+  const contributorOf = new Map(network.tabs.map((t) => [t.id, t.contributorId ?? '']));
+  return Promise.all(
+    Array.from({ length: count }, async (_, i) => {
+      const response = await request.post('/v1/chat/completions', {
+        data: { model: MODEL, messages: [{ role: 'user', content: `Tell me about the reef, part ${i}.` }], max_tokens: 16, temperature: greedy && i % 3 === 2 ? 0 : 0.8, top_p: 0.95, seed: seed++ },
+      });
+      expect(response.status(), await response.text()).toBe(200);
+      const tabId = response.headers()['x-dolphin-tab'] ?? '';
+      return { jobId: ((await response.json()) as { id: string }).id, tabId, contributorId: contributorOf.get(tabId) ?? '' };
+    }),
+  );
+}
+
+/** The job's audit once decided (audits run after the requester got its answer). */
+async function decided(request: APIRequestContext, jobId: string): Promise<JobAudit> {
+  let audit: JobAudit | null = null;
+  await expect
+    .poll(async () => {
+      const response = await request.get(`/api/audits/jobs/${jobId}`);
+      audit = response.ok() ? ((await response.json()) as JobAudit) : null;
+      return audit?.status ?? 'not audited yet';
+    }, { timeout: 90_000, intervals: [250, 500, 1000] })
+    .toMatch(/passed|convicted|unverified/);
+  return audit as unknown as JobAudit;
+}
+
+const trustOf = async (request: APIRequestContext, contributorId: string) => (await (await request.get(`/api/contributors/${contributorId}`)).json()) as ContributorTrust;
+const honestIds = async () => Promise.all(honest.map((t) => t.page.getByTestId('contributor-id').innerText()));
+
+test('the production build has no cheating code; only the test-hooks build does', async () => {
+  const bundle = async (dir: string) => {
+    const files = (await readdir(join(dir, 'assets'))).filter((f) => f.endsWith('.js'));
+    return (await Promise.all(files.map((f) => readFile(join(dir, 'assets', f), 'utf8')))).join('\n');
+  };
+  const [production, testHooks] = await Promise.all([bundle('dist'), bundle('dist-test')]);
+  for (const mode of ['tampered-logprobs', 'approve-everything', 'random-tokens', '-imposter']) {
+    expect(production.includes(mode), `dist/ mentions ${mode}`).toBe(false);
+    expect(testHooks.includes(mode), `dist-test/ lacks ${mode}`).toBe(true);
+  }
+});
+
+test('honest WASM and WebGPU tabs audit each other over the mesh and are never convicted', async ({ request }) => {
+  const served: Served[] = [];
+  for (let round = 0; round < 4; round++) served.push(...(await serveRound(request, 2)));
+  for (const job of served) {
+    const audit = await decided(request, job.jobId); // every job of a new identity is audited
+    expect(audit.status, JSON.stringify(audit)).toBe('passed');
+    expect(audit.contributorId).toBe(job.contributorId);
+    const [verdict] = audit.verdicts;
+    expect(verdict?.verifier).not.toBe(job.contributorId);
+    expect(verdict?.signature).toMatch(/^[A-Za-z0-9_-]{86}$/);
+    expect(verdict?.verdict.maxLogprobDeviation).toBeLessThanOrEqual(VERIFICATION_TOLERANCES.tau);
+  }
+  const backends = new Set(served.map((s) => s.tabId));
+  expect(backends.size).toBe(2);
+  for (const tab of honest) expect((await auditStats(tab))?.mesh, `${tab.backend} tab got transcripts over the mesh`).toBeGreaterThan(0);
+});
+
+const CHEATS = ['other-model', 'rounded-weights', 'random-tokens', 'false-stop', 'other-seed', 'tampered-logprobs', 'replay'] as const;
+
+for (const cheat of CHEATS) {
+  test(`a tab cheating by ${cheat} is convicted on every cheating job`, async ({ browser, request }) => {
+    const cheater = await openContributorTab(browser, 'wasm', { baseURL: BASE, cheat });
+    try {
+      const cheaterId = await cheater.page.getByTestId('contributor-id').innerText();
+      // A replaying tab answers its first job honestly (there is nothing to replay yet). Every request samples
+      // (temperature 0.8): at temperature 0 the seed plays no part, so "another seed" would be honest output.
+      const honestFirst = cheat === 'replay' ? 1 : 0;
+      const jobs: Served[] = [];
+      for (let round = 0; round < 8 && jobs.length < honestFirst + 2; round++) jobs.push(...(await serveRound(request, 3, false)).filter((s) => s.contributorId === cheaterId));
+      expect(jobs.length).toBeGreaterThanOrEqual(honestFirst + 2);
+      for (const [i, job] of jobs.entries()) {
+        const audit = await decided(request, job.jobId);
+        expect(audit.status, `${cheat} job ${i}: ${JSON.stringify(audit.verdicts.map((v) => v.verdict))}`).toBe(i < honestFirst ? 'passed' : 'convicted');
+      }
+      expect((await trustOf(request, cheaterId)).worker.convicted).toBe(jobs.length - honestFirst);
+    } finally {
+      await cheater.close();
+    }
+    for (const id of await honestIds()) expect((await trustOf(request, id)).worker.convicted, 'an honest tab was convicted').toBe(0);
+  });
+}
+
+test('a verifier that approves everything is caught by a planted transcript and gets no more audits', async ({ browser, request }) => {
+  const lazy = await openContributorTab(browser, 'wasm', { baseURL: BASE, cheat: 'approve-everything' });
+  try {
+    const lazyId = await lazy.page.getByTestId('contributor-id').innerText();
+    let trust: ContributorTrust | null = null;
+    for (let round = 0; round < 12; round++) {
+      await serveRound(request, 3);
+      trust = await trustOf(request, lazyId).catch(() => null);
+      if (trust?.verifier.plantedApproved) break;
+    }
+    expect(trust?.verifier).toMatchObject({ trusted: false });
+    expect(trust?.verifier.plantedApproved).toBeGreaterThanOrEqual(1);
+    const verdictsWhenCaught = (await auditStats(lazy))?.verdicts ?? 0;
+    for (let round = 0; round < 3; round++) await serveRound(request, 3);
+    // Audits already under way may still land; no new ones are given.
+    await expect.poll(async () => (await auditStats(lazy))?.verdicts ?? 0, { timeout: 5_000 }).toBeLessThanOrEqual(verdictsWhenCaught + 1);
+  } finally {
+    await lazy.close();
+  }
+  const summary = (await (await request.get('/api/audits')).json()) as { planted: { sent: number; rejected: number; approved: number } };
+  expect(summary.planted.rejected).toBeGreaterThan(0); // honest verifiers reject planted transcripts
+});
