@@ -86,7 +86,9 @@ async function chooseBackend(choice: BackendChoice): Promise<Backend> {
   if (choice === 'wasm') return 'wasm';
   const adapter = await requestAdapter();
   if (adapter) {
-    ort.env.webgpu.adapter = adapter;
+    // onnxruntime-web makes this read-only once its WebGPU backend started: set it only the first time (a later
+    // load, e.g. of another model, would throw).
+    if (ort.env.webgpu.adapter !== adapter) ort.env.webgpu.adapter = adapter;
     return 'webgpu';
   }
   if (choice === 'webgpu') throw new Error('WebGPU was requested but no WebGPU adapter is available');
