@@ -10,6 +10,7 @@ import { runChatTask, type LoadedModel } from '../../worker/runtime.ts';
 import type { PlainMessage } from '../../src/protocol/api.ts';
 import { WebSocket } from 'ws';
 import { helloMessage, TestIdentity } from '../unit/tab-peer.ts';
+import { VERIFICATION_TOLERANCES } from '../../coordinator/trust/tolerances.ts';
 
 const MODEL = 'dolphin-tiny';
 let tabs: ContributorTab[] = [];
@@ -94,7 +95,7 @@ test('each tab streams a completion through the openai client, token for token e
 
 test('a completion from one backend passes re-scoring on the other (WebGPU <-> WASM)', async () => {
   type RescoreWindow = { dolphin: { worker: { rescore(request: unknown): Promise<{ ok: boolean; maxIntervalDistance: number; maxLogitGap: number; maxLogprobDeviation: number }> } } };
-  const tolerances = { epsilon: 1e-3, delta: 1e-3, tau: 1e-3 }; // provisional (issue #4 measures them)
+  const tolerances = VERIFICATION_TOLERANCES;
   const cases = [
     { messages: [{ role: 'user' as const, content: 'Tell me a story about the reef.' }], max_tokens: 40, temperature: 0.9, top_p: 0.95, seed: 31 },
     { messages: [{ role: 'user' as const, content: 'List the colours of the sea.' }], max_tokens: 40, temperature: 0, top_p: 1, seed: 32 },
@@ -301,6 +302,17 @@ test('a tab with a forged signature or a stolen identity is refused and gets no 
 
   const network = (await (await request.get('/api/network')).json()) as { tabs: Array<{ contributorId: string | null }> };
   expect(network.tabs.map((t) => t.contributorId)).not.toContain(victim.contributorId);
+});
+
+test('a WebGPU worker loads a second model and comes back to the first', async () => {
+  type LoadWindow = { dolphin: { worker: { load(request: unknown): Promise<{ modelId: string; backend: string }> } } };
+  const webgpu = tabs.find((t) => t.backend === 'webgpu');
+  if (!webgpu) throw new Error('no WebGPU tab');
+  // onnxruntime-web freezes its WebGPU adapter setting once started; a second load must not try to set it again.
+  for (const modelId of ['dolphin-small', MODEL]) {
+    const loaded = await webgpu.page.evaluate((r) => (window as unknown as LoadWindow).dolphin.worker.load(r), { baseUrl: new URL(webgpu.page.url()).origin, modelId, backend: 'webgpu' });
+    expect(loaded).toMatchObject({ modelId, backend: 'webgpu' });
+  }
 });
 
 test('a tab kept off WebRTC serves the same tokens over its WebSocket', async ({ browser }) => {
