@@ -24,6 +24,7 @@ import { SIGNALLING_DEFAULTS, SignallingServer } from './signalling/signalling-s
 import { AuditBook } from './trust/audit-book.ts';
 import { AuditDesk } from './trust/audit-desk.ts';
 import { DEFAULT_AUDIT_POLICY } from './trust/audit-policy.ts';
+import { DEFAULT_PLANT_RATE } from './trust/audit-decision.ts';
 import { VERIFICATION_TOLERANCES } from './trust/tolerances.ts';
 
 const env = process.env;
@@ -41,7 +42,7 @@ const desk = new AuditDesk({
   book,
   policy,
   tolerances: VERIFICATION_TOLERANCES,
-  plantRate: Number(env.AUDIT_PLANT_RATE ?? 0.05),
+  plantRate: Number(env.AUDIT_PLANT_RATE ?? DEFAULT_PLANT_RATE),
   random: Math.random,
   verdictTimeoutMs: Number(env.AUDIT_VERDICT_TIMEOUT_MS ?? 120_000),
   pendingTimeoutMs: 10 * 60_000,

@@ -2,6 +2,7 @@
  * The test-only cheating modes (issue #4) on the real generated tiny model (onnxruntime-node): each changes the
  * transcript the way it says, the honest path is unchanged, and re-scoring rejects what each cheat claims.
  */
+import { VERIFICATION_TOLERANCES } from '../coordinator/trust/tolerances.ts';
 import { existsSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -14,7 +15,7 @@ import type { GeneratedToken } from './generate.ts';
 import type { SamplingParams } from '../src/protocol/tab.ts';
 import { cheatModeSchema } from '../src/protocol/worker.ts';
 
-const TOLERANCES: Tolerances = { epsilon: 1e-3, delta: 1e-3, tau: 1e-3 };
+const TOLERANCES: Tolerances = VERIFICATION_TOLERANCES;
 const params = (p: Partial<SamplingParams> = {}): SamplingParams => ({
   maxTokens: 24,
   temperature: 0.8,

@@ -7,6 +7,8 @@
 import type { TranscriptEnd, TranscriptTask } from '../../src/protocol/identity.ts';
 
 export type AuditDecision = 'passed' | 'convicted' | 'undecided';
+/** Default chance, per completed job, of also planting a known-bad copy of its transcript with a verifier. */
+export const DEFAULT_PLANT_RATE = 0.05;
 export const MAX_VERIFIERS = 3;
 
 export function auditDecision(verdicts: readonly boolean[]): AuditDecision {

@@ -1,9 +1,11 @@
 /**
  * `npm run bench`: engine speed on WASM and WebGPU (in Chromium) and on onnxruntime-node (the CPU reference), and
  * what the network adds: end-to-end decode tokens/s through the coordinator vs the same tab's engine called
- * directly, and the added time to first token. Writes bench-results/<timestamp>.json and prints a table.
+ * directly, and the added time to first token; and what verification costs (verify.ts: re-scoring vs generating,
+ * cross-backend deviations, network-wide audit overhead). Writes bench-results/<timestamp>.json and prints a table.
  *   BENCH_MODEL (dolphin-small)  BENCH_RUNS (7)  BENCH_WARM_UP_MS (5000)  BENCH_TOKENS (64)  BENCH_WEBGPU_RUNS (3)  BENCH_WEBGPU_TOKENS (16)
- *   BENCH_PORT (8798)  BENCH_ONLY (engine | transport | links: run one part)  BENCH_PINGS (300)  BENCH_LINKS_WS / BENCH_LINKS_RTC
+ *   BENCH_PORT (8798)  BENCH_ONLY (engine | transport | links | verify: run one part)  BENCH_PINGS (300)  BENCH_LINKS_WS / BENCH_LINKS_RTC
+ *   BENCH_VERIFY_RUNS / BENCH_VERIFY_SEEDS / BENCH_VERIFY_WASM_TOKENS / BENCH_VERIFY_WEBGPU_TOKENS (verify.ts)
  *
  * The time to first token the network adds is measured per request: the client's time to first token minus the
  * time the tab itself took from receiving the task to its first token (the tab reports it with ?expose=1).
@@ -20,6 +22,7 @@ import type { PlainMessage } from '../../src/protocol/api.ts';
 import { median, percentile, timingOf, type Timing } from './stats.ts';
 import { benchTransport, printTransport } from './transport.ts';
 import { benchLinks, printLinks } from './links.ts';
+import { benchVerify, printVerify } from './verify.ts';
 
 const MODEL = process.env.BENCH_MODEL ?? 'dolphin-small';
 const RUNS = Number(process.env.BENCH_RUNS ?? 7);
@@ -167,13 +170,16 @@ async function main() {
     if (transport) console.error('bench: transport done');
     const links = !only || only === 'links' ? await benchLinks({ base: BASE, coordinatorPid: coordinator.pid ?? 0 }) : null;
     if (links) console.error('bench: links done');
+    const verify = !only || only === 'verify' ? await benchVerify(browser, BASE, MODEL) : null;
+    if (verify) console.error('bench: verify done');
     if (only && only !== 'engine') {
-      const result = { date: new Date().toISOString(), machine: { cpus: cpus().length, cpu: cpus()[0]?.model ?? 'unknown' }, transport, links };
+      const result = { date: new Date().toISOString(), machine: { cpus: cpus().length, cpu: cpus()[0]?.model ?? 'unknown' }, transport, links, verify };
       await mkdir('bench-results', { recursive: true });
       const file = `bench-results/${result.date.replace(/[:.]/g, '-')}.json`;
       await writeFile(file, JSON.stringify(result, null, 2));
       if (transport) printTransport(transport);
       if (links) printLinks(links);
+      if (verify) printVerify(verify);
       console.log(`\nJSON: ${file}`);
       return;
     }
@@ -209,6 +215,7 @@ async function main() {
       webgpu,
       transport,
       links,
+      verify,
       ratios: {
         wasmVsNode: wasm.direct.decodeTokensPerSecondP50 / node.decodeTokensPerSecondP50,
         wasmVsNodeSameThreads: wasm.threads === 1 ? wasm.direct.decodeTokensPerSecondP50 / node1.decodeTokensPerSecondP50 : null,
@@ -226,6 +233,7 @@ async function main() {
     printTable(result);
     if (transport) printTransport(transport);
     if (links) printLinks(links);
+    if (verify) printVerify(verify);
     console.log(`\nJSON: ${file}`);
   } finally {
     await browser.close();

@@ -9,9 +9,11 @@ import type { SamplingParams } from '../../src/protocol/tab.ts';
 import type { PlainMessage } from '../../src/protocol/api.ts';
 import { rescore, type RescoreClaim } from './rescore.ts';
 import type { Tolerances } from './judge.ts';
+import { VERIFICATION_TOLERANCES } from '../../coordinator/trust/tolerances.ts';
 
-// Provisional, to be set from WASM <-> WebGPU measurements (issue #4); the deviations seen here are printed.
-const TOLERANCES: Tolerances = { epsilon: 1e-3, delta: 1e-3, tau: 1e-3 };
+
+// The network's tolerances; the deviations seen here are printed.
+const TOLERANCES: Tolerances = VERIFICATION_TOLERANCES;
 const messages: PlainMessage[] = [{ role: 'user', content: 'Tell me about dolphins and the sea.' }];
 const params = (p: Partial<SamplingParams>): SamplingParams => ({ maxTokens: 40, temperature: 0.8, topP: 0.95, topK: 0, stop: [], seed: 1, topLogprobs: 0, ...p });
 
