@@ -18,7 +18,8 @@ import { startCoordinatorPeer } from './transport/coordinator-peer.ts';
 import type { TabWebRtcOptions } from './transport/tab-webrtc.ts';
 import { createApp } from './app.ts';
 import { JobBoard } from './jobs/job-board.ts';
-import { loadCatalogue, modelDirList } from './models/catalogue.ts';
+import { loadCatalogue, loadTokenizer, modelDirList } from './models/catalogue.ts';
+import { PieceBook, streamCheck } from './jobs/stream-check.ts';
 import { TabRegistry } from './tabs/tab-registry.ts';
 import { SIGNALLING_DEFAULTS, SignallingServer } from './signalling/signalling-server.ts';
 import { AuditBook } from './trust/audit-book.ts';
@@ -26,29 +27,51 @@ import { AuditDesk } from './trust/audit-desk.ts';
 import { DEFAULT_AUDIT_POLICY } from './trust/audit-policy.ts';
 import { DEFAULT_PLANT_RATE } from './trust/audit-decision.ts';
 import { VERIFICATION_TOLERANCES } from './trust/tolerances.ts';
+import { numberSetting } from './settings.ts';
 
 const env = process.env;
-const port = Number(env.PORT ?? 8787);
+const port = numberSetting(env, 'PORT', 8787, { min: 0, max: 65535, integer: true });
 const host = env.HOST ?? '127.0.0.1';
 const log = (message: string) => console.log(`[coordinator] ${message}`);
 
 const catalogue = await loadCatalogue(modelDirList(env.MODELS_DIR ?? 'models').map((dir) => resolve(dir)), log);
 if (catalogue.list().length === 0) log('warning: no models found; run `npm run models` first');
 const registry = new TabRegistry();
-const policy = { probation: Number(env.AUDIT_PROBATION ?? DEFAULT_AUDIT_POLICY.probation), pMin: Number(env.AUDIT_P_MIN ?? DEFAULT_AUDIT_POLICY.pMin) };
+const policy = {
+  probation: numberSetting(env, 'AUDIT_PROBATION', DEFAULT_AUDIT_POLICY.probation, { min: 0, max: 1e6, integer: true }),
+  pMin: numberSetting(env, 'AUDIT_P_MIN', DEFAULT_AUDIT_POLICY.pMin, { min: 0, max: 1 }),
+};
 const book = new AuditBook(policy);
 const desk = new AuditDesk({
   registry,
   book,
   policy,
   tolerances: VERIFICATION_TOLERANCES,
-  plantRate: Number(env.AUDIT_PLANT_RATE ?? DEFAULT_PLANT_RATE),
+  plantRate: numberSetting(env, 'AUDIT_PLANT_RATE', DEFAULT_PLANT_RATE, { min: 0, max: 1 }),
   random: Math.random,
-  verdictTimeoutMs: Number(env.AUDIT_VERDICT_TIMEOUT_MS ?? 120_000),
+  verdictTimeoutMs: numberSetting(env, 'AUDIT_VERDICT_TIMEOUT_MS', 120_000, { min: 1000, max: 3_600_000, integer: true }),
   pendingTimeoutMs: 10 * 60_000,
   log,
 });
-const board = new JobBoard({ registry, idleTimeoutMs: Number(env.TAB_IDLE_TIMEOUT_MS ?? 60_000), log, onCompleted: (job) => desk.jobCompleted(job), onTabFree: () => desk.pump() });
+// Each model's tokenizer, so the board can check that what tabs stream is what their token ids decode to.
+const pieceBooks = new Map<string, PieceBook>();
+for (const model of catalogue.list()) {
+  await loadTokenizer(model).then(
+    (tokenizer) => pieceBooks.set(model.id, new PieceBook(tokenizer)),
+    (error: unknown) => log(`${model.id}: no tokenizer (${error instanceof Error ? error.message : String(error)}); its streamed text goes unchecked`),
+  );
+}
+const board = new JobBoard({
+  registry,
+  idleTimeoutMs: numberSetting(env, 'TAB_IDLE_TIMEOUT_MS', 60_000, { min: 1000, max: 3_600_000, integer: true }),
+  log,
+  streamCheck: (task) => {
+    const pieces = pieceBooks.get(task.model);
+    return pieces ? streamCheck(pieces, task) : null;
+  },
+  onCompleted: (job) => desk.jobCompleted(job),
+  onTabFree: () => desk.pump(),
+});
 const peerjsKey = env.PEERJS_KEY ?? 'dolphin';
 // The coordinator's own peer id is reserved to a token only this process knows.
 const coordinatorPeer = { id: 'dolphin-coordinator', token: randomBytes(24).toString('hex') };
@@ -58,7 +81,11 @@ const iceServers = webRtcInvitationSchema.shape.iceServers.parse(JSON.parse(env.
 let webrtc: TabWebRtcOptions | undefined;
 const sweepTimer = setInterval(() => {
   signalling.sweep();
-  desk.pump();
+  try {
+    desk.pump();
+  } catch (error) {
+    log(`audit sweep failed: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}`);
+  }
 }, 1000);
 const ortDir = dirname(createRequire(import.meta.url).resolve('onnxruntime-web/ort-wasm-simd-threaded.wasm'));
 

@@ -23,7 +23,7 @@ function app(book: AuditBook) {
 describe('audit API', () => {
   const book = new AuditBook({ probation: 10, pMin: 0.05 }, () => new Date('2026-11-28T12:00:00Z'));
   book.opened({ jobId: 'job-1', model: 'dolphin-tiny', contributorId: WORKER, transcriptSha256: 'c'.repeat(64) });
-  book.verdict('job-1', { verifier: VERIFIER, backend: 'webgpu', verdict: PASS, signature: 'sig', at: '2026-11-28T12:00:01Z' });
+  book.verdict('job-1', { auditId: 'audit-1', verifier: VERIFIER, publicKey: 'key', backend: 'webgpu', verdict: PASS, signature: 'sig', at: '2026-11-28T12:00:01Z' });
   book.decided('job-1', 'passed');
   book.opened({ jobId: 'job-2', model: 'dolphin-tiny', contributorId: WORKER, transcriptSha256: 'd'.repeat(64) });
 
@@ -36,7 +36,7 @@ describe('audit API', () => {
       contributorId: WORKER,
       status: 'passed',
       transcriptSha256: 'c'.repeat(64),
-      verdicts: [{ verifier: VERIFIER, backend: 'webgpu', verdict: PASS, signature: 'sig', at: '2026-11-28T12:00:01Z' }],
+      verdicts: [{ auditId: 'audit-1', verifier: VERIFIER, publicKey: 'key', backend: 'webgpu', verdict: PASS, signature: 'sig', at: '2026-11-28T12:00:01Z' }],
       requestedAt: '2026-11-28T12:00:00.000Z',
       decidedAt: '2026-11-28T12:00:00.000Z',
     });
@@ -49,14 +49,16 @@ describe('audit API', () => {
     expect(verifier.verifier).toEqual({ verdicts: 1, dissents: 0, plantedRejected: 0, plantedApproved: 0, trusted: true });
   });
 
-  it('sums up audits, newest first', async () => {
+  it('sums up audits, planted ones still open counted as pending, and lists only decided ones, newest first', async () => {
+    book.plantedSent();
     const summary = (await (await app(book).request('/api/audits')).json()) as AuditSummary;
-    expect(summary.audits).toEqual({ pending: 1, passed: 1, convicted: 0, unverified: 0 });
-    expect(summary.recent.map((a) => a.jobId)).toEqual(['job-2', 'job-1']);
+    expect(summary.audits).toEqual({ pending: 2, passed: 1, convicted: 0, unverified: 0 });
+    expect(summary.recent.map((a) => a.jobId)).toEqual(['job-1']);
+    book.plantedJudged(VERIFIER, false);
   });
 
-  it('answers unknown jobs and contributors with a 404 in the API error shape', async () => {
-    for (const [path, code] of [['/api/audits/jobs/nope', 'audit_not_found'], ['/api/contributors/nobody', 'contributor_not_found']] as const) {
+  it('answers unknown jobs, audits still under way and unknown contributors with a 404 in the API error shape', async () => {
+    for (const [path, code] of [['/api/audits/jobs/nope', 'audit_not_found'], ['/api/audits/jobs/job-2', 'audit_not_found'], ['/api/contributors/nobody', 'contributor_not_found']] as const) {
       const response = await app(book).request(path);
       expect(response.status).toBe(404);
       expect(((await response.json()) as ErrorBody).error).toMatchObject({ type: 'invalid_request_error', code });

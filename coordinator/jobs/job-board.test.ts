@@ -2,7 +2,7 @@ import { afterEach, describe, expect, it, vi } from 'vitest';
 import { MAX_TAB_MESSAGE_CHARS, MAX_TOKENS_PER_MESSAGE, type SamplingParams, type TabToCoordinator } from '../../src/protocol/tab.ts';
 import { RecordingLink, tokenEntry, tokensMessage, type TokensMessage } from '../../test/unit/tab-peer.ts';
 import { TabRegistry, type Tab } from '../tabs/tab-registry.ts';
-import { JobBoard, verifyResultSignature, type Job, type JobEvent, type JobRequest, type StartResult } from './job-board.ts';
+import { JobBoard, verifyResultSignature, type Job, type JobBoardOptions, type JobEvent, type JobRequest, type StartResult } from './job-board.ts';
 import { transcriptOf } from '../../src/protocol/identity.ts';
 
 type DoneMessage = Extract<TabToCoordinator, { type: 'done' }>;
@@ -30,11 +30,11 @@ const withoutJobId = ({ jobId: _jobId, ...event }: JobMessage): JobEvent => {
 };
 
 /** A board over a real registry, on a clock the test moves by hand. */
-function network(options: { idleTimeoutMs?: number; queueTimeoutMs?: number; verifyResult?: (tab: Tab, transcript: string, signature: string) => boolean } = {}) {
+function network(options: { idleTimeoutMs?: number; queueTimeoutMs?: number; verifyResult?: (tab: Tab, transcript: string, signature: string) => boolean; streamCheck?: JobBoardOptions['streamCheck'] } = {}) {
   let clock = 0;
   const logs: string[] = [];
   const registry = new TabRegistry(() => clock);
-  const board = new JobBoard({ registry, idleTimeoutMs: options.idleTimeoutMs ?? 60_000, queueTimeoutMs: options.queueTimeoutMs, now: () => clock, log: (line) => logs.push(line), verifyResult: options.verifyResult ?? (() => true) });
+  const board = new JobBoard({ registry, idleTimeoutMs: options.idleTimeoutMs ?? 60_000, queueTimeoutMs: options.queueTimeoutMs, now: () => clock, log: (line) => logs.push(line), verifyResult: options.verifyResult ?? (() => true), ...(options.streamCheck ? { streamCheck: options.streamCheck } : {}) });
   const addTab = (models: string[] = ['m']) => {
     const link = new RecordingLink();
     const tab = registry.add(link);
@@ -570,6 +570,17 @@ describe('the tab contract', () => {
     const events = await expectExpelled(net, peer, job, 'protocol_error');
     // Everything before the violation was delivered; nothing of the message that broke the contract was.
     expect(events.slice(0, -1)).toEqual(messages.slice(0, -1).map(withoutJobId));
+  });
+
+  it("expels a tab whose stream the job's stream check rejects (text that is not its tokens'), tokens or ending", async () => {
+    for (const bad of ['tokens', 'done'] as const) {
+      const net = network({ streamCheck: () => ({ tokens: (e) => (bad === 'tokens' && e[0]?.index === 1 ? 'made-up text' : null), done: () => (bad === 'done' ? 'wrong tail' : null) }) });
+      const peer = net.addTab();
+      const job = await net.startJob();
+      for (const message of [token(job.id, 0), token(job.id, 1), done(job.id, 2)]) net.board.handle(peer.tab, message);
+      const events = await expectExpelled(net, peer, job, 'protocol_error');
+      expect(events.at(-1)).toMatchObject({ type: 'failed', message: bad === 'tokens' ? 'made-up text' : 'wrong tail' });
+    }
   });
 
   it('delivers none of a batch that breaks the contract, not even its valid leading tokens', async () => {

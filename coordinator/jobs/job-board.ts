@@ -14,8 +14,9 @@ import { MAX_TAB_MESSAGE_CHARS, type SamplingParams, type TabToCoordinator, type
 import { pickTab, servesModel } from '../schedule/pick-tab.ts';
 import type { Tab, TabRegistry } from '../tabs/tab-registry.ts';
 import { EventQueue } from './event-queue.ts';
-import { resultMessage, transcriptOf } from '../../src/protocol/identity.ts';
+import { resultMessage, transcriptOf, type TranscriptToken } from '../../src/protocol/identity.ts';
 import { sha256, verifyEd25519 } from '../identity/ed25519.ts';
+import type { StreamCheck } from './stream-check.ts';
 
 type Strip<T> = T extends { jobId: string } ? Omit<T, 'jobId'> : never;
 type FromTab = Extract<TabToCoordinator, { type: 'tokens' | 'done' | 'failed' }>;
@@ -51,8 +52,10 @@ interface RunningJob {
   task: TaskMessage;
   params: SamplingParams;
   /** What the tab streamed, for the transcript its result signature covers. */
-  tokens: Array<{ id: number; logprob: number }>;
+  tokens: TranscriptToken[];
   queue: EventQueue<JobEvent>;
+  /** Checks the streamed text against the token ids (stream-check.ts); null when the model's tokenizer is unknown. */
+  check: StreamCheck | null;
   nextIndex: number;
   firstTokenAt: number | null;
   timer: ReturnType<typeof setTimeout> | null;
@@ -76,11 +79,13 @@ export interface JobBoardOptions {
    * at `hello`, over RESULT_CONTEXT + SHA-256(transcript).
    */
   verifyResult?: (tab: Tab, transcript: string, signature: string) => boolean;
+  /** A checker of what the job streams against its token ids (stream-check.ts), or null to skip that check. */
+  streamCheck?: (task: TaskMessage) => StreamCheck | null;
   /**
    * A job ended with a verified result signature, after its consumer got `done` (the requester never waits for
    * what follows, e.g. an audit). `tokens` and the ending are what the signature covers.
    */
-  onCompleted?: (job: { tab: Tab; task: TaskMessage; tokens: ReadonlyArray<{ id: number; logprob: number }>; end: Omit<DoneFromTab, 'type' | 'signature' | 'text'> }) => void;
+  onCompleted?: (job: { tab: Tab; task: TaskMessage; tokens: ReadonlyArray<TranscriptToken>; end: Omit<DoneFromTab, 'type' | 'signature' | 'text'> }) => void;
   /** A job ended and its tab may take other work. */
   onTabFree?: (tab: Tab) => void;
 }
@@ -164,7 +169,7 @@ export class JobBoard {
     if (violation) return this.expel(job, 'protocol_error', violation);
     if (event.type === 'tokens') {
       job.nextIndex += event.tokens.length;
-      for (const t of event.tokens) job.tokens.push({ id: t.token.id, logprob: t.token.logprob });
+      for (const t of event.tokens) job.tokens.push({ id: t.token.id, logprob: t.token.logprob, top: t.top.map((a) => ({ id: a.id, logprob: a.logprob })) });
       job.firstTokenAt ??= this.now();
       this.touch(job);
       job.queue.push(event);
@@ -205,7 +210,7 @@ export class JobBoard {
   }
 
   private dispatch(task: TaskMessage, tab: Tab): Job {
-    const job: RunningJob = { id: task.jobId, tab, task, params: task.params, tokens: [], queue: new EventQueue(), nextIndex: 0, firstTokenAt: null, timer: null };
+    const job: RunningJob = { id: task.jobId, tab, task, params: task.params, tokens: [], queue: new EventQueue(), check: this.options.streamCheck?.(task) ?? null, nextIndex: 0, firstTokenAt: null, timer: null };
     this.jobs.set(job.id, job);
     tab.runningJobs++;
     this.touch(job);
@@ -231,6 +236,7 @@ export class JobBoard {
         if (token.index >= job.params.maxTokens) return `token ${token.index} is beyond max_tokens ${job.params.maxTokens}`;
         if (token.top.length > job.params.topLogprobs) return `${token.top.length} alternatives sent, ${job.params.topLogprobs} asked for`;
       }
+      return job.check?.tokens(event.tokens) ?? null;
     }
     if (event.type === 'done') {
       // Every streamed token counts, plus at most one end-of-sequence token that is not streamed.
@@ -238,6 +244,7 @@ export class JobBoard {
       if (completionTokens < job.nextIndex || completionTokens > Math.min(job.nextIndex + 1, job.params.maxTokens))
         return `done reports ${completionTokens} completion tokens after ${job.nextIndex} were streamed`;
       if (event.promptTokens < 1) return 'done reports an empty prompt';
+      return job.check?.done(event) ?? null;
     }
     return null;
   }

@@ -4,7 +4,8 @@
  */
 import { readdir, readFile, stat } from 'node:fs/promises';
 import { delimiter, join } from 'node:path';
-import { llamaConfigSchema, manifestSchema, type LlamaConfig, type ModelManifest } from '../../worker/models/model-bundle.ts';
+import { llamaConfigSchema, manifestSchema, MODEL_FILES, type LlamaConfig, type ModelManifest } from '../../worker/models/model-bundle.ts';
+import { createChatTokenizer, type ChatTokenizer } from '../../worker/text/chat-tokenizer.ts';
 
 export interface CatalogueModel {
   id: string;
@@ -64,4 +65,11 @@ async function readModelFolder(dir: string, log: (message: string) => void): Pro
     log(`skipping ${dir}: ${error instanceof Error ? error.message.split('\n')[0] : String(error)}`);
     return undefined;
   }
+}
+
+/** The model's tokenizer and chat template, from its folder: what tabs use, so the coordinator can check their text. */
+export async function loadTokenizer(model: CatalogueModel): Promise<ChatTokenizer> {
+  const json = async (path: string) => JSON.parse(await readFile(join(model.dir, path), 'utf8')) as Record<string, unknown>;
+  const [tokenizerJson, tokenizerConfig] = await Promise.all([json(MODEL_FILES.tokenizer), json(MODEL_FILES.tokenizerConfig)]);
+  return createChatTokenizer(tokenizerJson, tokenizerConfig);
 }

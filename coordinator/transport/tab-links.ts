@@ -6,7 +6,7 @@
  * Ordering across the two: the tab sends every message of a job on the link its task came on, so a job's stream
  * stays in order. A `cancel` always goes by WebSocket, so it cannot be lost with a dying channel after its job
  * ended here (a task lost that way is sent again, see `JobBoard.dataChannelLost`); one that overtakes its task is
- * remembered by the tab (src/lib/tab-link.ts).
+ * remembered by the tab (src/lib/tab-link.ts). Audit work (`audit`, `share`) goes by WebSocket too.
  */
 import type { CoordinatorToTab } from '../../src/protocol/tab.ts';
 import type { Link } from './link.ts';
@@ -20,6 +20,8 @@ export interface DataChannelLink {
   close(reason: string): void;
 }
 
+const WEBSOCKET_ONLY: ReadonlySet<CoordinatorToTab['type']> = new Set(['cancel', 'audit', 'share']);
+
 export class TabLinks implements Link {
   private rtc: DataChannelLink | null = null;
 
@@ -30,7 +32,9 @@ export class TabLinks implements Link {
   }
 
   send(message: CoordinatorToTab): void {
-    if (!this.rtc || message.type === 'cancel') return this.websocket.send(message);
+    // The session's own link carries what must not be lost with a dying data channel: cancels, and audit work
+    // (which, unlike a job, nothing resends on the WebSocket when the channel closes).
+    if (!this.rtc || WEBSOCKET_ONLY.has(message.type)) return this.websocket.send(message);
     const text = JSON.stringify(message);
     if (text.length <= MAX_DATA_CHANNEL_MESSAGE_CHARS) this.rtc.sendText(text);
     else this.websocket.send(message);

@@ -43,6 +43,15 @@ export function openTabSession(link: Link, deps: TabSessionDeps): TabSession {
     deps.log(`${tab.id}: ${code}: ${message}`);
     link.send({ type: 'error', code, message });
   };
+  // Audits are a side matter of the session: whatever goes wrong there must not break the tab's link.
+  const withAudits = (work: (audits: NonNullable<TabSessionDeps['audits']>) => void) => {
+    if (!deps.audits) return;
+    try {
+      work(deps.audits);
+    } catch (error) {
+      deps.log(`${tab.id}: audit handling failed: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}`);
+    }
+  };
   const onlyKnown = (models: string[]) => {
     const known = deps.knownModels();
     const unknown = models.filter((m) => !known.has(m));
@@ -73,7 +82,7 @@ export function openTabSession(link: Link, deps: TabSessionDeps): TabSession {
           tab.ready = true;
           link.send({ type: 'accepted', contributorId: tab.contributorId, webrtc: deps.webrtc?.invitation ?? null });
           deps.board.dispatchWaiting();
-          deps.audits?.pump();
+          withAudits((a) => a.pump());
           deps.log(`${tab.id}: contributor ${tab.contributorId}, hello over ${link.kind}: ${message.backend}${message.adapter ? ` (${message.adapter.description || message.adapter.vendor})` : ''}, models [${tab.models.join(', ')}]`);
           return;
         case 'ping':
@@ -84,7 +93,7 @@ export function openTabSession(link: Link, deps: TabSessionDeps): TabSession {
           if (message.state === 'listening' && deps.webrtc) {
             tab.peerId = deps.webrtc.invitation.peerId;
             deps.webrtc.listening();
-            deps.audits?.pump();
+            withAudits((a) => a.pump());
           }
           else deps.log(`${tab.id}: no WebRTC (${message.reason ?? 'no reason given'}); staying on the WebSocket`);
           return;
@@ -92,13 +101,13 @@ export function openTabSession(link: Link, deps: TabSessionDeps): TabSession {
           if (!tab.ready) return reject('out_of_order', 'models before hello');
           tab.models = onlyKnown(message.models);
           deps.board.dispatchWaiting();
-          deps.audits?.pump();
+          withAudits((a) => a.pump());
           return;
         case 'verdict':
         case 'audit-failed':
         case 'share-failed':
           if (!tab.ready) return reject('out_of_order', `${message.type} before hello`);
-          return deps.audits?.handle(tab, message);
+          return withAudits((a) => a.handle(tab, message));
         default:
           if (!tab.ready) return reject('out_of_order', `${message.type} before hello`);
           deps.board.handle(tab, message);
@@ -107,7 +116,7 @@ export function openTabSession(link: Link, deps: TabSessionDeps): TabSession {
     closed() {
       deps.registry.remove(tab.id);
       deps.board.tabClosed(tab);
-      deps.audits?.tabClosed(tab);
+      withAudits((a) => a.tabClosed(tab));
       deps.log(`${tab.id}: disconnected`);
     },
   };

@@ -161,13 +161,18 @@ describe('TabLinks', () => {
     expect(rtc.sent).toEqual([task]);
   });
 
-  it('sends cancel over the WebSocket, where a dying channel cannot lose it', () => {
+  it('sends cancel and audit work over the WebSocket, where a dying channel cannot lose them', () => {
     const websocket = new RecordingLink();
     const rtc = new RecordingLink();
     const links = new TabLinks(websocket);
     links.useDataChannel({ sendText: (text) => rtc.send(JSON.parse(text) as CoordinatorToTab), close: (r) => rtc.close(r) });
-    links.send({ type: 'cancel', jobId: 'j1' });
-    expect(websocket.sent).toEqual([{ type: 'cancel', jobId: 'j1' }]);
+    const messages: CoordinatorToTab[] = [
+      { type: 'cancel', jobId: 'j1' },
+      { type: 'audit', auditId: 'a1', model: 'm', transcriptSha256: '0'.repeat(64), tolerances: { epsilon: 0, delta: 0, tau: 0 }, from: 'peer1' },
+      { type: 'share', auditId: 'a1', jobId: 'j0', to: 'peer2' },
+    ];
+    for (const m of messages) links.send(m);
+    expect(websocket.sent).toEqual(messages);
     expect(rtc.sent).toEqual([]);
   });
 

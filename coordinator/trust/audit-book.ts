@@ -24,7 +24,7 @@ interface Identity {
 export class AuditBook {
   private readonly jobs = new Map<string, JobAudit>();
   private readonly identities = new Map<string, Identity>();
-  private readonly planted = { sent: 0, rejected: 0, approved: 0 };
+  private readonly planted = { sent: 0, rejected: 0, approved: 0, open: 0 };
 
   constructor(
     private readonly policy: AuditPolicy = DEFAULT_AUDIT_POLICY,
@@ -46,6 +46,7 @@ export class AuditBook {
     }
   }
 
+  /** A verifier's signed verdict on a job's audit. */
   verdict(jobId: string, record: VerdictRecord): void {
     this.jobs.get(jobId)?.verdicts.push(record);
     this.identity(record.verifier).verdicts++;
@@ -60,8 +61,12 @@ export class AuditBook {
     if (!audit || audit.status !== 'pending') return;
     audit.status = status;
     audit.decidedAt = this.now().toISOString();
-    if (status === 'unverified') return;
     const worker = this.identity(audit.contributorId);
+    if (status === 'unverified') {
+      // Undecided after a failing verdict is no clean record: the identity stays on (or goes back to) probation.
+      if (audit.verdicts.some((v) => !v.verdict.ok)) worker.record = NEW_IDENTITY;
+      return;
+    }
     const passed = status === 'passed';
     worker.record = afterAudit(worker.record, passed);
     if (passed) worker.passed++;
@@ -71,12 +76,19 @@ export class AuditBook {
 
   plantedSent(): void {
     this.planted.sent++;
+    this.planted.open++;
+  }
+
+  /** A planted transcript no verifier judged in time. */
+  plantedExpired(): void {
+    this.planted.open--;
   }
 
   /** A verifier's verdict on a planted (known-bad) transcript. */
   plantedJudged(verifier: string, approved: boolean): void {
     const identity = this.identity(verifier);
     identity.verdicts++;
+    this.planted.open--;
     if (approved) {
       identity.plantedApproved++;
       this.planted.approved++;
@@ -90,6 +102,15 @@ export class AuditBook {
   trustedVerifier(contributorId: string): boolean {
     const identity = this.identities.get(contributorId);
     return !identity || (identity.plantedApproved === 0 && identity.convicted === 0);
+  }
+
+  /** Whether this identity has shown it checks: it rejected a planted transcript (and is still trusted). */
+  provenVerifier(contributorId: string): boolean {
+    return this.trustedVerifier(contributorId) && this.plantedRejectedBy(contributorId) > 0;
+  }
+
+  plantedRejectedBy(contributorId: string): number {
+    return this.identities.get(contributorId)?.plantedRejected ?? 0;
   }
 
   job(jobId: string): JobAudit | undefined {
@@ -108,11 +129,17 @@ export class AuditBook {
     };
   }
 
+  /**
+   * Counts and the latest decided audits. Pending counts include planted transcripts not yet judged, and pending
+   * audits are not listed: a verifier must not be able to tell a planted transcript from a real job's.
+   */
   summary(): AuditSummary {
-    const audits: Record<AuditStatus, number> = { pending: 0, passed: 0, convicted: 0, unverified: 0 };
+    const audits: Record<AuditStatus, number> = { pending: this.planted.open, passed: 0, convicted: 0, unverified: 0 };
     for (const a of this.jobs.values()) audits[a.status]++;
-    const recent = [...this.jobs.values()].slice(-RECENT).reverse().map((a) => structuredClone(a));
-    return { audits, planted: { ...this.planted }, recent };
+    const decided = [...this.jobs.values()].filter((a) => a.status !== 'pending');
+    const recent = decided.slice(-RECENT).reverse().map((a) => structuredClone(a));
+    const { sent, rejected, approved } = this.planted;
+    return { audits, planted: { sent, rejected, approved }, recent };
   }
 
   private identity(contributorId: string): Identity {

@@ -2,16 +2,27 @@ import { describe, expect, it } from 'vitest';
 import { auditDecision, plantedTranscript } from './audit-decision.ts';
 
 describe('auditDecision', () => {
+  // P: a pass from a proven verifier, p: from an unproven one, f: a failure.
+  const verdicts = (s: string) => [...s].map((c) => ({ ok: c !== 'f', proven: c === 'P' }));
   it.each([
-    [[], 'undecided'],
-    [[true], 'passed'],
-    [[false], 'undecided'],
-    [[false, false], 'convicted'],
-    [[false, true], 'undecided'],
-    [[false, true, true], 'passed'],
-    [[false, true, false], 'convicted'],
-  ] as const)('%j -> %s', (verdicts, expected) => {
-    expect(auditDecision(verdicts)).toBe(expected);
+    ['', 'undecided'],
+    ['P', 'passed'],
+    ['p', 'undecided'],
+    ['pp', 'passed'],
+    ['f', 'undecided'],
+    ['ff', 'convicted'],
+    ['fP', 'undecided'],
+    ['fPP', 'passed'],
+    ['fpp', 'passed'],
+    ['fPf', 'convicted'],
+    ['pff', 'convicted'],
+    ['pfp', 'passed'],
+  ] as const)('%s -> %s', (s, expected) => {
+    expect(auditDecision(verdicts(s))).toBe(expected);
+  });
+
+  it('decides every sequence of three verdicts', () => {
+    for (const a of 'pPf') for (const b of 'pPf') for (const c of 'pPf') expect(auditDecision(verdicts(a + b + c)), a + b + c).not.toBe('undecided');
   });
 });
 

@@ -6,7 +6,7 @@ import { TabRegistry, type Tab } from '../tabs/tab-registry.ts';
 import { RecordingLink, TestIdentity } from '../../test/unit/tab-peer.ts';
 import { toHex, transcriptOf } from '../../src/protocol/identity.ts';
 import { sha256 } from '../identity/ed25519.ts';
-import { parseAuditTranscript } from '../../src/protocol/mesh.ts';
+import { parseAuditTranscript, transcriptTokensOf } from '../../src/protocol/mesh.ts';
 import type { CoordinatorToTab, TaskMessage, Verdict } from '../../src/protocol/tab.ts';
 
 const MODEL = 'dolphin-tiny';
@@ -49,10 +49,19 @@ function network(options: { policy?: AuditPolicy; plantRate?: number; random?: (
 }
 
 let nextPeer = 1;
-/** A ready tab serving `models`, with a mesh peer unless `peer` is false; `identity` may be shared with another tab. */
-function openTab(models = [MODEL], options: { identity?: TestIdentity; peer?: boolean } = {}): TestTab {
+/** Records that this identity rejected a planted transcript (as if it had been tested before). */
+function prove(contributorId: string) {
+  book.plantedSent();
+  book.plantedJudged(contributorId, false);
+}
+/**
+ * A ready tab serving `models`, with a mesh peer unless `peer` is false; `identity` may be shared with another tab.
+ * Its identity is a proven verifier (it once rejected a planted transcript) unless `proven` is false.
+ */
+function openTab(models = [MODEL], options: { identity?: TestIdentity; peer?: boolean; proven?: boolean } = {}): TestTab {
   const link = new RecordingLink();
   const identity = options.identity ?? new TestIdentity();
+  if (options.proven !== false && !options.identity) prove(identity.contributorId);
   const tab = registry.add(link);
   Object.assign(tab, { ready: true, contributorId: identity.contributorId, publicKey: identity.publicKey, backend: 'wasm', models, peerId: options.peer === false ? null : `peer${nextPeer++}` });
   return { tab, link, identity };
@@ -214,7 +223,7 @@ describe('AuditDesk', () => {
     const resent = lastAudit(verifier);
     expect(resent.auditId).toBe(first.auditId);
     const parsed = parseAuditTranscript(resent.transcript ?? '');
-    expect(parsed.ok && parsed.message).toMatchObject({ auditId: first.auditId, task: { jobId: job.task.jobId }, tokens: job.tokens.map((t) => [t.id, t.logprob]) });
+    expect(parsed.ok && parsed.message).toMatchObject({ auditId: first.auditId, task: { jobId: job.task.jobId }, tokens: job.tokens.map((t) => [t.id, t.logprob, []]) });
     answer(desk, verifier, PASS);
 
     // The worker left before its audit: the verifier gets the transcript inline, at once.
@@ -239,6 +248,11 @@ describe('AuditDesk', () => {
     const audit = lastAudit(given);
     desk.handle(given.tab, { type: 'audit-failed', auditId: audit.auditId, reason: 'transcript_missing', message: 'nothing came' });
     expect(lastAudit(given).transcript).toBeDefined();
+    // Once the inline copy is on its way, a (crossing) report that nothing came changes nothing: the verifier judges
+    // the inline copy; the verdict timeout covers one that never does.
+    desk.handle(given.tab, { type: 'audit-failed', auditId: audit.auditId, reason: 'transcript_missing', message: 'nothing came' });
+    expect(audits(given)).toHaveLength(2);
+    expect(audits(other)).toHaveLength(0);
     desk.handle(given.tab, { type: 'audit-failed', auditId: audit.auditId, reason: 'model_not_loaded', message: 'no model' });
     expect(audits(other)).toHaveLength(1);
   });
@@ -270,36 +284,48 @@ describe('AuditDesk', () => {
     expect(book.contributor(worker.identity.contributorId)?.worker.consecutivePasses).toBe(0);
   });
 
-  it('plants known-bad transcripts through another tab, first with untested verifiers; one who approves is trusted no more', () => {
-    const { desk, logs } = network({ plantRate: 1, random: () => 0.99 });
-    const worker = openTab();
-    const lazy = openTab();
+  it("tests an untested verifier whose pass stands alone with a planted transcript; one who approves it is trusted no more", () => {
+    const { desk, logs } = network({ random: () => 0.99 });
+    const worker = openTab([MODEL], { proven: false });
+    const verifier = openTab([MODEL], { proven: false });
     const job = completedJob(worker);
     desk.jobCompleted(job);
-    // The job's own audit comes first; the planted copy waits until the verifier is free.
-    expect(audits(lazy)).toHaveLength(1);
-    answer(desk, lazy, PASS);
-    const planted = lastAudit(lazy);
-    expect(planted.transcriptSha256).not.toBe(book.job(job.task.jobId)?.transcriptSha256);
-    // A courier (never the verifier) carries the planted transcript over the mesh, like any transcript.
+    answer(desk, verifier, PASS);
+    // A lone pass from a verifier never tested does not clear the job; the verifier gets a planted copy at once,
+    // carried over the mesh by another tab (here the worker) like any transcript.
+    expect(book.job(job.task.jobId)?.status).toBe('pending');
+    const planted = lastAudit(verifier);
     const share = worker.link.ofType('share').at(-1);
-    expect(share).toMatchObject({ auditId: planted.auditId, to: lazy.tab.peerId });
+    expect(share).toMatchObject({ auditId: planted.auditId, to: verifier.tab.peerId });
     const parsed = parseAuditTranscript(share?.transcript ?? '');
     if (!parsed.ok) throw new Error(parsed.error);
     const changed = parsed.message.tokens.filter(([id, logprob], i) => id !== job.tokens[i]?.id || logprob !== job.tokens[i]?.logprob);
     expect(changed).toHaveLength(1);
     expect(parsed.message.task.jobId).not.toBe(job.task.jobId);
-    expect(toHex(sha256(transcriptOf(parsed.message.task, parsed.message.tokens.map(([id, logprob]) => ({ id, logprob })), parsed.message.end)))).toBe(planted.transcriptSha256);
+    expect(toHex(sha256(transcriptOf(parsed.message.task, transcriptTokensOf(parsed.message), parsed.message.end)))).toBe(planted.transcriptSha256);
+    // Rejecting it proves the verifier, and its pass now clears the job.
+    answer(desk, verifier, FAIL, planted);
+    expect(book.job(job.task.jobId)?.status).toBe('passed');
+    expect(book.contributor(verifier.identity.contributorId)?.verifier).toMatchObject({ plantedRejected: 1, trusted: true });
 
+    // A lazy verifier approves its planted copy: its pass stops counting and a trusted verifier decides instead.
+    registry.remove(verifier.tab.id);
+    desk.tabClosed(verifier.tab);
+    const lazy = openTab([MODEL], { proven: false });
+    const second = completedJob(worker);
+    desk.jobCompleted(second);
     answer(desk, lazy, PASS);
+    answer(desk, lazy, PASS); // the planted copy it got next
     expect(book.contributor(lazy.identity.contributorId)?.verifier).toMatchObject({ plantedApproved: 1, trusted: false });
     expect(logs.some((l) => l.includes('approved a planted'))).toBe(true);
-    const honest = openTab();
+    expect(book.job(second.task.jobId)?.status).toBe('pending');
+    const trusted = openTab();
+    desk.pump();
+    expect(lastAudit(trusted).transcriptSha256).toBe(book.job(second.task.jobId)?.transcriptSha256);
+    answer(desk, trusted, PASS);
+    expect(book.job(second.task.jobId)?.status).toBe('passed');
     desk.jobCompleted(completedJob(worker));
     expect(audits(lazy)).toHaveLength(2);
-    answer(desk, honest, PASS); // the job's own audit
-    answer(desk, honest, FAIL); // the planted copy
-    expect(book.contributor(honest.identity.contributorId)?.verifier).toMatchObject({ plantedRejected: 1, trusted: true });
-    expect(book.summary().planted).toEqual({ sent: 2, rejected: 1, approved: 1 });
+    expect(book.summary().planted).toEqual({ sent: 3, rejected: 2, approved: 1 });
   });
 });

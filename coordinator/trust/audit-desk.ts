@@ -3,17 +3,17 @@
  * signed result, the audit policy decides whether to audit it; the requester has its answer already and never
  * waits. An audit goes to a verifier tab of another identity that serves the same model: the coordinator names the
  * transcript by the SHA-256 the worker signed, the worker sends it over the mesh (`share`), the verifier re-scores
- * it and answers with a signed verdict. One pass clears the job, a failure calls a second verifier, two failures
- * convict, a split calls a third (audit-decision.ts).
+ * it and answers with a signed verdict. How verdicts decide: audit-decision.ts.
  *
  * Delivery falls back to the coordinator's own copy, inline in `audit`, when the worker has left, has no mesh peer,
  * or the mesh transfer failed — leaving the network right after a job does not dodge its audit.
  *
  * Lazy verifiers: now and then the coordinator plants a known-bad copy of a recent transcript (audit-decision.ts
- * `plantedTranscript`), carried to the verifier by another tab over the mesh like any transcript. A verifier that
- * approves one is no longer trusted with audits, nor is an identity convicted as a worker (its model is suspect);
- * their verdicts on audits still open stop counting. Verifiers never tested with a planted transcript are picked
- * first for one.
+ * `plantedTranscript`), carried to the verifier by another tab over the mesh like any transcript. A verifier whose
+ * pass is the only one on an audit and who has never rejected a planted transcript gets one at once. A verifier
+ * that approves one is no longer trusted, nor is an identity convicted as a worker (its model is suspect): their
+ * verdicts stop counting, also on audits still open. Pending audits are not published (audit-book.ts), so a
+ * verifier cannot look up whether what it got is a real job.
  */
 import { randomUUID } from 'node:crypto';
 import { MAX_TAB_MESSAGE_CHARS, type TabToCoordinator, type Tolerances } from '../../src/protocol/tab.ts';
@@ -24,6 +24,7 @@ import type { Tab, TabRegistry } from '../tabs/tab-registry.ts';
 import { auditDecision, MAX_VERIFIERS, plantedTranscript, type TranscriptParts } from './audit-decision.ts';
 import { shouldAudit, type AuditPolicy } from './audit-policy.ts';
 import type { AuditBook } from './audit-book.ts';
+import { pickCourier, pickVerifier } from './verifier-choice.ts';
 
 type FromVerifier = Extract<TabToCoordinator, { type: 'verdict' | 'audit-failed' | 'share-failed' }>;
 
@@ -37,12 +38,12 @@ export interface AuditDeskOptions {
   book: AuditBook;
   policy: AuditPolicy;
   tolerances: Tolerances;
-  /** Chance, per completed job, of also planting a known-bad copy of its transcript with some verifier. */
+  /** Chance, per completed job, of also planting a known-bad copy of a recent transcript with some verifier. */
   plantRate: number;
   random: () => number;
   /** A verifier that has not answered this long after it was given an audit is passed over. */
   verdictTimeoutMs: number;
-  /** An audit that found no verifier for this long is recorded as unverified. */
+  /** An audit that waited this long in the queue (not counting time with verifiers) is recorded as unverified. */
   pendingTimeoutMs: number;
   now?: () => number;
   log?: (message: string) => void;
@@ -56,6 +57,8 @@ interface Audit {
   worker: Tab;
   workerId: string;
   planted: boolean;
+  /** For a planted audit: the identity it is meant to test, if any. */
+  preferred: string | null;
   verdicts: Array<{ verifier: string; ok: boolean }>;
   /** Identities that may not take this audit: the worker, verifiers who judged it or failed to. */
   excluded: Set<string>;
@@ -65,11 +68,14 @@ interface Audit {
 
 /** Recent transcripts per model, the material planted ones are made from. */
 const PLANT_SOURCES = 8;
+/** Open audits at most; beyond that a job's audit is recorded as unverified at once (and logged). */
+const MAX_OPEN_AUDITS = 10_000;
 
 export class AuditDesk {
   private readonly audits = new Map<string, Audit>();
-  private readonly queue: Audit[] = [];
+  private queue: Audit[] = [];
   private readonly busy = new Set<Tab>();
+  private readonly recent = new Map<string, Array<{ parts: TranscriptParts; workerId: string }>>();
   private readonly now: () => number;
   private readonly log: (message: string) => void;
 
@@ -87,17 +93,17 @@ export class AuditDesk {
     const workerId = job.tab.contributorId;
     if (!workerId) return;
     const { book, policy, random } = this.options;
+    const model = job.task.model;
+    const recent = this.recent.get(model) ?? [];
+    recent.push({ parts: { task: job.task, tokens: job.tokens, end: job.end }, workerId });
+    if (recent.length > PLANT_SOURCES) recent.shift();
+    this.recent.set(model, recent);
     if (shouldAudit(book.record(workerId), policy, random())) {
-      const audit = this.newAudit(job, workerId, false);
-      book.opened({ jobId: job.task.jobId, model: job.task.model, contributorId: workerId, transcriptSha256: audit.sha256 });
+      const audit = this.newAudit(job, job.tab, workerId, false);
+      book.opened({ jobId: job.task.jobId, model, contributorId: workerId, transcriptSha256: audit?.sha256 ?? '' });
+      if (!audit) book.decided(job.task.jobId, 'unverified');
     }
-    if (random() < this.options.plantRate) {
-      const planted = plantedTranscript(job, `chatcmpl-${randomUUID().replaceAll('-', '')}`, random);
-      if (planted) {
-        this.newAudit({ ...planted, tab: job.tab }, workerId, true);
-        book.plantedSent();
-      }
-    }
+    if (random() < this.options.plantRate) this.plant(model, null);
     this.pump();
   }
 
@@ -111,7 +117,12 @@ export class AuditDesk {
     if (!audit || audit.assigned?.verifier !== tab) return this.log(`${tab.id}: ${message.type} for audit ${message.auditId}, which it was not given; dropped`);
     const verifierId = tab.contributorId as string;
     if (message.type === 'audit-failed') {
-      if ((message.reason === 'transcript_missing' || message.reason === 'transcript_mismatch') && !audit.assigned.inline) return this.deliverInline(audit, message.message);
+      if (message.reason === 'transcript_missing' || message.reason === 'transcript_mismatch') {
+        // The mesh copy never came right: send ours. If ours is already on its way, the verifier judges it when it
+        // arrives (as a new audit if it had given up); the verdict timeout covers a verifier that never does.
+        if (!audit.assigned.inline) this.deliverInline(audit, message.message);
+        return;
+      }
       this.log(`${tab.id}: could not judge audit ${audit.id}: ${message.reason}: ${message.message}`);
       return this.passOver(audit);
     }
@@ -129,24 +140,16 @@ export class AuditDesk {
       this.audits.delete(audit.id);
       return this.pump();
     }
-    const jobId = audit.parts.task.jobId;
-    book.verdict(jobId, { verifier: verifierId, backend: tab.backend, verdict: message.verdict, signature: message.signature, at: new Date().toISOString() });
+    book.verdict(audit.parts.task.jobId, { auditId: audit.id, verifier: verifierId, publicKey: tab.publicKey, backend: tab.backend, verdict: message.verdict, signature: message.signature, at: new Date().toISOString() });
     audit.verdicts.push({ verifier: verifierId, ok });
     audit.excluded.add(verifierId);
-    if (!this.settle(audit)) this.queue.push(audit);
+    if (!this.settle(audit)) {
+      this.queue.push(audit);
+      // A lone pass from a verifier never tested: test it now, so its pass can count.
+      const testing = [...this.audits.values()].some((a) => a.planted && a.preferred === verifierId);
+      if (ok && !book.provenVerifier(verifierId) && !testing) this.plant(audit.model, verifierId);
+    }
     this.pump();
-  }
-
-  /**
-   * Decides the audit if its verdicts allow, counting only verifiers still trusted (one convicted since, or caught
-   * approving a planted transcript, no longer counts). True when it closed.
-   */
-  private settle(audit: Audit): boolean {
-    const counted = audit.verdicts.filter((v) => this.options.book.trustedVerifier(v.verifier));
-    const decision = auditDecision(counted.map((v) => v.ok));
-    if (decision === 'undecided' && counted.length < MAX_VERIFIERS) return false;
-    this.close(audit, decision === 'undecided' ? 'unverified' : decision);
-    return true;
   }
 
   /** A verifier left: its audits go to others. (Audits of a worker that left continue from the coordinator's copy.) */
@@ -158,69 +161,80 @@ export class AuditDesk {
 
   /** Gives waiting audits to free verifiers and gives up on those that waited too long. Call when tabs change. */
   pump(): void {
-    for (const audit of [...this.queue]) {
-      if (this.now() - audit.queuedAt > this.options.pendingTimeoutMs) {
-        this.queue.splice(this.queue.indexOf(audit), 1);
-        this.close(audit, 'unverified');
-        continue;
+    const { book, random } = this.options;
+    let free = this.options.registry.ready().filter((t) => t.contributorId !== null && !this.busy.has(t) && book.trustedVerifier(t.contributorId));
+    const waiting: Audit[] = [];
+    for (const audit of this.queue) {
+      if (this.now() - audit.queuedAt > this.options.pendingTimeoutMs) this.close(audit, 'unverified');
+      // A verdict may count differently since (its verifier was proven, or is no longer trusted): that may decide it.
+      else if (audit.verdicts.length && this.settle(audit)) continue;
+      else {
+        const verifier = free.length ? pickVerifier(free, audit, (id) => book.plantedRejectedBy(id), random) : null;
+        if (!verifier) waiting.push(audit);
+        else {
+          free = free.filter((t) => t !== verifier);
+          this.assign(audit, verifier);
+        }
       }
-      // A verdict may have stopped counting since (its verifier is no longer trusted), which can decide the audit.
-      if (audit.verdicts.length && this.settle(audit)) {
-        this.queue.splice(this.queue.indexOf(audit), 1);
-        continue;
-      }
-      const verifier = this.pickVerifier(audit);
-      if (!verifier) continue;
-      this.queue.splice(this.queue.indexOf(audit), 1);
-      this.assign(audit, verifier);
     }
+    this.queue = waiting;
   }
 
-  private newAudit(job: CompletedJob, workerId: string, planted: boolean): Audit {
-    const id = `audit-${randomUUID()}`;
+  /**
+   * Decides the audit if its verdicts allow, counting only verifiers still trusted, each as proven or not. True
+   * when it closed.
+   */
+  private settle(audit: Audit): boolean {
+    const { book } = this.options;
+    const counted = audit.verdicts.filter((v) => book.trustedVerifier(v.verifier)).map((v) => ({ ok: v.ok, proven: book.provenVerifier(v.verifier) }));
+    const decision = auditDecision(counted);
+    if (decision === 'undecided' && counted.length < MAX_VERIFIERS) return false;
+    this.close(audit, decision === 'undecided' ? 'unverified' : decision);
+    return true;
+  }
+
+  /** Plants a known-bad copy of a recent transcript of `model`, for `preferred` if given (else any verifier). */
+  private plant(model: string, preferred: string | null): void {
+    const sources = (this.recent.get(model) ?? []).filter((s) => s.workerId !== preferred);
+    const source = sources[Math.floor(this.options.random() * sources.length)];
+    const planted = source && plantedTranscript(source.parts, `chatcmpl-${randomUUID().replaceAll('-', '')}`, this.options.random);
+    if (!planted) return;
+    // Not for the source job's worker, who would know its own transcript; no worker tab is involved otherwise.
+    const audit = this.newAudit(planted, null, source.workerId, true);
+    if (!audit) return;
+    audit.preferred = preferred;
+    this.options.book.plantedSent();
+  }
+
+  private newAudit(parts: TranscriptParts, worker: Tab | null, workerId: string, planted: boolean): Audit | null {
+    if (this.audits.size >= MAX_OPEN_AUDITS) {
+      this.log(`${MAX_OPEN_AUDITS} audits are open; ${planted ? 'not planting' : `job ${parts.task.jobId} goes unverified`}`);
+      return null;
+    }
     const audit: Audit = {
-      id,
-      model: job.task.model,
-      parts: { task: job.task, tokens: job.tokens, end: job.end },
-      sha256: toHex(sha256(transcriptOf(job.task, job.tokens, job.end))),
-      worker: job.tab,
+      id: `audit-${randomUUID()}`,
+      model: parts.task.model,
+      parts: { task: parts.task, tokens: parts.tokens, end: parts.end },
+      sha256: toHex(sha256(transcriptOf(parts.task, parts.tokens, parts.end))),
+      worker: worker as Tab,
       workerId,
       planted,
+      preferred: null,
       verdicts: [],
-      excluded: new Set([workerId]),
+      excluded: new Set(workerId ? [workerId] : []),
       assigned: null,
       queuedAt: this.now(),
     };
-    this.audits.set(id, audit);
+    this.audits.set(audit.id, audit);
     this.queue.push(audit);
     return audit;
   }
 
-  private eligible(audit: Audit): Tab[] {
-    const { book } = this.options;
-    return this.options.registry
-      .ready()
-      .filter((t) => t.contributorId !== null && !audit.excluded.has(t.contributorId) && t.models.includes(audit.model) && !this.busy.has(t) && book.trustedVerifier(t.contributorId));
-  }
-
-  /** An idle tab if there is one; for planted transcripts, the least tested verifiers first. Random among equals. */
-  private pickVerifier(audit: Audit): Tab | null {
-    let candidates = this.eligible(audit);
-    if (audit.planted && candidates.length) {
-      const tested = (t: Tab) => this.options.book.contributor(t.contributorId as string)?.verifier.plantedRejected ?? 0;
-      const least = Math.min(...candidates.map(tested));
-      candidates = candidates.filter((t) => tested(t) === least);
-    }
-    const idle = candidates.filter((t) => t.runningJobs === 0);
-    const pool = idle.length ? idle : candidates;
-    return pool.length ? (pool[Math.floor(this.options.random() * pool.length)] ?? null) : null;
-  }
-
   /** Who sends the transcript over the mesh: the worker itself, or for a planted one another tab (never the verifier). */
   private sender(audit: Audit, verifier: Tab): Tab | null {
-    if (!audit.planted) return this.options.registry.get(audit.worker.id) === audit.worker && audit.worker.peerId ? audit.worker : null;
-    const couriers = this.options.registry.ready().filter((t) => t !== verifier && t.peerId && t.contributorId !== verifier.contributorId);
-    return couriers[Math.floor(this.options.random() * couriers.length)] ?? null;
+    const { registry, random } = this.options;
+    if (audit.planted) return pickCourier(registry.ready(), verifier, random);
+    return registry.get(audit.worker.id) === audit.worker && audit.worker.peerId ? audit.worker : null;
   }
 
   private assign(audit: Audit, verifier: Tab): void {
@@ -232,8 +246,8 @@ export class AuditDesk {
     }, this.options.verdictTimeoutMs);
     timer.unref?.();
     audit.assigned = { verifier, sender, inline: false, timer };
-    if (!sender || !verifier.peerId) return this.deliverInline(audit, 'no mesh path from the worker to the verifier');
-    verifier.link.send({ type: 'audit', auditId: audit.id, model: audit.model, transcriptSha256: audit.sha256, tolerances: this.options.tolerances, from: sender.peerId as string });
+    if (!sender?.peerId || !verifier.peerId) return this.deliverInline(audit, 'no mesh path from the worker to the verifier');
+    verifier.link.send({ type: 'audit', auditId: audit.id, model: audit.model, transcriptSha256: audit.sha256, tolerances: this.options.tolerances, from: sender.peerId });
     sender.link.send({ type: 'share', auditId: audit.id, jobId: audit.parts.task.jobId, to: verifier.peerId, ...(audit.planted ? { transcript: this.payload(audit) } : {}) });
   }
 
@@ -255,11 +269,12 @@ export class AuditDesk {
     return JSON.stringify(auditTranscriptOf(audit.id, audit.parts.task, audit.parts.tokens, audit.parts.end));
   }
 
-  /** The assigned verifier gave no usable verdict: another one gets the audit. */
+  /** The assigned verifier gave no usable verdict: another one gets the audit, which queues afresh. */
   private passOver(audit: Audit, pumpNow = true): void {
     const verifier = audit.assigned?.verifier;
     this.release(audit);
     if (verifier?.contributorId) audit.excluded.add(verifier.contributorId);
+    audit.queuedAt = this.now();
     this.queue.push(audit);
     if (pumpNow) this.pump();
   }
@@ -273,7 +288,7 @@ export class AuditDesk {
 
   private close(audit: Audit, status: 'passed' | 'convicted' | 'unverified'): void {
     this.audits.delete(audit.id);
-    if (audit.planted) return;
+    if (audit.planted) return this.options.book.plantedExpired();
     this.options.book.decided(audit.parts.task.jobId, status);
     this.log(`audit of ${audit.parts.task.jobId} (contributor ${audit.workerId}): ${status} after ${audit.verdicts.length} verdict(s)`);
   }

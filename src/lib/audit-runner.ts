@@ -1,23 +1,27 @@
 /**
  * The verifier's side of an audit (issue #4), in a contributor tab: the coordinator's `audit` names a transcript by
- * its SHA-256 and where it comes from (a mesh peer, or inline); the runner waits for it, checks the hash, re-scores
- * it on this tab's worker (one teacher-forced pass, worker/verify/rescore.ts) and answers with a signed `verdict` —
- * or `audit-failed` when it cannot judge (the transcript never came or is not the one named, the model is not
- * loaded). Audits run one at a time, in arrival order, like everything on the worker.
+ * its SHA-256 and where it comes from (a mesh peer, or inline); the runner waits for a copy that hashes right,
+ * re-scores it on this tab's worker (one teacher-forced pass, worker/verify/rescore.ts) and answers with a signed
+ * `verdict` — or `audit-failed` when it cannot judge (no right copy came in time, the model is not loaded, the
+ * worker failed or took too long). A copy that is not the named transcript is ignored, not judged: a worker cannot
+ * end its own audit by sending the verifier something else. Audits run one at a time, in arrival order, like
+ * everything on the worker.
  */
 import { toHex, transcriptOf } from '../protocol/identity.ts';
-import { parseAuditTranscript, type AuditTranscript } from '../protocol/mesh.ts';
+import { parseAuditTranscript, transcriptTokensOf, type AuditTranscript } from '../protocol/mesh.ts';
 import type { CoordinatorToTab, TabToCoordinator, Verdict } from '../protocol/tab.ts';
 import type { RescoreRequest } from '../protocol/worker.ts';
 
 type AuditMessage = Extract<CoordinatorToTab, { type: 'audit' }>;
 type AuditFailure = Extract<TabToCoordinator, { type: 'audit-failed' }>['reason'];
 
-/** How long a verifier waits for a transcript sent over the mesh before it says it never came. */
+/** How long a verifier waits for the named transcript before it says none came. */
 const TRANSCRIPT_WAIT_MS = 30_000;
-/** Mesh payloads that arrived before their `audit` message are kept this long (and at most this many). */
+/** How long one re-scoring may take before the verifier gives up on the audit (the coordinator waits 120 s). */
+const JUDGE_TIMEOUT_MS = 90_000;
+/** Mesh payloads that arrived before their `audit` message are kept this long, and at most this many characters. */
 const EARLY_PAYLOAD_MS = 10_000;
-const MAX_EARLY_PAYLOADS = 8;
+const MAX_EARLY_CHARS = 4_000_000;
 
 export interface AuditRunnerDeps {
   rescore(request: RescoreRequest): Promise<Verdict>;
@@ -29,11 +33,13 @@ export interface AuditRunnerDeps {
   /** Test-hooks builds only (the `approve-everything` cheat): sign a pass without re-scoring. */
   approveEverything?: boolean;
   transcriptWaitMs?: number;
+  judgeTimeoutMs?: number;
 }
 
 interface Pending {
   message: AuditMessage;
-  deliver(text: string, via: 'mesh' | 'inline'): void;
+  /** Offers a copy of the transcript; only one that is the named transcript is taken. */
+  offer(text: string, via: 'mesh' | 'inline'): void;
 }
 
 async function sha256Hex(text: string): Promise<string> {
@@ -44,8 +50,8 @@ export class AuditRunner {
   private readonly pending = new Map<string, Pending>();
   private readonly early: Array<{ from: string; auditId: string; text: string; at: number }> = [];
   private queue: Promise<void> = Promise.resolve();
-  /** How transcripts reached this verifier, and the verdicts it sent (diagnostics, tests). */
-  readonly stats = { mesh: 0, inline: 0, verdicts: 0, failed: 0 };
+  /** How transcripts reached this verifier, copies refused, verdicts sent and audits failed (diagnostics, tests). */
+  readonly stats = { mesh: 0, inline: 0, refused: 0, verdicts: 0, failed: 0 };
 
   constructor(private readonly deps: AuditRunnerDeps) {}
 
@@ -53,28 +59,34 @@ export class AuditRunner {
   audit(message: AuditMessage): void {
     const waiting = this.pending.get(message.auditId);
     if (waiting) {
-      // The coordinator resends an audit with the transcript inline when the mesh delivery failed.
-      if (message.transcript !== undefined) waiting.deliver(message.transcript, 'inline');
+      // The coordinator resends an audit with its own copy inline when the mesh delivery failed.
+      if (message.transcript !== undefined) waiting.offer(message.transcript, 'inline');
       return;
     }
     if (message.from) this.deps.expectPeer(message.from);
-    const transcript = new Promise<string | null>((resolve) => {
-      let settled = false;
-      const settle = (text: string | null) => {
-        clearTimeout(timer);
-        if (!settled) resolve(text);
-        settled = true;
-      };
-      const timer = setTimeout(() => settle(null), this.deps.transcriptWaitMs ?? TRANSCRIPT_WAIT_MS);
+    const transcript = new Promise<AuditTranscript | null>((resolve) => {
+      let taken = false;
+      const timer = setTimeout(() => {
+        taken = true;
+        resolve(null);
+      }, this.deps.transcriptWaitMs ?? TRANSCRIPT_WAIT_MS);
       this.pending.set(message.auditId, {
         message,
-        deliver: (text, via) => {
-          if (!settled) this.stats[via]++;
-          settle(text);
-        },
+        offer: (text, via) =>
+          void this.check(message, text).then((claim) => {
+            if (taken) return;
+            if (!claim) {
+              this.stats.refused++;
+              return this.deps.log(`audit ${message.auditId}: ignored a ${via} copy that is not the transcript named`);
+            }
+            taken = true;
+            clearTimeout(timer);
+            this.stats[via]++;
+            resolve(claim);
+          }),
       });
     });
-    if (message.transcript !== undefined) this.pending.get(message.auditId)?.deliver(message.transcript, 'inline');
+    if (message.transcript !== undefined) this.pending.get(message.auditId)?.offer(message.transcript, 'inline');
     else this.takeEarly(message);
     const turn = this.queue.then(() => this.judge(message, transcript));
     this.queue = turn.catch(() => {});
@@ -91,23 +103,33 @@ export class AuditRunner {
     const parsed = parseAuditTranscript(text);
     if (!parsed.ok) return false;
     const waiting = this.pending.get(parsed.message.auditId);
-    if (waiting && (waiting.message.from === undefined || waiting.message.from === from)) {
-      waiting.deliver(text, 'mesh');
+    if (waiting) {
+      if (waiting.message.from === undefined || waiting.message.from === from) waiting.offer(text, 'mesh');
       return true;
     }
     const now = performance.now();
-    while (this.early.length && (this.early.length >= MAX_EARLY_PAYLOADS || now - (this.early[0]?.at ?? now) > EARLY_PAYLOAD_MS)) this.early.shift();
     this.early.push({ from, auditId: parsed.message.auditId, text, at: now });
+    let chars = this.early.reduce((n, e) => n + e.text.length, 0);
+    while (this.early.length && (chars > MAX_EARLY_CHARS || now - (this.early[0]?.at ?? now) > EARLY_PAYLOAD_MS)) chars -= this.early.shift()?.text.length ?? 0;
     return true;
+  }
+
+  /** The copy as a transcript if it is the one the audit names (its id, model and SHA-256), else null. */
+  private async check(message: AuditMessage, text: string): Promise<AuditTranscript | null> {
+    const parsed = parseAuditTranscript(text);
+    if (!parsed.ok) return null;
+    const claim = parsed.message;
+    if (claim.auditId !== message.auditId || claim.task.model !== message.model) return null;
+    return (await sha256Hex(transcriptOf(claim.task, transcriptTokensOf(claim), claim.end))) === message.transcriptSha256 ? claim : null;
   }
 
   private takeEarly(message: AuditMessage): void {
     const at = this.early.findIndex((e) => e.from === message.from && e.auditId === message.auditId);
     const found = at >= 0 ? this.early.splice(at, 1)[0] : undefined;
-    if (found) this.pending.get(message.auditId)?.deliver(found.text, 'mesh');
+    if (found) this.pending.get(message.auditId)?.offer(found.text, 'mesh');
   }
 
-  private async judge(message: AuditMessage, transcript: Promise<string | null>): Promise<void> {
+  private async judge(message: AuditMessage, transcript: Promise<AuditTranscript | null>): Promise<void> {
     const { auditId } = message;
     const fail = (reason: AuditFailure, why: string) => {
       this.deps.log(`audit ${auditId}: ${why}`);
@@ -115,17 +137,15 @@ export class AuditRunner {
       this.deps.send({ type: 'audit-failed', auditId, reason, message: why });
     };
     try {
-      const text = await transcript;
-      if (text === null) return fail('transcript_missing', 'the transcript did not arrive');
-      const parsed = parseAuditTranscript(text);
-      if (!parsed.ok) return fail('transcript_mismatch', `the transcript is malformed: ${parsed.error}`);
-      const claim: AuditTranscript = parsed.message;
-      const tokens = claim.tokens.map(([id, logprob]) => ({ id, logprob }));
-      if (claim.auditId !== auditId || claim.task.model !== message.model || (await sha256Hex(transcriptOf(claim.task, tokens, claim.end))) !== message.transcriptSha256)
-        return fail('transcript_mismatch', 'the transcript is not the one the coordinator named');
+      const claim = await transcript;
+      // No longer waiting: a copy arriving now is not for a live audit (a resend comes as a new `audit`).
+      this.pending.delete(auditId);
+      if (!claim) return fail('transcript_missing', 'the named transcript did not arrive');
       const verdict: Verdict = this.deps.approveEverything
         ? { ok: true, firstFailure: null, maxIntervalDistance: 0, maxLogitGap: 0, maxLogprobDeviation: 0 }
-        : await this.deps.rescore({ model: claim.task.model, messages: claim.task.messages, params: claim.task.params, tokens, finishReason: claim.end.finishReason, completionTokens: claim.end.completionTokens, tolerances: message.tolerances });
+        : await this.withDeadline(
+            this.deps.rescore({ model: claim.task.model, messages: claim.task.messages, params: claim.task.params, tokens: transcriptTokensOf(claim), finishReason: claim.end.finishReason, completionTokens: claim.end.completionTokens, tolerances: message.tolerances }),
+          );
       const signature = await this.deps.signVerdict(auditId, message.transcriptSha256, verdict);
       this.deps.send({ type: 'verdict', auditId, transcriptSha256: message.transcriptSha256, verdict, signature });
       this.stats.verdicts++;
@@ -135,5 +155,13 @@ export class AuditRunner {
     } finally {
       this.pending.delete(auditId);
     }
+  }
+
+  /** Gives up on a re-scoring that takes too long, so later audits are not held behind it forever. */
+  private withDeadline<T>(work: Promise<T>): Promise<T> {
+    const ms = this.deps.judgeTimeoutMs ?? JUDGE_TIMEOUT_MS;
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const deadline = new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error(`re-scoring took over ${ms} ms`)), ms)));
+    return Promise.race([work, deadline]).finally(() => clearTimeout(timer));
   }
 }

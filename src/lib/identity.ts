@@ -4,7 +4,7 @@
  * src/protocol/identity.ts for what is signed.
  */
 import { openDB } from 'idb';
-import { authMessage, contributorIdOf, resultMessage, toBase64Url, transcriptOf, verdictMessage, verdictStatementOf, type TranscriptEnd, type TranscriptTask } from '../protocol/identity.ts';
+import { authMessage, contributorIdOf, resultMessage, toBase64Url, transcriptOf, verdictMessage, verdictStatementOf, type TranscriptEnd, type TranscriptTask, type TranscriptToken } from '../protocol/identity.ts';
 import type { IdentityProof, Verdict } from '../protocol/tab.ts';
 
 const DB_NAME = 'dolphin-identity';
@@ -19,7 +19,7 @@ export interface ContributorIdentity {
   /** The `hello` proof for a session's challenge. */
   prove(challenge: string): Promise<IdentityProof>;
   /** The `done` signature over a finished job's transcript. */
-  signResult(task: TranscriptTask, tokens: ReadonlyArray<{ id: number; logprob: number }>, end: TranscriptEnd): Promise<string>;
+  signResult(task: TranscriptTask, tokens: ReadonlyArray<TranscriptToken>, end: TranscriptEnd): Promise<string>;
   /** The `verdict` signature over an audit's verdict on the transcript with this SHA-256. */
   signVerdict(auditId: string, transcriptSha256: string, verdict: Verdict): Promise<string>;
 }

@@ -14,6 +14,7 @@ import type { PeerMesh } from './peer-mesh.ts';
 import { JobOutbox } from './job-outbox.ts';
 import { AuditRunner } from './audit-runner.ts';
 import { TranscriptShelf } from './transcript-shelf.ts';
+import type { TranscriptToken } from '../protocol/identity.ts';
 
 /** Outboxes of ended jobs are kept this long, for a `resume` after a data channel was lost. */
 const KEEP_ENDED_JOBS = 16;
@@ -279,7 +280,8 @@ export class TabLink {
     const mesh = this.listener?.mesh;
     if (!mesh) return fail('this tab has no mesh peer');
     try {
-      await mesh.dial(to);
+      // The verifier may not have read its `audit` (and so let us in) yet when we call: one more try after a second.
+      await mesh.dial(to).catch(() => new Promise((resolve) => setTimeout(resolve, 1000)).then(() => mesh.dial(to)));
       await mesh.send(to, new TextEncoder().encode(text));
     } catch (error) {
       fail(error instanceof Error ? error.message : String(error));
@@ -304,7 +306,7 @@ export class TabLink {
     const activity: JobActivity = { jobId: task.jobId, tokens: 0, startedAt: performance.now(), firstTokenAt: null, lastTokenAt: null };
     let ended = false;
     const outbox = this.openOutbox(task.jobId, via);
-    const transcriptTokens: Array<{ id: number; logprob: number }> = [];
+    const transcriptTokens: TranscriptToken[] = [];
     events.onJob({ ...activity });
     this.running.add(task.jobId);
     try {
@@ -315,7 +317,7 @@ export class TabLink {
           if (ended) return; // stragglers after the job failed or was cancelled
           const now = performance.now();
           activity.tokens += batch.length;
-          for (const t of batch) transcriptTokens.push({ id: t.id, logprob: t.logprob });
+          for (const t of batch) transcriptTokens.push({ id: t.id, logprob: t.logprob, top: t.top.map((c) => ({ id: c.id, logprob: c.logprob })) });
           activity.firstTokenAt ??= now;
           activity.lastTokenAt = now;
           outbox.push({

@@ -3,21 +3,21 @@
  * verifier when the coordinator audits that job. Bounded: the coordinator decides on an audit right after a job
  * ends, so only recent jobs are asked for.
  */
-import type { TranscriptEnd, TranscriptTask } from '../protocol/identity.ts';
+import type { TranscriptEnd, TranscriptTask, TranscriptToken } from '../protocol/identity.ts';
 import { auditTranscriptOf } from '../protocol/mesh.ts';
 
 const KEEP = 32;
 
 interface Shelved {
   task: TranscriptTask;
-  tokens: ReadonlyArray<{ id: number; logprob: number }>;
+  tokens: ReadonlyArray<TranscriptToken>;
   end: TranscriptEnd;
 }
 
 export class TranscriptShelf {
   private readonly jobs = new Map<string, Shelved>();
 
-  keep(task: TranscriptTask, tokens: ReadonlyArray<{ id: number; logprob: number }>, end: TranscriptEnd): void {
+  keep(task: TranscriptTask, tokens: ReadonlyArray<TranscriptToken>, end: TranscriptEnd): void {
     this.jobs.set(task.jobId, { task, tokens, end });
     for (const jobId of this.jobs.keys()) {
       if (this.jobs.size <= KEEP) break;

@@ -7,9 +7,15 @@ import type { Backend, Verdict } from './tab.ts';
 
 export type AuditStatus = 'pending' | 'passed' | 'convicted' | 'unverified';
 
-/** One verifier's signed verdict (the signature is over identity.ts `verdictStatementOf`, by the verifier's key). */
+/**
+ * One verifier's signed verdict. Anyone can check it: the signature is by `publicKey` (base64url Ed25519) over
+ * VERDICT_CONTEXT + SHA-256(verdictStatementOf(auditId, the job's transcriptSha256, verdict)), identity.ts.
+ */
 export interface VerdictRecord {
+  auditId: string;
+  /** The verifier's contributor id (derived from `publicKey`). */
   verifier: string;
+  publicKey: string;
   backend: Backend | null;
   verdict: Verdict;
   signature: string;

@@ -9,8 +9,8 @@
  *    and a signature over AUTH_CONTEXT + challenge. A signature from another session (another challenge) or by
  *    another key does not verify.
  *  - Results: `done` carries a signature over RESULT_CONTEXT + SHA-256(transcript), where the transcript is the
- *    task and every token the tab streamed (ids and logprobs) and how it ended. The coordinator hashes what it sent
- *    and received itself, so the signature binds the tab to exactly that.
+ *    task, every token the tab streamed (id, logprob, and the alternatives' ids and logprobs) and how it ended.
+ *    The coordinator hashes what it sent and received itself, so the signature binds the tab to exactly that.
  *  - Verdicts: a verifier's `verdict` carries a signature over VERDICT_CONTEXT + SHA-256(verdictStatementOf(...)):
  *    the audit, the hash of the transcript it judged and its verdict with the evidence.
  */
@@ -50,6 +50,13 @@ export interface TranscriptTask {
   params: SamplingParams;
 }
 
+/** A streamed token as the transcript records it: its id and log-probability, and the alternatives reported with it. */
+export interface TranscriptToken {
+  id: number;
+  logprob: number;
+  top?: ReadonlyArray<{ id: number; logprob: number }>;
+}
+
 export interface TranscriptEnd {
   finishReason: 'stop' | 'length';
   promptTokens: number;
@@ -60,15 +67,15 @@ export interface TranscriptEnd {
  * The canonical transcript of a finished job: a JSON array in a fixed order, so both ends produce the same string
  * from the same values (numbers as JSON.stringify writes them).
  */
-export function transcriptOf(task: TranscriptTask, tokens: ReadonlyArray<{ id: number; logprob: number }>, end: TranscriptEnd): string {
+export function transcriptOf(task: TranscriptTask, tokens: ReadonlyArray<TranscriptToken>, end: TranscriptEnd): string {
   const p = task.params;
   return JSON.stringify([
-    'dolphin-transcript-v1',
+    'dolphin-transcript-v2',
     task.jobId,
     task.model,
     task.messages.map((m) => [m.role, m.content]),
     [p.maxTokens, p.temperature, p.topP, p.topK, p.stop, p.seed, p.topLogprobs],
-    tokens.map((t) => [t.id, t.logprob]),
+    tokens.map((t) => [t.id, t.logprob, (t.top ?? []).map((a) => [a.id, a.logprob])]),
     [end.finishReason, end.promptTokens, end.completionTokens],
   ]);
 }

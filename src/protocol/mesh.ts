@@ -9,7 +9,7 @@
 import { z } from 'zod';
 import { parseJsonMessage } from './parse-json-message.ts';
 import { chatMessageSchema, samplingParamsSchema } from './tab.ts';
-import type { TranscriptEnd, TranscriptTask } from './identity.ts';
+import type { TranscriptEnd, TranscriptTask, TranscriptToken } from './identity.ts';
 
 /** Payload bytes per binary frame: with its header, under the 64 KiB every browser takes in one SCTP message (measured: 16 KiB frames moved 1.1 MB/s tab to tab, 64 KiB ones 3.3 MB/s). */
 export const MESH_CHUNK_BYTES = 60 * 1024;
@@ -59,21 +59,25 @@ export function chunkFrame(transferNumber: number, index: number, data: Uint8Arr
 
 /**
  * The payload of an audit transfer: a finished job's transcript, as its worker streamed and signed it
- * (identity.ts `transcriptOf` gives the canonical form whose SHA-256 the verifier checks). Tokens are [id, logprob].
+ * (identity.ts `transcriptOf` gives the canonical form whose SHA-256 the verifier checks). Tokens are
+ * [id, logprob, [[alternative id, logprob]...]].
  */
 export const auditTranscriptSchema = z.object({
   type: z.literal('audit-transcript'),
   auditId: z.string().min(1).max(128),
   task: z.object({ jobId: z.string().min(1).max(128), model: z.string().min(1).max(128), messages: z.array(chatMessageSchema).min(1), params: samplingParamsSchema }),
-  tokens: z.array(z.tuple([z.number().int().nonnegative(), z.number()])).max(1 << 16),
+  tokens: z.array(z.tuple([z.number().int().nonnegative(), z.number(), z.array(z.tuple([z.number().int().nonnegative(), z.number()])).max(20)])).max(1 << 16),
   end: z.object({ finishReason: z.enum(['stop', 'length']), promptTokens: z.number().int().nonnegative(), completionTokens: z.number().int().nonnegative() }),
 });
 export type AuditTranscript = z.infer<typeof auditTranscriptSchema>;
 
-export function auditTranscriptOf(auditId: string, task: TranscriptTask, tokens: ReadonlyArray<{ id: number; logprob: number }>, end: TranscriptEnd): AuditTranscript {
+export function auditTranscriptOf(auditId: string, task: TranscriptTask, tokens: ReadonlyArray<TranscriptToken>, end: TranscriptEnd): AuditTranscript {
   const { jobId, model, messages, params } = task;
-  return { type: 'audit-transcript', auditId, task: { jobId, model, messages, params }, tokens: tokens.map((t) => [t.id, t.logprob]), end: { finishReason: end.finishReason, promptTokens: end.promptTokens, completionTokens: end.completionTokens } };
+  return { type: 'audit-transcript', auditId, task: { jobId, model, messages, params }, tokens: tokens.map((t) => [t.id, t.logprob, (t.top ?? []).map((a) => [a.id, a.logprob])]), end: { finishReason: end.finishReason, promptTokens: end.promptTokens, completionTokens: end.completionTokens } };
 }
+
+/** The tokens of an audit transcript as the transcript and the verifier take them. */
+export const transcriptTokensOf = (claim: AuditTranscript): Array<{ id: number; logprob: number; top: Array<{ id: number; logprob: number }> }> => claim.tokens.map(([id, logprob, top]) => ({ id, logprob, top: top.map(([a, lp]) => ({ id: a, logprob: lp })) }));
 
 /** Parses an audit transcript from JSON text (a mesh payload, or the inline copy in `audit`). */
 export const parseAuditTranscript = (text: string) => parseJsonMessage(auditTranscriptSchema, text, MAX_TRANSFER_BYTES);

@@ -80,7 +80,7 @@ export const chatMessageSchema = z.object({ role: chatRoleSchema, content: z.str
 export const tolerancesSchema = z.object({ epsilon: z.number().min(0).max(1), delta: z.number().min(0), tau: z.number().min(0) });
 export type Tolerances = z.infer<typeof tolerancesSchema>;
 
-export const VERDICT_FAILURE_REASONS = ['outside_interval', 'not_greedy', 'logprob_mismatch', 'unknown_token', 'false_stop', 'false_length', 'length_mismatch'] as const;
+export const VERDICT_FAILURE_REASONS = ['outside_interval', 'not_greedy', 'logprob_mismatch', 'unknown_token', 'top_mismatch', 'false_stop', 'false_length', 'length_mismatch'] as const;
 /** A re-scoring verdict and its evidence: the first failing position and the largest deviations seen. */
 export const verdictSchema = z.object({
   ok: z.boolean(),

@@ -103,7 +103,7 @@ export type ChatTask = z.infer<typeof chatTaskSchema>;
 
 /** A completion to re-score (issue #4): the task as the worker got it and what it claimed to have produced. */
 export const rescoreRequestSchema = chatTaskSchema.extend({
-  tokens: z.array(z.object({ id: count, logprob: z.number() })).max(8192),
+  tokens: z.array(z.object({ id: count, logprob: z.number(), top: z.array(z.object({ id: count, logprob: z.number() })).max(20).optional() })).max(1 << 16),
   finishReason: z.enum(['stop', 'length']),
   completionTokens: count,
   tolerances: tolerancesSchema,

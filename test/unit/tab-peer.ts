@@ -6,7 +6,7 @@
 import { generateKeyPairSync, sign, type KeyObject } from 'node:crypto';
 import type { Link } from '../../coordinator/transport/link.ts';
 import { contributorIdFromPublicKey, sha256 } from '../../coordinator/identity/ed25519.ts';
-import { authMessage, resultMessage, toBase64Url, transcriptOf, verdictMessage, verdictStatementOf, type TranscriptEnd, type TranscriptTask } from '../../src/protocol/identity.ts';
+import { authMessage, resultMessage, toBase64Url, transcriptOf, verdictMessage, verdictStatementOf, type TranscriptEnd, type TranscriptTask, type TranscriptToken } from '../../src/protocol/identity.ts';
 import {
   parseTabMessage,
   TAB_PROTOCOL_VERSION,
@@ -98,7 +98,7 @@ export class TestIdentity {
     return { publicKey: this.publicKey, signature: this.sign(authMessage(challenge)) };
   }
 
-  signResult(task: TranscriptTask, tokens: ReadonlyArray<{ id: number; logprob: number }>, end: TranscriptEnd): string {
+  signResult(task: TranscriptTask, tokens: ReadonlyArray<TranscriptToken>, end: TranscriptEnd): string {
     return this.sign(resultMessage(sha256(transcriptOf(task, tokens, end))));
   }
 
@@ -114,7 +114,7 @@ export class TestIdentity {
  * passes through unchanged.
  */
 export function signingTab(link: RecordingLink, receive: (raw: unknown) => void, identity = new TestIdentity()) {
-  const streamed = new Map<string, Array<{ id: number; logprob: number }>>();
+  const streamed = new Map<string, TranscriptToken[]>();
   const complete = (raw: unknown): unknown => {
     if (typeof raw !== 'string') return raw;
     let message: Record<string, unknown>;
@@ -131,7 +131,7 @@ export function signingTab(link: RecordingLink, receive: (raw: unknown) => void,
     if (parsed.ok && parsed.message.type === 'tokens') {
       // Only what the coordinator accepts as a message is part of the transcript.
       const list = streamed.get(parsed.message.jobId) ?? [];
-      for (const t of parsed.message.tokens) list.push({ id: t.token.id, logprob: t.token.logprob });
+      for (const t of parsed.message.tokens) list.push({ id: t.token.id, logprob: t.token.logprob, top: t.top.map((a) => ({ id: a.id, logprob: a.logprob })) });
       streamed.set(parsed.message.jobId, list);
     }
     if (message.type === 'done' && !('signature' in message)) {

@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { logSoftmax, selectToken, uniformAt, type SamplingRule } from '../sampling.ts';
-import { judgeToken, judgeTranscript, type Tolerances, type TranscriptClaim } from './judge.ts';
+import { judgeAlternatives, judgeToken, judgeTranscript, type Tolerances, type TranscriptClaim } from './judge.ts';
+import { topLogprobs } from '../sampling.ts';
 import { VERIFICATION_TOLERANCES } from '../../coordinator/trust/tolerances.ts';
 
 /** Deterministic test randomness (mulberry32), so every run judges the same cases. */
@@ -102,6 +103,25 @@ describe('judgeToken with the network tolerances (coordinator/trust/tolerances.t
     }
     expect(accepted).toBe(1000);
     expect(worstLogprob).toBeLessThan(VERIFICATION_TOLERANCES.tau / 10);
+  });
+});
+
+describe('judgeAlternatives', () => {
+  it('accepts the model’s most likely tokens as reported, and rejects made-up, shifted, repeated or lesser ones', () => {
+    const r = random(21);
+    for (let i = 0; i < 200; i++) {
+      const logits = Float32Array.from({ length: 64 }, () => r.gaussian() * 3);
+      const logprobs = logSoftmax(logits);
+      const top = topLogprobs(logprobs, 3).map((t) => ({ id: t.id, logprob: t.logprob }));
+      expect(judgeAlternatives(logits, top, 1e-3).ok).toBe(true);
+      const [first, second, third] = top as [typeof top[0], typeof top[0], typeof top[0]];
+      const shifted = [{ ...first, logprob: first.logprob + 0.05 }, second, third];
+      const repeated = [first, first, third];
+      const lesser = topLogprobs(logprobs, 10).slice(-1)[0] as { id: number; logprob: number };
+      expect(judgeAlternatives(logits, shifted, 1e-3).ok).toBe(false);
+      expect(judgeAlternatives(logits, repeated, 1e-3).ok).toBe(false);
+      expect(judgeAlternatives(logits, [first, second, { id: lesser.id, logprob: lesser.logprob }], 1e-3).ok).toBe(false);
+    }
   });
 });
 

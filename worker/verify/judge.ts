@@ -70,8 +70,8 @@ export interface TranscriptClaim {
   rule: SamplingRule;
   seed: number;
   maxTokens: number;
-  /** Every streamed token, in order. */
-  tokens: ReadonlyArray<{ id: number; logprob: number }>;
+  /** Every streamed token, in order, with the alternatives reported for it (`top`, when asked for). */
+  tokens: ReadonlyArray<{ id: number; logprob: number; top?: ReadonlyArray<{ id: number; logprob: number }> }>;
   finishReason: 'stop' | 'length';
   /** Streamed tokens plus, when the model ended the completion, its end-of-sequence token. */
   completionTokens: number;
@@ -80,7 +80,7 @@ export interface TranscriptClaim {
 export interface TranscriptVerdict {
   ok: boolean;
   /** The first position that failed (the end-of-sequence position for a false stop claim), or null. */
-  firstFailure: { position: number; reason: RejectReason | 'false_stop' | 'false_length' | 'length_mismatch' } | null;
+  firstFailure: { position: number; reason: RejectReason | 'top_mismatch' | 'false_stop' | 'false_length' | 'length_mismatch' } | null;
   maxIntervalDistance: number;
   maxLogitGap: number;
   maxLogprobDeviation: number;
@@ -108,6 +108,11 @@ export function judgeTranscript(claim: TranscriptClaim, logitsAt: (position: num
     const j = judgeToken(logitsAt(t), claim.rule, uniformAt(claim.seed, t), token, tolerances);
     note(j);
     if (!j.ok) fail(t, j.reason ?? 'outside_interval');
+    if (token.top?.length) {
+      const alternatives = judgeAlternatives(logitsAt(t), token.top, tolerances.tau);
+      verdict.maxLogprobDeviation = Math.max(verdict.maxLogprobDeviation, alternatives.deviation);
+      if (!alternatives.ok) fail(t, 'top_mismatch');
+    }
     if (eosIds.has(token.id)) fail(t, 'false_stop'); // an end-of-sequence token is never streamed
   });
   const endedByModel = claim.completionTokens === streamed + 1;
@@ -121,4 +126,37 @@ export function judgeTranscript(claim: TranscriptClaim, logitsAt: (position: num
     if (!judged.some((j) => j.ok)) fail(streamed, 'false_stop');
   }
   return verdict;
+}
+
+/**
+ * The alternatives reported with a token must be the model's most likely tokens at that position: no id twice, each
+ * one's claimed logprob within `tau` of the recomputed one, and none less likely (by more than `tau`) than the
+ * k-th most likely token, k being how many were reported. Order among near-equals is not judged.
+ */
+export function judgeAlternatives(logits: ArrayLike<number>, top: ReadonlyArray<{ id: number; logprob: number }>, tau: number): { ok: boolean; deviation: number } {
+  const logprobs = logSoftmax(logits);
+  let deviation = 0;
+  const seen = new Set<number>();
+  for (const a of top) {
+    if (!Number.isInteger(a.id) || a.id < 0 || a.id >= logprobs.length || seen.has(a.id) || !Number.isFinite(a.logprob)) return { ok: false, deviation };
+    seen.add(a.id);
+    deviation = Math.max(deviation, Math.abs(a.logprob - (logprobs[a.id] as number)));
+  }
+  const kth = kthLargest(logprobs, top.length);
+  const ok = deviation <= tau && top.every((a) => (logprobs[a.id] as number) >= kth - tau);
+  return { ok, deviation };
+}
+
+/** The k-th largest value (k >= 1), keeping only the k largest seen: O(n·k) worst case, about O(n) on logits. */
+function kthLargest(values: ArrayLike<number>, k: number): number {
+  const best: number[] = [];
+  for (let i = 0; i < values.length; i++) {
+    const v = values[i] as number;
+    if (best.length === k && v <= (best[k - 1] as number)) continue;
+    let at = best.length;
+    while (at > 0 && (best[at - 1] as number) < v) at--;
+    best.splice(at, 0, v);
+    if (best.length > k) best.pop();
+  }
+  return best[k - 1] ?? -Infinity;
 }

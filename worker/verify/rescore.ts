@@ -30,7 +30,7 @@ export interface RescoreClaim {
   messages: PlainMessage[];
   params: SamplingParams;
   /** Every streamed token with the log-probability the worker claimed. */
-  tokens: ReadonlyArray<{ id: number; logprob: number }>;
+  tokens: ReadonlyArray<{ id: number; logprob: number; top?: ReadonlyArray<{ id: number; logprob: number }> }>;
   finishReason: 'stop' | 'length';
   completionTokens: number;
 }
