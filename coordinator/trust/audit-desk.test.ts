@@ -78,6 +78,17 @@ function completedJob(worker: TestTab, tokens = [{ id: 5, logprob: -0.25 }, { id
   return { tab: worker.tab, task, tokens, end: { finishReason: 'stop', promptTokens: 6, completionTokens: tokens.length + 1 } };
 }
 
+/** A worker's job audited with two verifiers around: `given` got the audit, `other` did not (yet). */
+function auditWithTwoVerifiers() {
+  const { desk } = network();
+  const worker = openTab();
+  const [a, b] = [openTab(), openTab()];
+  const job = completedJob(worker);
+  desk.jobCompleted(job);
+  const [given, other] = audits(a).length ? [a, b] : [b, a];
+  return { desk, worker, job, given, other };
+}
+
 const audits = (t: TestTab) => t.link.ofType('audit');
 const lastAudit = (t: TestTab): Audit => {
   const audit = audits(t).at(-1);
@@ -173,12 +184,7 @@ describe('AuditDesk', () => {
   });
 
   it("stops counting a verifier's verdict once that identity is convicted as a worker", () => {
-    const { desk } = network();
-    const worker = openTab();
-    const [a, b] = [openTab(), openTab()];
-    const job = completedJob(worker);
-    desk.jobCompleted(job);
-    const [first, second] = audits(a).length ? [a, b] : [b, a];
+    const { desk, job, given: first, other: second } = auditWithTwoVerifiers();
     answer(desk, first, FAIL);
     answer(desk, second, PASS);
     expect(book.job(job.task.jobId)?.status).toBe('pending'); // a split, and no third verifier here
@@ -239,12 +245,7 @@ describe('AuditDesk', () => {
   });
 
   it('a verifier that reports the transcript missing gets it inline; one that cannot judge is replaced', () => {
-    const { desk } = network();
-    const worker = openTab();
-    const [a, b] = [openTab(), openTab()];
-    const job = completedJob(worker);
-    desk.jobCompleted(job);
-    const [given, other] = audits(a).length ? [a, b] : [b, a];
+    const { desk, job, given, other } = auditWithTwoVerifiers();
     const audit = lastAudit(given);
     desk.handle(given.tab, { type: 'audit-failed', auditId: audit.auditId, reason: 'transcript_missing', message: 'nothing came' });
     expect(lastAudit(given).transcript).toBeDefined();
