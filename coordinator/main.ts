@@ -57,7 +57,7 @@ const desk = new AuditDesk({
 const pieceBooks = new Map<string, PieceBook>();
 for (const model of catalogue.list()) {
   await loadTokenizer(model).then(
-    (tokenizer) => pieceBooks.set(model.id, new PieceBook(tokenizer)),
+    (tokenizer) => pieceBooks.set(model.id, new PieceBook(tokenizer, model.config.vocab_size, model.config.max_position_embeddings)),
     (error: unknown) => log(`${model.id}: no tokenizer (${error instanceof Error ? error.message : String(error)}); its streamed text goes unchecked`),
   );
 }

@@ -234,7 +234,8 @@ export class JobBoard {
         const expected = job.nextIndex + offset;
         if (token.index !== expected) return `token ${token.index} arrived where ${expected} was expected`;
         if (token.index >= job.params.maxTokens) return `token ${token.index} is beyond max_tokens ${job.params.maxTokens}`;
-        if (token.top.length > job.params.topLogprobs) return `${token.top.length} alternatives sent, ${job.params.topLogprobs} asked for`;
+        // Exactly as many as asked: the vocabulary always has more tokens than the 20 one may ask for.
+        if (token.top.length !== job.params.topLogprobs) return `${token.top.length} alternatives sent, ${job.params.topLogprobs} asked for`;
       }
       return job.check?.tokens(event.tokens) ?? null;
     }

@@ -12,7 +12,7 @@ let model: LoadedModel;
 let book: PieceBook;
 beforeAll(async () => {
   model = await loadNodeModel('dolphin-tiny');
-  book = new PieceBook(model.tokenizer);
+  book = new PieceBook(model.tokenizer, model.engine.vocabSize, model.engine.maxPositions);
 });
 afterAll(async () => {
   await model?.engine.dispose();
@@ -27,7 +27,7 @@ async function honestStream(p: SamplingParams) {
   const result = await runChatTask(model, { messages, params: p }, (t) =>
     entries.push({ index: t.index, token: { id: t.id, token: t.text, bytes: t.bytes, logprob: t.logprob }, text: t.delta, top: t.top.map((c) => ({ id: c.id, token: c.text, bytes: c.bytes, logprob: c.logprob })) }),
   );
-  return { entries, end: { text: result.tailText, promptTokens: result.promptTokens } };
+  return { entries, end: { text: result.tailText } };
 }
 
 describe('streamCheck', () => {
@@ -36,26 +36,27 @@ describe('streamCheck', () => {
     const stopAt = plain.entries.slice(5, 7).map((e) => e.token.token).join('');
     for (const p of [params(), params({ stop: [stopAt] })]) {
       const { entries, end } = await honestStream(p);
-      const check = streamCheck(book, { messages, params: p });
+      const check = streamCheck(book, { params: p });
       for (let i = 0; i < entries.length; i += 3) expect(check.tokens(entries.slice(i, i + 3))).toBeNull();
       expect(check.done(end)).toBeNull();
     }
   });
 
-  it('catches text, bytes or alternatives that are not the ids’, a token after the stop, and a wrong prompt count', async () => {
+  it('catches text, bytes or alternatives that are not the ids’, ids outside the vocabulary or context, and a token after the stop', async () => {
     const p = params();
     const { entries, end } = await honestStream(p);
     const failing = (mutate: (e: TokenEntry[]) => TokenEntry[], tail = end) => {
-      const check = streamCheck(book, { messages, params: p });
+      const check = streamCheck(book, { params: p });
       return check.tokens(mutate(structuredClone(entries))) ?? check.done(tail);
     };
     expect(failing((e) => e)).toBeNull();
     expect(failing((e) => (e[3]!.text = 'Buy now! ', e))).toMatch(/streams text/);
-    expect(failing((e) => (e[2]!.token.token = 'x', e))).toMatch(/text and bytes of token id/);
-    expect(failing((e) => (e[2]!.token.bytes = [120], e))).toMatch(/text and bytes of token id/);
+    expect(failing((e) => (e[2]!.token.token = 'x', e))).toMatch(/is not token id/);
+    expect(failing((e) => (e[2]!.token.bytes = [120], e))).toMatch(/is not token id/);
+    expect(failing((e) => (e[2]!.token.id = model.engine.vocabSize, e))).toMatch(/is not token id/);
+    expect(failing((e) => (e[2]!.index = model.engine.maxPositions, e))).toMatch(/beyond the model's/);
     expect(failing((e) => (e[1]!.top[0]!.token = 'y', e))).toMatch(/alternative/);
     expect(failing((e) => e, { ...end, text: end.text + ' and more' })).toMatch(/final text/);
-    expect(failing((e) => e, { ...end, promptTokens: end.promptTokens + 50 })).toMatch(/prompt tokens/);
 
     const stop = entries[4]!.token.token + entries[5]!.token.token;
     const stopped = { messages, params: { ...p, stop: [stop] } };

@@ -168,7 +168,7 @@ describe('TabLinks', () => {
     links.useDataChannel({ sendText: (text) => rtc.send(JSON.parse(text) as CoordinatorToTab), close: (r) => rtc.close(r) });
     const messages: CoordinatorToTab[] = [
       { type: 'cancel', jobId: 'j1' },
-      { type: 'audit', auditId: 'a1', model: 'm', transcriptSha256: '0'.repeat(64), tolerances: { epsilon: 0, delta: 0, tau: 0 }, from: 'peer1' },
+      { type: 'audit', auditId: 'a1', model: 'm', transcriptSha256: '0'.repeat(64), tolerances: { epsilon: 0, delta: 0, tau: 0 }, timeoutMs: 120_000, from: 'peer1' },
       { type: 'share', auditId: 'a1', jobId: 'j0', to: 'peer2' },
     ];
     for (const m of messages) links.send(m);

@@ -64,7 +64,7 @@ export class AuditBook {
     const worker = this.identity(audit.contributorId);
     if (status === 'unverified') {
       // Undecided after a failing verdict is no clean record: the identity stays on (or goes back to) probation.
-      if (audit.verdicts.some((v) => !v.verdict.ok)) worker.record = NEW_IDENTITY;
+      if (audit.verdicts.some((v) => !v.verdict.ok && this.trustedVerifier(v.verifier))) worker.record = NEW_IDENTITY;
       return;
     }
     const passed = status === 'passed';
@@ -130,16 +130,17 @@ export class AuditBook {
   }
 
   /**
-   * Counts and the latest decided audits. Pending counts include planted transcripts not yet judged, and pending
-   * audits are not listed: a verifier must not be able to tell a planted transcript from a real job's.
+   * Counts and the latest decided audits. Nothing about audits under way is published (no pending count, no
+   * planted transcripts sent): a verifier watching the API must not be able to tell a planted transcript from a
+   * real job's.
    */
   summary(): AuditSummary {
-    const audits: Record<AuditStatus, number> = { pending: this.planted.open, passed: 0, convicted: 0, unverified: 0 };
-    for (const a of this.jobs.values()) audits[a.status]++;
+    const audits = { passed: 0, convicted: 0, unverified: 0 };
+    for (const a of this.jobs.values()) if (a.status !== 'pending') audits[a.status]++;
     const decided = [...this.jobs.values()].filter((a) => a.status !== 'pending');
     const recent = decided.slice(-RECENT).reverse().map((a) => structuredClone(a));
-    const { sent, rejected, approved } = this.planted;
-    return { audits, planted: { sent, rejected, approved }, recent };
+    const { rejected, approved } = this.planted;
+    return { audits, planted: { rejected, approved }, recent };
   }
 
   private identity(contributorId: string): Identity {

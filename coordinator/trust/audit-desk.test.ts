@@ -273,6 +273,29 @@ describe('AuditDesk', () => {
     expect(third).toBeDefined();
   });
 
+  it('pauses a tab that gave no usable answer to three audits in a row', () => {
+    const { desk, logs } = network();
+    const worker = openTab();
+    const silent = openTab();
+    for (let i = 0; i < 3; i++) {
+      desk.jobCompleted(completedJob(worker));
+      vi.advanceTimersByTime(60_001);
+    }
+    expect(audits(silent)).toHaveLength(3);
+    expect(logs.some((l) => l.includes('no usable answer to 3 audits'))).toBe(true);
+    desk.jobCompleted(completedJob(worker));
+    expect(audits(silent)).toHaveLength(3);
+  });
+
+  it('caps the open audits of one worker identity: beyond it, its jobs go unverified at once', () => {
+    const { desk } = network();
+    const flooder = openTab();
+    const jobs = Array.from({ length: 201 }, () => completedJob(flooder));
+    for (const job of jobs) desk.jobCompleted(job);
+    expect(desk.open).toBe(200);
+    expect(book.job(jobs[200]!.task.jobId)?.status).toBe('unverified');
+  });
+
   it('records an audit as unverified when no verifier turns up in time', () => {
     const { desk } = network({ pendingTimeoutMs: 1000 });
     const worker = openTab();
@@ -327,6 +350,6 @@ describe('AuditDesk', () => {
     expect(book.job(second.task.jobId)?.status).toBe('passed');
     desk.jobCompleted(completedJob(worker));
     expect(audits(lazy)).toHaveLength(2);
-    expect(book.summary().planted).toEqual({ sent: 3, rejected: 2, approved: 1 });
+    expect(book.summary().planted).toEqual({ rejected: 2, approved: 1 });
   });
 });

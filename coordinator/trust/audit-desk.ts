@@ -63,19 +63,34 @@ interface Audit {
   /** Identities that may not take this audit: the worker, verifiers who judged it or failed to. */
   excluded: Set<string>;
   assigned: { verifier: Tab; sender: Tab | null; inline: boolean; timer: ReturnType<typeof setTimeout> } | null;
+  /** When it last joined the queue (waiting time counts from here), and when it was opened. */
   queuedAt: number;
+  openedAt: number;
 }
 
 /** Recent transcripts per model, the material planted ones are made from. */
 const PLANT_SOURCES = 8;
-/** Open audits at most; beyond that a job's audit is recorded as unverified at once (and logged). */
+/**
+ * Open audits at most, in all and of one worker identity: beyond that a job's audit is recorded as unverified at
+ * once (which keeps that identity on probation), so one flooding identity cannot crowd out everyone else's audits.
+ */
 const MAX_OPEN_AUDITS = 10_000;
+const MAX_OPEN_AUDITS_PER_WORKER = 200;
+/** However often it is passed over, an audit is unverified this long after it was opened. */
+const MAX_AUDIT_LIFETIME_FACTOR = 6;
+/** A tab that gave no usable answer to this many audits in a row (a hung worker, say) gets none for a while. */
+const MAX_STRIKES = 3;
+const STRIKE_PAUSE_MS = 10 * 60_000;
 
 export class AuditDesk {
   private readonly audits = new Map<string, Audit>();
   private queue: Audit[] = [];
   private readonly busy = new Set<Tab>();
-  private readonly recent = new Map<string, Array<{ parts: TranscriptParts; workerId: string }>>();
+  /** Recent transcripts per model, with who made them (never tested with a copy) and who judged them (rather not). */
+  private readonly recent = new Map<string, Array<{ parts: TranscriptParts; workerId: string; seenBy: Set<string> }>>();
+  private readonly openByWorker = new Map<string, number>();
+  /** Consecutive audits a tab took and gave no usable answer to, and since when it is paused. */
+  private readonly strikes = new Map<Tab, { count: number; pausedAt: number | null }>();
   private readonly now: () => number;
   private readonly log: (message: string) => void;
 
@@ -95,7 +110,7 @@ export class AuditDesk {
     const { book, policy, random } = this.options;
     const model = job.task.model;
     const recent = this.recent.get(model) ?? [];
-    recent.push({ parts: { task: job.task, tokens: job.tokens, end: job.end }, workerId });
+    recent.push({ parts: { task: job.task, tokens: job.tokens, end: job.end }, workerId, seenBy: new Set() });
     if (recent.length > PLANT_SOURCES) recent.shift();
     this.recent.set(model, recent);
     if (shouldAudit(book.record(workerId), policy, random())) {
@@ -143,7 +158,9 @@ export class AuditDesk {
     book.verdict(audit.parts.task.jobId, { auditId: audit.id, verifier: verifierId, publicKey: tab.publicKey, backend: tab.backend, verdict: message.verdict, signature: message.signature, at: new Date().toISOString() });
     audit.verdicts.push({ verifier: verifierId, ok });
     audit.excluded.add(verifierId);
+    this.strikes.delete(tab);
     if (!this.settle(audit)) {
+      audit.queuedAt = this.now();
       this.queue.push(audit);
       // A lone pass from a verifier never tested: test it now, so its pass can count.
       const testing = [...this.audits.values()].some((a) => a.planted && a.preferred === verifierId);
@@ -156,28 +173,48 @@ export class AuditDesk {
   tabClosed(tab: Tab): void {
     for (const audit of this.audits.values()) if (audit.assigned?.verifier === tab) this.passOver(audit, false);
     this.busy.delete(tab);
+    this.strikes.delete(tab);
     this.pump();
   }
 
   /** Gives waiting audits to free verifiers and gives up on those that waited too long. Call when tabs change. */
   pump(): void {
-    const { book, random } = this.options;
-    let free = this.options.registry.ready().filter((t) => t.contributorId !== null && !this.busy.has(t) && book.trustedVerifier(t.contributorId));
+    const { book, random, pendingTimeoutMs } = this.options;
+    const now = this.now();
+    // Free verifiers by model, built once: each queued audit then looks only at tabs serving its model.
+    const freeByModel = new Map<string, Tab[]>();
+    for (const t of this.options.registry.ready()) {
+      if (t.contributorId === null || this.busy.has(t) || this.paused(t, now) || !book.trustedVerifier(t.contributorId)) continue;
+      for (const model of t.models) freeByModel.set(model, [...(freeByModel.get(model) ?? []), t]);
+    }
     const waiting: Audit[] = [];
-    for (const audit of this.queue) {
-      if (this.now() - audit.queuedAt > this.options.pendingTimeoutMs) this.close(audit, 'unverified');
-      // A verdict may count differently since (its verifier was proven, or is no longer trusted): that may decide it.
-      else if (audit.verdicts.length && this.settle(audit)) continue;
-      else {
-        const verifier = free.length ? pickVerifier(free, audit, (id) => book.plantedRejectedBy(id), random) : null;
-        if (!verifier) waiting.push(audit);
-        else {
-          free = free.filter((t) => t !== verifier);
-          this.assign(audit, verifier);
-        }
+    // Planted transcripts meant for a verifier whose pass awaits its test go first.
+    const order = [...this.queue.filter((a) => a.preferred !== null), ...this.queue.filter((a) => a.preferred === null)];
+    for (const audit of order) {
+      if (now - audit.queuedAt > pendingTimeoutMs || now - audit.openedAt > MAX_AUDIT_LIFETIME_FACTOR * pendingTimeoutMs) {
+        this.close(audit, 'unverified');
+        continue;
       }
+      // A verdict may count differently since (its verifier was proven, or is no longer trusted): that may decide it.
+      if (audit.verdicts.length && this.settle(audit)) continue;
+      const free = freeByModel.get(audit.model);
+      const verifier = free?.length ? pickVerifier(free, audit, (id) => book.plantedRejectedBy(id), random) : null;
+      if (!verifier) {
+        waiting.push(audit);
+        continue;
+      }
+      for (const model of verifier.models) freeByModel.set(model, (freeByModel.get(model) ?? []).filter((t) => t !== verifier));
+      this.assign(audit, verifier);
     }
     this.queue = waiting;
+  }
+
+  private paused(tab: Tab, now: number): boolean {
+    const strikes = this.strikes.get(tab);
+    if (strikes?.pausedAt === undefined || strikes.pausedAt === null) return false;
+    if (now - strikes.pausedAt < STRIKE_PAUSE_MS) return true;
+    this.strikes.delete(tab);
+    return false;
   }
 
   /**
@@ -195,11 +232,13 @@ export class AuditDesk {
 
   /** Plants a known-bad copy of a recent transcript of `model`, for `preferred` if given (else any verifier). */
   private plant(model: string, preferred: string | null): void {
-    const sources = (this.recent.get(model) ?? []).filter((s) => s.workerId !== preferred);
+    // Never a copy of the verifier's own job (it would know the transcript); one it has not judged when there is one.
+    const own = (this.recent.get(model) ?? []).filter((s) => s.workerId !== preferred);
+    const unseen = own.filter((s) => preferred === null || !s.seenBy.has(preferred));
+    const sources = unseen.length ? unseen : own;
     const source = sources[Math.floor(this.options.random() * sources.length)];
     const planted = source && plantedTranscript(source.parts, `chatcmpl-${randomUUID().replaceAll('-', '')}`, this.options.random);
     if (!planted) return;
-    // Not for the source job's worker, who would know its own transcript; no worker tab is involved otherwise.
     const audit = this.newAudit(planted, null, source.workerId, true);
     if (!audit) return;
     audit.preferred = preferred;
@@ -207,10 +246,12 @@ export class AuditDesk {
   }
 
   private newAudit(parts: TranscriptParts, worker: Tab | null, workerId: string, planted: boolean): Audit | null {
-    if (this.audits.size >= MAX_OPEN_AUDITS) {
-      this.log(`${MAX_OPEN_AUDITS} audits are open; ${planted ? 'not planting' : `job ${parts.task.jobId} goes unverified`}`);
+    const ofWorker = this.openByWorker.get(workerId) ?? 0;
+    if (this.audits.size >= MAX_OPEN_AUDITS || (!planted && ofWorker >= MAX_OPEN_AUDITS_PER_WORKER)) {
+      this.log(`too many audits open (${this.audits.size}, ${ofWorker} of ${workerId || 'planted'}); ${planted ? 'not planting' : `job ${parts.task.jobId} goes unverified`}`);
       return null;
     }
+    if (!planted) this.openByWorker.set(workerId, ofWorker + 1);
     const audit: Audit = {
       id: `audit-${randomUUID()}`,
       model: parts.task.model,
@@ -224,6 +265,7 @@ export class AuditDesk {
       excluded: new Set(workerId ? [workerId] : []),
       assigned: null,
       queuedAt: this.now(),
+      openedAt: this.now(),
     };
     this.audits.set(audit.id, audit);
     this.queue.push(audit);
@@ -239,6 +281,7 @@ export class AuditDesk {
 
   private assign(audit: Audit, verifier: Tab): void {
     this.busy.add(verifier);
+    if (!audit.planted) this.recent.get(audit.model)?.find((s) => s.parts.task.jobId === audit.parts.task.jobId)?.seenBy.add(verifier.contributorId as string);
     const sender = verifier.peerId ? this.sender(audit, verifier) : null;
     const timer = setTimeout(() => {
       this.log(`${verifier.id}: no verdict on audit ${audit.id} within ${this.options.verdictTimeoutMs} ms; passed over`);
@@ -247,7 +290,7 @@ export class AuditDesk {
     timer.unref?.();
     audit.assigned = { verifier, sender, inline: false, timer };
     if (!sender?.peerId || !verifier.peerId) return this.deliverInline(audit, 'no mesh path from the worker to the verifier');
-    verifier.link.send({ type: 'audit', auditId: audit.id, model: audit.model, transcriptSha256: audit.sha256, tolerances: this.options.tolerances, from: sender.peerId });
+    verifier.link.send({ type: 'audit', auditId: audit.id, model: audit.model, transcriptSha256: audit.sha256, tolerances: this.options.tolerances, timeoutMs: this.options.verdictTimeoutMs, from: sender.peerId });
     sender.link.send({ type: 'share', auditId: audit.id, jobId: audit.parts.task.jobId, to: verifier.peerId, ...(audit.planted ? { transcript: this.payload(audit) } : {}) });
   }
 
@@ -262,7 +305,7 @@ export class AuditDesk {
     }
     audit.assigned.inline = true;
     audit.assigned.sender = null;
-    audit.assigned.verifier.link.send({ type: 'audit', auditId: audit.id, model: audit.model, transcriptSha256: audit.sha256, tolerances: this.options.tolerances, transcript });
+    audit.assigned.verifier.link.send({ type: 'audit', auditId: audit.id, model: audit.model, transcriptSha256: audit.sha256, tolerances: this.options.tolerances, timeoutMs: this.options.verdictTimeoutMs, transcript });
   }
 
   private payload(audit: Audit): string {
@@ -272,6 +315,15 @@ export class AuditDesk {
   /** The assigned verifier gave no usable verdict: another one gets the audit, which queues afresh. */
   private passOver(audit: Audit, pumpNow = true): void {
     const verifier = audit.assigned?.verifier;
+    if (verifier) {
+      const strikes = this.strikes.get(verifier) ?? { count: 0, pausedAt: null };
+      strikes.count++;
+      if (strikes.count >= MAX_STRIKES && strikes.pausedAt === null) {
+        strikes.pausedAt = this.now();
+        this.log(`${verifier.id}: no usable answer to ${strikes.count} audits in a row; no audits for it for ${STRIKE_PAUSE_MS / 60_000} min`);
+      }
+      this.strikes.set(verifier, strikes);
+    }
     this.release(audit);
     if (verifier?.contributorId) audit.excluded.add(verifier.contributorId);
     audit.queuedAt = this.now();
@@ -289,6 +341,9 @@ export class AuditDesk {
   private close(audit: Audit, status: 'passed' | 'convicted' | 'unverified'): void {
     this.audits.delete(audit.id);
     if (audit.planted) return this.options.book.plantedExpired();
+    const open = (this.openByWorker.get(audit.workerId) ?? 1) - 1;
+    if (open > 0) this.openByWorker.set(audit.workerId, open);
+    else this.openByWorker.delete(audit.workerId);
     this.options.book.decided(audit.parts.task.jobId, status);
     this.log(`audit of ${audit.parts.task.jobId} (contributor ${audit.workerId}): ${status} after ${audit.verdicts.length} verdict(s)`);
   }

@@ -13,7 +13,7 @@ const SHA = toHex(sha256(transcriptOf(task, tokens, end)));
 const FAIL: Verdict = { ok: false, firstFailure: { position: 1, reason: 'logprob_mismatch' }, maxIntervalDistance: 0, maxLogitGap: 0, maxLogprobDeviation: 0.4 };
 
 const payload = (auditId: string, t = tokens) => JSON.stringify(auditTranscriptOf(auditId, task, t, end));
-const audit = (auditId: string, extra: Partial<Extract<CoordinatorToTab, { type: 'audit' }>> = {}): Extract<CoordinatorToTab, { type: 'audit' }> => ({ type: 'audit', auditId, model: 'dolphin-tiny', transcriptSha256: SHA, tolerances: TOLERANCES, ...extra });
+const audit = (auditId: string, extra: Partial<Extract<CoordinatorToTab, { type: 'audit' }>> = {}): Extract<CoordinatorToTab, { type: 'audit' }> => ({ type: 'audit', auditId, model: 'dolphin-tiny', transcriptSha256: SHA, tolerances: TOLERANCES, timeoutMs: 120_000, ...extra });
 
 function runner(options: Partial<AuditRunnerDeps> = {}) {
   const sent: TabToCoordinator[] = [];
@@ -29,7 +29,7 @@ describe('AuditRunner', () => {
     const t = runner();
     t.runner.audit(audit('a1', { transcript: payload('a1') }));
     await t.answered();
-    expect(t.rescore).toHaveBeenCalledWith({ model: 'dolphin-tiny', messages: task.messages, params: task.params, tokens: tokens.map((x) => ({ ...x, top: [] })), finishReason: 'stop', completionTokens: 3, tolerances: TOLERANCES });
+    expect(t.rescore).toHaveBeenCalledWith({ model: 'dolphin-tiny', messages: task.messages, params: task.params, tokens: tokens.map((x) => ({ ...x, top: [] })), finishReason: 'stop', completionTokens: 3, promptTokens: 5, tolerances: TOLERANCES });
     expect(t.sent).toEqual([{ type: 'verdict', auditId: 'a1', transcriptSha256: SHA, verdict: FAIL, signature: `signed:a1:${SHA.slice(0, 4)}:false` }]);
   });
 
@@ -74,8 +74,8 @@ describe('AuditRunner', () => {
 
   it('gives up on a re-scoring that hangs, and goes on with the next audit', async () => {
     let calls = 0;
-    const t = runner({ judgeTimeoutMs: 100, rescore: () => (++calls === 1 ? new Promise<Verdict>(() => {}) : Promise.resolve(FAIL)) });
-    t.runner.audit(audit('a8', { transcript: payload('a8') }));
+    const t = runner({ rescore: () => (++calls === 1 ? new Promise<Verdict>(() => {}) : Promise.resolve(FAIL)) });
+    t.runner.audit(audit('a8', { transcript: payload('a8'), timeoutMs: 1000 }));
     t.runner.audit(audit('a9', { transcript: payload('a9') }));
     await vi.waitFor(() => expect(t.sent).toHaveLength(2));
     expect(t.sent[0]).toMatchObject({ type: 'audit-failed', auditId: 'a8', reason: 'worker_error' });
@@ -87,6 +87,21 @@ describe('AuditRunner', () => {
     t.runner.audit(audit('a6', { transcript: payload('a6') }));
     await t.answered();
     expect(t.sent[0]).toMatchObject({ type: 'audit-failed', reason: 'model_not_loaded' });
+  });
+
+  it('judges an audit once: a resend after the verdict is ignored, a resend after it gave up waiting starts afresh', async () => {
+    const t = runner();
+    t.runner.audit(audit('b1', { transcript: payload('b1') }));
+    await t.answered();
+    t.runner.audit(audit('b1', { transcript: payload('b1') }));
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    expect(t.rescore).toHaveBeenCalledTimes(1);
+
+    const late = runner();
+    late.runner.audit(audit('b2', { from: 'peerA' }));
+    await late.answered(); // transcript_missing after the wait
+    late.runner.audit(audit('b2', { transcript: payload('b2') }));
+    await vi.waitFor(() => expect(late.sent.map((m) => m.type)).toEqual(['audit-failed', 'verdict']));
   });
 
   it('approves without re-scoring when built as a lazy verifier (test hooks)', async () => {

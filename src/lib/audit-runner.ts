@@ -15,10 +15,12 @@ import type { RescoreRequest } from '../protocol/worker.ts';
 type AuditMessage = Extract<CoordinatorToTab, { type: 'audit' }>;
 type AuditFailure = Extract<TabToCoordinator, { type: 'audit-failed' }>['reason'];
 
-/** How long a verifier waits for the named transcript before it says none came. */
+/** How long a verifier waits for the named transcript before it says none came (so the coordinator sends its copy). */
 const TRANSCRIPT_WAIT_MS = 30_000;
-/** How long one re-scoring may take before the verifier gives up on the audit (the coordinator waits 120 s). */
-const JUDGE_TIMEOUT_MS = 90_000;
+/** Of the coordinator's `timeoutMs`, what the verifier leaves for its answer to travel. */
+const ANSWER_MARGIN = 0.1;
+/** Audits recently finished here: a copy or a resend arriving later is not judged again. */
+const REMEMBER_FINISHED = 64;
 /** Mesh payloads that arrived before their `audit` message are kept this long, and at most this many characters. */
 const EARLY_PAYLOAD_MS = 10_000;
 const MAX_EARLY_CHARS = 4_000_000;
@@ -33,7 +35,6 @@ export interface AuditRunnerDeps {
   /** Test-hooks builds only (the `approve-everything` cheat): sign a pass without re-scoring. */
   approveEverything?: boolean;
   transcriptWaitMs?: number;
-  judgeTimeoutMs?: number;
 }
 
 interface Pending {
@@ -50,6 +51,7 @@ export class AuditRunner {
   private readonly pending = new Map<string, Pending>();
   private readonly early: Array<{ from: string; auditId: string; text: string; at: number }> = [];
   private queue: Promise<void> = Promise.resolve();
+  private readonly finished: string[] = [];
   /** How transcripts reached this verifier, copies refused, verdicts sent and audits failed (diagnostics, tests). */
   readonly stats = { mesh: 0, inline: 0, refused: 0, verdicts: 0, failed: 0 };
 
@@ -63,13 +65,18 @@ export class AuditRunner {
       if (message.transcript !== undefined) waiting.offer(message.transcript, 'inline');
       return;
     }
+    if (this.finished.includes(message.auditId)) return;
+    // One deadline from now for the whole audit, inside the coordinator's wait for the verdict.
+    const deadline = performance.now() + message.timeoutMs * (1 - ANSWER_MARGIN);
     if (message.from) this.deps.expectPeer(message.from);
     const transcript = new Promise<AuditTranscript | null>((resolve) => {
       let taken = false;
       const timer = setTimeout(() => {
         taken = true;
+        // Gave up waiting: a copy the coordinator resends from now on starts the audit afresh.
+        this.pending.delete(message.auditId);
         resolve(null);
-      }, this.deps.transcriptWaitMs ?? TRANSCRIPT_WAIT_MS);
+      }, Math.min(this.deps.transcriptWaitMs ?? TRANSCRIPT_WAIT_MS, message.timeoutMs / 2));
       this.pending.set(message.auditId, {
         message,
         offer: (text, via) =>
@@ -88,7 +95,7 @@ export class AuditRunner {
     });
     if (message.transcript !== undefined) this.pending.get(message.auditId)?.offer(message.transcript, 'inline');
     else this.takeEarly(message);
-    const turn = this.queue.then(() => this.judge(message, transcript));
+    const turn = this.queue.then(() => this.judge(message, transcript, deadline));
     this.queue = turn.catch(() => {});
   }
 
@@ -129,7 +136,7 @@ export class AuditRunner {
     if (found) this.pending.get(message.auditId)?.offer(found.text, 'mesh');
   }
 
-  private async judge(message: AuditMessage, transcript: Promise<AuditTranscript | null>): Promise<void> {
+  private async judge(message: AuditMessage, transcript: Promise<AuditTranscript | null>, deadline: number): Promise<void> {
     const { auditId } = message;
     const fail = (reason: AuditFailure, why: string) => {
       this.deps.log(`audit ${auditId}: ${why}`);
@@ -138,13 +145,15 @@ export class AuditRunner {
     };
     try {
       const claim = await transcript;
-      // No longer waiting: a copy arriving now is not for a live audit (a resend comes as a new `audit`).
-      this.pending.delete(auditId);
       if (!claim) return fail('transcript_missing', 'the named transcript did not arrive');
+      // Judged once: a copy or a resend arriving from now on is ignored.
+      this.pending.delete(auditId);
+      this.remember(auditId);
       const verdict: Verdict = this.deps.approveEverything
         ? { ok: true, firstFailure: null, maxIntervalDistance: 0, maxLogitGap: 0, maxLogprobDeviation: 0 }
         : await this.withDeadline(
-            this.deps.rescore({ model: claim.task.model, messages: claim.task.messages, params: claim.task.params, tokens: transcriptTokensOf(claim), finishReason: claim.end.finishReason, completionTokens: claim.end.completionTokens, tolerances: message.tolerances }),
+            deadline,
+            this.deps.rescore({ model: claim.task.model, messages: claim.task.messages, params: claim.task.params, tokens: transcriptTokensOf(claim), finishReason: claim.end.finishReason, completionTokens: claim.end.completionTokens, promptTokens: claim.end.promptTokens, tolerances: message.tolerances }),
           );
       const signature = await this.deps.signVerdict(auditId, message.transcriptSha256, verdict);
       this.deps.send({ type: 'verdict', auditId, transcriptSha256: message.transcriptSha256, verdict, signature });
@@ -152,16 +161,19 @@ export class AuditRunner {
     } catch (error) {
       const name = (error as { name?: string }).name;
       fail(name === 'model_not_loaded' ? 'model_not_loaded' : 'worker_error', error instanceof Error ? error.message : String(error));
-    } finally {
-      this.pending.delete(auditId);
     }
   }
 
-  /** Gives up on a re-scoring that takes too long, so later audits are not held behind it forever. */
-  private withDeadline<T>(work: Promise<T>): Promise<T> {
-    const ms = this.deps.judgeTimeoutMs ?? JUDGE_TIMEOUT_MS;
+  private remember(auditId: string): void {
+    this.finished.push(auditId);
+    if (this.finished.length > REMEMBER_FINISHED) this.finished.shift();
+  }
+
+  /** Gives up on a re-scoring not done by `deadline` (performance.now()), so later audits are not held behind it. */
+  private withDeadline<T>(deadline: number, work: Promise<T>): Promise<T> {
+    const ms = Math.max(0, deadline - performance.now());
     let timer: ReturnType<typeof setTimeout> | undefined;
-    const deadline = new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error(`re-scoring took over ${ms} ms`)), ms)));
-    return Promise.race([work, deadline]).finally(() => clearTimeout(timer));
+    const expired = new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error(`re-scoring did not finish within the ${Math.round(ms)} ms the audit had left`)), ms)));
+    return Promise.race([work, expired]).finally(() => clearTimeout(timer));
   }
 }

@@ -5,7 +5,8 @@
 import { z } from 'zod';
 
 /** Limits that protect the coordinator; a model's own context limit is checked when the job runs. */
-export const API_LIMITS = { maxMessages: 256, maxContentChars: 200_000, maxTopLogprobs: 20 } as const;
+/** `maxStopChars`: each stop sequence is scanned for on every token, by the tab and by the coordinator. */
+export const API_LIMITS = { maxMessages: 256, maxContentChars: 200_000, maxTopLogprobs: 20, maxStopChars: 256 } as const;
 
 const textPart = z.object({ type: z.literal('text'), text: z.string() });
 const tooLong = `must be at most ${API_LIMITS.maxContentChars} characters`;
@@ -21,10 +22,8 @@ export const chatMessageSchema = z.object({
   name: z.string().optional(),
 });
 
-const stopSchema = z.union([
-  z.string().min(1),
-  z.array(z.string().min(1)).max(4, 'at most 4 stop sequences are supported'),
-]);
+const stopString = z.string().min(1).max(API_LIMITS.maxStopChars, `a stop sequence must be at most ${API_LIMITS.maxStopChars} characters`);
+const stopSchema = z.union([stopString, z.array(stopString).max(4, 'at most 4 stop sequences are supported')]);
 
 const isEmpty = (v: unknown) => (Array.isArray(v) ? v.length === 0 : typeof v === 'object' && v !== null && Object.keys(v).length === 0);
 const UNSUPPORTED: ReadonlyArray<readonly ['tools' | 'tool_choice' | 'functions' | 'function_call' | 'response_format' | 'logit_bias' | 'presence_penalty' | 'frequency_penalty', (v: unknown) => boolean]> = [

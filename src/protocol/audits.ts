@@ -60,8 +60,10 @@ export interface ContributorTrust {
 }
 
 export interface AuditSummary {
-  audits: Record<AuditStatus, number>;
-  planted: { sent: number; rejected: number; approved: number };
+  /** Decided audits kept (audits under way are not published, see audit-book.ts). */
+  audits: Record<Exclude<AuditStatus, 'pending'>, number>;
+  /** Verdicts on planted known-bad transcripts. */
+  planted: { rejected: number; approved: number };
   /** The latest job audits, newest first. */
   recent: JobAudit[];
 }

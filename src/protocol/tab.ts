@@ -4,11 +4,12 @@
  * (WebSocket today; a WebRTC data channel later) and does not matter here.
  */
 import { z } from 'zod';
-import { chatRoleSchema } from './api.ts';
+import { API_LIMITS, chatRoleSchema } from './api.ts';
 import { parseJsonMessage } from './parse-json-message.ts';
 import { base64UrlLength, ED25519_PUBLIC_KEY_BYTES, ED25519_SIGNATURE_BYTES } from './identity.ts';
 
-export const TAB_PROTOCOL_VERSION = 2;
+/** 3: audits, and the result transcript v2 (with the alternatives' ids and logprobs). */
+export const TAB_PROTOCOL_VERSION = 3;
 /** Largest message either side accepts, in characters of JSON. A task carries the whole conversation. */
 export const MAX_TAB_MESSAGE_CHARS = 1_000_000;
 
@@ -63,7 +64,7 @@ export const samplingParamsSchema = z.object({
   temperature: z.number().min(0),
   topP: z.number().gt(0).max(1),
   topK: z.number().int().min(0),
-  stop: z.array(z.string().min(1)).max(4),
+  stop: z.array(z.string().min(1).max(API_LIMITS.maxStopChars)).max(4),
   seed: z.number().int().min(0).max(Number.MAX_SAFE_INTEGER),
   /** How many alternatives to report per token (0 = none). Logprobs of emitted tokens are always sent. */
   topLogprobs: z.number().int().min(0).max(20),
@@ -80,7 +81,7 @@ export const chatMessageSchema = z.object({ role: chatRoleSchema, content: z.str
 export const tolerancesSchema = z.object({ epsilon: z.number().min(0).max(1), delta: z.number().min(0), tau: z.number().min(0) });
 export type Tolerances = z.infer<typeof tolerancesSchema>;
 
-export const VERDICT_FAILURE_REASONS = ['outside_interval', 'not_greedy', 'logprob_mismatch', 'unknown_token', 'top_mismatch', 'false_stop', 'false_length', 'length_mismatch'] as const;
+export const VERDICT_FAILURE_REASONS = ['outside_interval', 'not_greedy', 'logprob_mismatch', 'unknown_token', 'top_mismatch', 'false_stop', 'false_length', 'length_mismatch', 'prompt_mismatch'] as const;
 /** A re-scoring verdict and its evidence: the first failing position and the largest deviations seen. */
 export const verdictSchema = z.object({
   ok: z.boolean(),
@@ -192,6 +193,8 @@ export const coordinatorToTabSchema = z.discriminatedUnion('type', [
     model: id,
     transcriptSha256: sha256HexSchema,
     tolerances: tolerancesSchema,
+    /** How long the coordinator waits for the verdict, from now; a verifier that cannot answer in time gives up. */
+    timeoutMs: z.number().int().min(1000).max(3_600_000),
     from: peerIdSchema.optional(),
     transcript: z.string().optional(),
   }),

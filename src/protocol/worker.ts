@@ -106,6 +106,7 @@ export const rescoreRequestSchema = chatTaskSchema.extend({
   tokens: z.array(z.object({ id: count, logprob: z.number(), top: z.array(z.object({ id: count, logprob: z.number() })).max(20).optional() })).max(1 << 16),
   finishReason: z.enum(['stop', 'length']),
   completionTokens: count,
+  promptTokens: count.optional(),
   tolerances: tolerancesSchema,
 });
 export type RescoreRequest = z.infer<typeof rescoreRequestSchema>;

@@ -80,7 +80,7 @@ export interface TranscriptClaim {
 export interface TranscriptVerdict {
   ok: boolean;
   /** The first position that failed (the end-of-sequence position for a false stop claim), or null. */
-  firstFailure: { position: number; reason: RejectReason | 'top_mismatch' | 'false_stop' | 'false_length' | 'length_mismatch' } | null;
+  firstFailure: { position: number; reason: RejectReason | 'top_mismatch' | 'false_stop' | 'false_length' | 'length_mismatch' | 'prompt_mismatch' } | null;
   maxIntervalDistance: number;
   maxLogitGap: number;
   maxLogprobDeviation: number;

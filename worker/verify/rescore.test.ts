@@ -84,6 +84,13 @@ describe('rescore', () => {
     expect((await rescore(verifier, noStop, TOLERANCES)).firstFailure).toEqual({ position: 12, reason: 'false_stop' });
   });
 
+  it('checks the prompt token count the worker reported', async () => {
+    const honest = await honestClaim(params({ maxTokens: 5 }));
+    const promptTokens = worker.tokenizer.encodeChat(messages).length;
+    expect((await rescore(verifier, { ...honest, promptTokens }, TOLERANCES)).ok).toBe(true);
+    expect((await rescore(verifier, { ...honest, promptTokens: promptTokens + 40 }, TOLERANCES)).firstFailure).toEqual({ position: 0, reason: 'prompt_mismatch' });
+  });
+
   it('refuses token ids the model does not have without running it', async () => {
     const honest = await honestClaim(params({ maxTokens: 5 }));
     const verdict = await rescore(verifier, { ...honest, tokens: [...honest.tokens.slice(0, 2), { id: 1e9, logprob: 0 }] }, TOLERANCES);

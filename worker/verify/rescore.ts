@@ -33,6 +33,8 @@ export interface RescoreClaim {
   tokens: ReadonlyArray<{ id: number; logprob: number; top?: ReadonlyArray<{ id: number; logprob: number }> }>;
   finishReason: 'stop' | 'length';
   completionTokens: number;
+  /** The prompt's token count the worker reported (and is billed by); checked against this tokenization. */
+  promptTokens?: number;
 }
 
 export async function rescore(model: LoadedModel, claim: RescoreClaim, tolerances: Tolerances): Promise<TranscriptVerdict> {
@@ -41,6 +43,7 @@ export async function rescore(model: LoadedModel, claim: RescoreClaim, tolerance
   const bad = claim.tokens.findIndex((t) => !Number.isInteger(t.id) || t.id < 0 || t.id >= engine.vocabSize);
   if (bad >= 0) return refuse(bad);
   const promptIds = model.tokenizer.encodeChat(claim.messages);
+  if (claim.promptTokens !== undefined && claim.promptTokens !== promptIds.length) return { ...refuse(0), firstFailure: { position: 0, reason: 'prompt_mismatch' } };
   if (promptIds.length + claim.tokens.length > engine.maxPositions) return refuse(engine.maxPositions - promptIds.length);
   const sequence = engine.startSequence();
   try {
