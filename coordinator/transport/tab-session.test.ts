@@ -470,3 +470,21 @@ describe('ping', () => {
     expect(other.sent).toEqual([{ type: 'pong', nonce: 'n2' }]);
   });
 });
+
+describe('a failure while handling a tab message', () => {
+  it('ends that session only: logged, the tab told and disconnected, nothing thrown', async () => {
+    const registry = new TabRegistry();
+    const board = new JobBoard({ registry, idleTimeoutMs: 60_000, streamCheck: () => ({ tokens: () => { throw new Error('a bug'); }, done: () => null }) });
+    const logs: string[] = [];
+    const link = new RecordingLink();
+    const opened = openTabSession(link, { registry, board, knownModels: () => new Set(KNOWN), log: (line) => logs.push(line) });
+    const tab = signingTab(link, (raw) => opened.receive(raw));
+    tab.receive(helloFrame(['m1']));
+    const started = await board.start(request());
+    if (!started.ok) throw new Error(started.reason);
+    expect(() => tab.receive(JSON.stringify(tokensMessage(started.job.id, [tokenEntry(0)])))).not.toThrow();
+    expect(logs.some((l) => l.includes('failed handling a message') && l.includes('a bug'))).toBe(true);
+    expect(link.ofType('error').at(-1)).toMatchObject({ code: 'internal_error' });
+    expect(link.closes).toEqual(['internal_error']);
+  });
+});

@@ -59,58 +59,69 @@ export function openTabSession(link: Link, deps: TabSessionDeps): TabSession {
     return models.filter((m) => known.has(m));
   };
 
+  function handle(raw: unknown, via: Link | undefined): void {
+    const parsed = parseTabMessage(raw);
+    if (!parsed.ok) return reject('invalid_message', parsed.error);
+    const message = parsed.message;
+    switch (message.type) {
+      case 'hello':
+        if (helloSeen) return reject('out_of_order', 'hello was already received');
+        helloSeen = true;
+        if (!verifyEd25519(message.identity.publicKey, authMessage(challenge), message.identity.signature)) {
+          reject('unauthenticated', 'the identity signature does not verify against this session’s challenge');
+          return link.close('unauthenticated');
+        }
+        tab.publicKey = message.identity.publicKey;
+        tab.contributorId = contributorIdFromPublicKey(message.identity.publicKey);
+        tab.backend = message.backend;
+        tab.adapter = message.adapter;
+        tab.limits = message.limits;
+        tab.models = onlyKnown(message.models);
+        tab.ready = true;
+        link.send({ type: 'accepted', contributorId: tab.contributorId, webrtc: deps.webrtc?.invitation ?? null });
+        deps.board.dispatchWaiting();
+        withAudits((a) => a.pump());
+        deps.log(`${tab.id}: contributor ${tab.contributorId}, hello over ${link.kind}: ${message.backend}${message.adapter ? ` (${message.adapter.description || message.adapter.vendor})` : ''}, models [${tab.models.join(', ')}]`);
+        return;
+      case 'ping':
+        if (!tab.ready) return reject('out_of_order', 'ping before hello');
+        return (via ?? link).send({ type: 'pong', nonce: message.nonce });
+      case 'webrtc':
+        if (!tab.ready) return reject('out_of_order', 'webrtc before hello');
+        if (message.state === 'listening' && deps.webrtc) {
+          tab.peerId = deps.webrtc.invitation.peerId;
+          deps.webrtc.listening();
+          withAudits((a) => a.pump());
+        }
+        else deps.log(`${tab.id}: no WebRTC (${message.reason ?? 'no reason given'}); staying on the WebSocket`);
+        return;
+      case 'models':
+        if (!tab.ready) return reject('out_of_order', 'models before hello');
+        tab.models = onlyKnown(message.models);
+        deps.board.dispatchWaiting();
+        withAudits((a) => a.pump());
+        return;
+      case 'verdict':
+      case 'audit-failed':
+      case 'share-failed':
+        if (!tab.ready) return reject('out_of_order', `${message.type} before hello`);
+        return withAudits((a) => a.handle(tab, message));
+      default:
+        if (!tab.ready) return reject('out_of_order', `${message.type} before hello`);
+        deps.board.handle(tab, message);
+    }
+  }
+
   return {
     tab,
     receive(raw, via) {
-      const parsed = parseTabMessage(raw);
-      if (!parsed.ok) return reject('invalid_message', parsed.error);
-      const message = parsed.message;
-      switch (message.type) {
-        case 'hello':
-          if (helloSeen) return reject('out_of_order', 'hello was already received');
-          helloSeen = true;
-          if (!verifyEd25519(message.identity.publicKey, authMessage(challenge), message.identity.signature)) {
-            reject('unauthenticated', 'the identity signature does not verify against this session’s challenge');
-            return link.close('unauthenticated');
-          }
-          tab.publicKey = message.identity.publicKey;
-          tab.contributorId = contributorIdFromPublicKey(message.identity.publicKey);
-          tab.backend = message.backend;
-          tab.adapter = message.adapter;
-          tab.limits = message.limits;
-          tab.models = onlyKnown(message.models);
-          tab.ready = true;
-          link.send({ type: 'accepted', contributorId: tab.contributorId, webrtc: deps.webrtc?.invitation ?? null });
-          deps.board.dispatchWaiting();
-          withAudits((a) => a.pump());
-          deps.log(`${tab.id}: contributor ${tab.contributorId}, hello over ${link.kind}: ${message.backend}${message.adapter ? ` (${message.adapter.description || message.adapter.vendor})` : ''}, models [${tab.models.join(', ')}]`);
-          return;
-        case 'ping':
-          if (!tab.ready) return reject('out_of_order', 'ping before hello');
-          return (via ?? link).send({ type: 'pong', nonce: message.nonce });
-        case 'webrtc':
-          if (!tab.ready) return reject('out_of_order', 'webrtc before hello');
-          if (message.state === 'listening' && deps.webrtc) {
-            tab.peerId = deps.webrtc.invitation.peerId;
-            deps.webrtc.listening();
-            withAudits((a) => a.pump());
-          }
-          else deps.log(`${tab.id}: no WebRTC (${message.reason ?? 'no reason given'}); staying on the WebSocket`);
-          return;
-        case 'models':
-          if (!tab.ready) return reject('out_of_order', 'models before hello');
-          tab.models = onlyKnown(message.models);
-          deps.board.dispatchWaiting();
-          withAudits((a) => a.pump());
-          return;
-        case 'verdict':
-        case 'audit-failed':
-        case 'share-failed':
-          if (!tab.ready) return reject('out_of_order', `${message.type} before hello`);
-          return withAudits((a) => a.handle(tab, message));
-        default:
-          if (!tab.ready) return reject('out_of_order', `${message.type} before hello`);
-          deps.board.handle(tab, message);
+      // Nothing a tab sends may take the coordinator down: a failure handling it (a bug) ends this session only.
+      try {
+        handle(raw, via);
+      } catch (error) {
+        deps.log(`${tab.id}: failed handling a message: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}`);
+        link.send({ type: 'error', code: 'internal_error', message: 'the coordinator could not handle a message from this tab' });
+        link.close('internal_error');
       }
     },
     closed() {
