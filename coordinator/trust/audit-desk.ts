@@ -25,6 +25,7 @@ import { auditDecision, MAX_VERIFIERS, plantedTranscript, type TranscriptParts }
 import { shouldAudit, type AuditPolicy } from './audit-policy.ts';
 import type { AuditBook } from './audit-book.ts';
 import { pickCourier, pickVerifier } from './verifier-choice.ts';
+import { MAX_STRIKES, PlantSources, Strikes, STRIKE_PAUSE_MS } from './desk-memory.ts';
 
 type FromVerifier = Extract<TabToCoordinator, { type: 'verdict' | 'audit-failed' | 'share-failed' }>;
 
@@ -68,8 +69,6 @@ interface Audit {
   openedAt: number;
 }
 
-/** Recent transcripts per model, the material planted ones are made from. */
-const PLANT_SOURCES = 8;
 /**
  * Open audits at most, in all and of one worker identity: beyond that a job's audit is recorded as unverified at
  * once (which keeps that identity on probation), so one flooding identity cannot crowd out everyone else's audits.
@@ -78,19 +77,16 @@ const MAX_OPEN_AUDITS = 10_000;
 const MAX_OPEN_AUDITS_PER_WORKER = 200;
 /** However often it is passed over, an audit is unverified this long after it was opened. */
 const MAX_AUDIT_LIFETIME_FACTOR = 6;
-/** A tab that gave no usable answer to this many audits in a row (a hung worker, say) gets none for a while. */
-const MAX_STRIKES = 3;
-const STRIKE_PAUSE_MS = 10 * 60_000;
+
 
 export class AuditDesk {
   private readonly audits = new Map<string, Audit>();
   private queue: Audit[] = [];
   private readonly busy = new Set<Tab>();
-  /** Recent transcripts per model, with who made them (never tested with a copy) and who judged them (rather not). */
-  private readonly recent = new Map<string, Array<{ parts: TranscriptParts; workerId: string; seenBy: Set<string> }>>();
+  private readonly sources = new PlantSources();
   private readonly openByWorker = new Map<string, number>();
-  /** Consecutive audits a tab took and gave no usable answer to, and since when it is paused. */
-  private readonly strikes = new Map<Tab, { count: number; pausedAt: number | null }>();
+  /** Tabs that took audits and gave no usable answer (a hung worker, say): paused after a few in a row. */
+  private readonly strikes = new Strikes<Tab>();
   private readonly now: () => number;
   private readonly log: (message: string) => void;
 
@@ -109,10 +105,7 @@ export class AuditDesk {
     if (!workerId) return;
     const { book, policy, random } = this.options;
     const model = job.task.model;
-    const recent = this.recent.get(model) ?? [];
-    recent.push({ parts: { task: job.task, tokens: job.tokens, end: job.end }, workerId, seenBy: new Set() });
-    if (recent.length > PLANT_SOURCES) recent.shift();
-    this.recent.set(model, recent);
+    this.sources.add({ task: job.task, tokens: job.tokens, end: job.end }, workerId);
     if (shouldAudit(book.record(workerId), policy, random())) {
       const audit = this.newAudit(job, job.tab, workerId, false);
       book.opened({ jobId: job.task.jobId, model, contributorId: workerId, transcriptSha256: audit?.sha256 ?? '' });
@@ -158,7 +151,7 @@ export class AuditDesk {
     book.verdict(audit.parts.task.jobId, { auditId: audit.id, verifier: verifierId, publicKey: tab.publicKey, backend: tab.backend, verdict: message.verdict, signature: message.signature, at: new Date().toISOString() });
     audit.verdicts.push({ verifier: verifierId, ok });
     audit.excluded.add(verifierId);
-    this.strikes.delete(tab);
+    this.strikes.clear(tab);
     if (!this.settle(audit)) {
       audit.queuedAt = this.now();
       this.queue.push(audit);
@@ -173,7 +166,7 @@ export class AuditDesk {
   tabClosed(tab: Tab): void {
     for (const audit of this.audits.values()) if (audit.assigned?.verifier === tab) this.passOver(audit, false);
     this.busy.delete(tab);
-    this.strikes.delete(tab);
+    this.strikes.clear(tab);
     this.pump();
   }
 
@@ -184,7 +177,7 @@ export class AuditDesk {
     // Free verifiers by model, built once: each queued audit then looks only at tabs serving its model.
     const freeByModel = new Map<string, Tab[]>();
     for (const t of this.options.registry.ready()) {
-      if (t.contributorId === null || this.busy.has(t) || this.paused(t, now) || !book.trustedVerifier(t.contributorId)) continue;
+      if (t.contributorId === null || this.busy.has(t) || this.strikes.paused(t, now) || !book.trustedVerifier(t.contributorId)) continue;
       for (const model of t.models) freeByModel.set(model, [...(freeByModel.get(model) ?? []), t]);
     }
     const waiting: Audit[] = [];
@@ -209,14 +202,6 @@ export class AuditDesk {
     this.queue = waiting;
   }
 
-  private paused(tab: Tab, now: number): boolean {
-    const strikes = this.strikes.get(tab);
-    if (strikes?.pausedAt === undefined || strikes.pausedAt === null) return false;
-    if (now - strikes.pausedAt < STRIKE_PAUSE_MS) return true;
-    this.strikes.delete(tab);
-    return false;
-  }
-
   /**
    * Decides the audit if its verdicts allow, counting only verifiers still trusted, each as proven or not. True
    * when it closed.
@@ -232,11 +217,7 @@ export class AuditDesk {
 
   /** Plants a known-bad copy of a recent transcript of `model`, for `preferred` if given (else any verifier). */
   private plant(model: string, preferred: string | null): void {
-    // Never a copy of the verifier's own job (it would know the transcript); one it has not judged when there is one.
-    const own = (this.recent.get(model) ?? []).filter((s) => s.workerId !== preferred);
-    const unseen = own.filter((s) => preferred === null || !s.seenBy.has(preferred));
-    const sources = unseen.length ? unseen : own;
-    const source = sources[Math.floor(this.options.random() * sources.length)];
+    const source = this.sources.pick(model, preferred, this.options.random);
     const planted = source && plantedTranscript(source.parts, `chatcmpl-${randomUUID().replaceAll('-', '')}`, this.options.random);
     if (!planted) return;
     const audit = this.newAudit(planted, null, source.workerId, true);
@@ -281,7 +262,7 @@ export class AuditDesk {
 
   private assign(audit: Audit, verifier: Tab): void {
     this.busy.add(verifier);
-    if (!audit.planted) this.recent.get(audit.model)?.find((s) => s.parts.task.jobId === audit.parts.task.jobId)?.seenBy.add(verifier.contributorId as string);
+    if (!audit.planted) this.sources.seen(audit.model, audit.parts.task.jobId, verifier.contributorId as string);
     const sender = verifier.peerId ? this.sender(audit, verifier) : null;
     const timer = setTimeout(() => {
       this.log(`${verifier.id}: no verdict on audit ${audit.id} within ${this.options.verdictTimeoutMs} ms; passed over`);
@@ -315,15 +296,7 @@ export class AuditDesk {
   /** The assigned verifier gave no usable verdict: another one gets the audit, which queues afresh. */
   private passOver(audit: Audit, pumpNow = true): void {
     const verifier = audit.assigned?.verifier;
-    if (verifier) {
-      const strikes = this.strikes.get(verifier) ?? { count: 0, pausedAt: null };
-      strikes.count++;
-      if (strikes.count >= MAX_STRIKES && strikes.pausedAt === null) {
-        strikes.pausedAt = this.now();
-        this.log(`${verifier.id}: no usable answer to ${strikes.count} audits in a row; no audits for it for ${STRIKE_PAUSE_MS / 60_000} min`);
-      }
-      this.strikes.set(verifier, strikes);
-    }
+    if (verifier && this.strikes.strike(verifier, this.now())) this.log(`${verifier.id}: no usable answer to ${MAX_STRIKES} audits in a row; no audits for it for ${STRIKE_PAUSE_MS / 60_000} min`);
     this.release(audit);
     if (verifier?.contributorId) audit.excluded.add(verifier.contributorId);
     audit.queuedAt = this.now();
