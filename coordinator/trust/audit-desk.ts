@@ -140,6 +140,7 @@ export class AuditDesk {
       return this.passOver(audit);
     }
     this.release(audit);
+    this.strikes.clear(tab);
     const { book } = this.options;
     const ok = message.verdict.ok;
     if (audit.planted) {
@@ -151,7 +152,6 @@ export class AuditDesk {
     book.verdict(audit.parts.task.jobId, { auditId: audit.id, verifier: verifierId, publicKey: tab.publicKey, backend: tab.backend, verdict: message.verdict, signature: message.signature, at: new Date().toISOString() });
     audit.verdicts.push({ verifier: verifierId, ok });
     audit.excluded.add(verifierId);
-    this.strikes.clear(tab);
     if (!this.settle(audit)) {
       audit.queuedAt = this.now();
       this.queue.push(audit);
