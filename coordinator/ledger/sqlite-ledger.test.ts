@@ -1,0 +1,125 @@
+/**
+ * Property tests of the SQLite ledger over thousands of random operation sequences: the sum of all balances is
+ * zero, no account but mint goes negative, replaying an idempotency key changes nothing, and every balance equals
+ * both a model kept beside it and a recomputation from the postings.
+ */
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { contributorAccount, escrowAccount, MINT, requesterAccount, TREASURY, type AccountId, type Posting } from './accounts.ts';
+import type { LedgerStore, TransferRequest } from './ledger-store.ts';
+import { openSqliteLedger } from './sqlite-ledger.ts';
+
+function random(seed: number) {
+  let a = seed >>> 0;
+  const next = () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = Math.imul(a ^ (a >>> 15), a | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+  return { next, int: (n: number) => Math.floor(next() * n), pick: <T,>(xs: readonly T[]): T => xs[Math.floor(next() * xs.length)] as T };
+}
+
+const ACCOUNTS: AccountId[] = [
+  requesterAccount('r1'),
+  requesterAccount('r2'),
+  contributorAccount('c1', 'pending'),
+  contributorAccount('c1', 'available'),
+  contributorAccount('c1', 'staked'),
+  escrowAccount('job-1'),
+  escrowAccount('job-2'),
+  TREASURY,
+];
+
+/** One random operation: mostly well-formed movements (some overdrawing), plus replays, reused keys and bad input. */
+function randomRequest(r: ReturnType<typeof random>, step: number, done: TransferRequest[]): { request: TransferRequest; kind: 'new' | 'replay' | 'reuse' | 'invalid' } {
+  const roll = r.next();
+  if (roll < 0.15 && done.length) return { request: r.pick(done), kind: 'replay' };
+  if (roll < 0.2 && done.length) {
+    const old = r.pick(done);
+    return { request: { ...old, postings: old.postings.map((p, i) => (i === 0 ? { ...p, amount: p.amount + 1 } : i === 1 ? { ...p, amount: p.amount - 1 } : p)) }, kind: 'reuse' };
+  }
+  if (roll < 0.25) return { request: { idempotencyKey: `bad-${step}`, kind: 'broken', postings: [{ account: TREASURY, amount: 5 }, { account: MINT, amount: -4 }] }, kind: 'invalid' };
+  const amount = 1 + r.int(5_000_000);
+  if (roll < 0.45) return { request: { idempotencyKey: `k-${step}`, kind: 'faucet', postings: [{ account: MINT, amount: -amount }, { account: r.pick(ACCOUNTS.slice(0, 2)), amount }] }, kind: 'new' };
+  // A split movement: one account pays two others.
+  const [from, to, other] = [r.pick(ACCOUNTS), r.pick(ACCOUNTS), r.pick(ACCOUNTS)];
+  const part = r.int(amount);
+  const postings: Posting[] = [{ account: from, amount: -amount }, { account: to, amount: amount - part }, ...(part > 0 ? [{ account: other, amount: part }] : [])];
+  return { request: { idempotencyKey: `k-${step}`, kind: 'move', postings: postings.filter((p) => p.amount !== 0) }, kind: 'new' };
+}
+
+function checkInvariants(ledger: LedgerStore, model: Map<string, number>) {
+  const audit = ledger.audit();
+  expect(audit.sum).toBe(0);
+  expect(audit.mismatches).toEqual([]);
+  expect(audit.negative).toEqual([]);
+  for (const account of [MINT, ...ACCOUNTS]) expect(ledger.balance(account), account).toBe(model.get(account) ?? 0);
+}
+
+describe('SQLite ledger', () => {
+  it('keeps its invariants over 2,000 random sequences of 25 operations', () => {
+    let applied = 0;
+    let refused = 0;
+    for (let sequence = 0; sequence < 2000; sequence++) {
+      const r = random(sequence + 1);
+      const ledger = openSqliteLedger({ path: ':memory:' });
+      const model = new Map<string, number>();
+      const done: TransferRequest[] = [];
+      for (let step = 0; step < 25; step++) {
+        const { request, kind } = randomRequest(r, step, done);
+        const result = ledger.transfer(request);
+        if (kind === 'replay') expect(result).toMatchObject({ ok: true, replayed: true });
+        else if (kind === 'reuse') expect(result).toMatchObject({ ok: false, reason: 'key_reused' });
+        else if (kind === 'invalid') expect(result).toMatchObject({ ok: false, reason: 'invalid' });
+        else if (result.ok) {
+          expect(result.replayed).toBe(false);
+          applied++;
+          done.push(request);
+          for (const p of request.postings) model.set(p.account, (model.get(p.account) ?? 0) + p.amount);
+        } else {
+          expect(result.reason).toBe('insufficient_funds');
+          refused++;
+          // An overdraft was refused because some account (not mint) would have gone below zero.
+          const net = new Map<string, number>();
+          for (const p of request.postings) net.set(p.account, (net.get(p.account) ?? 0) + p.amount);
+          expect([...net].some(([account, change]) => account !== MINT && (model.get(account) ?? 0) + change < 0)).toBe(true);
+        }
+      }
+      checkInvariants(ledger, model);
+      ledger.close();
+    }
+    expect(applied).toBeGreaterThan(10_000);
+    expect(refused).toBeGreaterThan(1_000);
+  });
+
+  it('keeps history append-only and pages through it newest first', () => {
+    const ledger = openSqliteLedger({ path: ':memory:', now: () => new Date('2026-11-28T00:00:00Z') });
+    const r1 = requesterAccount('r1');
+    for (let i = 1; i <= 5; i++) ledger.transfer({ idempotencyKey: `f${i}`, kind: 'faucet', postings: [{ account: MINT, amount: -i }, { account: r1, amount: i }] });
+    const first = ledger.history(r1, { limit: 2 });
+    expect(first.map((h) => h.amount)).toEqual([5, 4]);
+    const next = ledger.history(r1, { limit: 10, before: first.at(-1)?.transferId });
+    expect(next.map((h) => h.amount)).toEqual([3, 2, 1]);
+    expect(next[0]).toMatchObject({ kind: 'faucet', memo: null, createdAt: '2026-11-28T00:00:00.000Z' });
+  });
+
+  it('creates the database file on first open, migrates once, and keeps balances across reopening', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'dolphin-ledger-'));
+    try {
+      const path = join(dir, 'ledger.db');
+      const first = openSqliteLedger({ path });
+      expect(first.transfer({ idempotencyKey: 'f1', kind: 'faucet', postings: [{ account: MINT, amount: -7 }, { account: requesterAccount('r1'), amount: 7 }] })).toMatchObject({ ok: true });
+      first.close();
+      const again = openSqliteLedger({ path });
+      expect(again.balance(requesterAccount('r1'))).toBe(7);
+      expect(again.transfer({ idempotencyKey: 'f1', kind: 'faucet', postings: [{ account: MINT, amount: -7 }, { account: requesterAccount('r1'), amount: 7 }] })).toMatchObject({ ok: true, replayed: true });
+      expect(again.audit()).toEqual({ sum: 0, mismatches: [], negative: [] });
+      again.close();
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
