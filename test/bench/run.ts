@@ -4,8 +4,8 @@
  * directly, and the added time to first token; and what verification costs (verify.ts: re-scoring vs generating,
  * cross-backend deviations, network-wide audit overhead). Writes bench-results/<timestamp>.json and prints a table.
  *   BENCH_MODEL (dolphin-small)  BENCH_RUNS (7)  BENCH_WARM_UP_MS (5000)  BENCH_TOKENS (64)  BENCH_WEBGPU_RUNS (3)  BENCH_WEBGPU_TOKENS (16)
- *   BENCH_PORT (8798)  BENCH_ONLY (engine | transport | links | verify: run one part)  BENCH_PINGS (300)  BENCH_LINKS_WS / BENCH_LINKS_RTC
- *   BENCH_VERIFY_RUNS / BENCH_VERIFY_SEEDS / BENCH_VERIFY_WASM_TOKENS / BENCH_VERIFY_WEBGPU_TOKENS (verify.ts)
+ *   BENCH_PORT (8798)  BENCH_ONLY (engine | transport | links | verify | ledger: run one part)  BENCH_PINGS (300)  BENCH_LINKS_WS / BENCH_LINKS_RTC
+ *   BENCH_VERIFY_RUNS / BENCH_VERIFY_SEEDS / BENCH_VERIFY_WASM_TOKENS / BENCH_VERIFY_WEBGPU_TOKENS (verify.ts)  BENCH_LEDGER_JOBS (ledger.ts)
  *
  * The time to first token the network adds is measured per request: the client's time to first token minus the
  * time the tab itself took from receiving the task to its first token (the tab reports it with ?expose=1).
@@ -23,6 +23,7 @@ import { median, percentile, timingOf, type Timing } from './stats.ts';
 import { benchTransport, printTransport } from './transport.ts';
 import { benchLinks, printLinks } from './links.ts';
 import { benchVerify, printVerify } from './verify.ts';
+import { benchLedger, printLedger } from './ledger.ts';
 
 const MODEL = process.env.BENCH_MODEL ?? 'dolphin-small';
 const RUNS = Number(process.env.BENCH_RUNS ?? 7);
@@ -159,6 +160,16 @@ async function openTab(browser: Awaited<ReturnType<typeof chromium.launch>>, bac
 }
 
 async function main() {
+  // The ledger needs neither the coordinator nor a browser.
+  const ledger = !process.env.BENCH_ONLY || process.env.BENCH_ONLY === 'ledger' ? benchLedger() : null;
+  if (process.env.BENCH_ONLY === 'ledger' && ledger) {
+    const result = { date: new Date().toISOString(), machine: { cpus: cpus().length, cpu: cpus()[0]?.model ?? 'unknown' }, ledger };
+    await mkdir('bench-results', { recursive: true });
+    const file = `bench-results/${result.date.replace(/[:.]/g, '-')}.json`;
+    await writeFile(file, JSON.stringify(result, null, 2));
+    printLedger(ledger);
+    return console.log(`\nJSON: ${file}`);
+  }
   const coordinator = spawn(process.execPath, ['--import', 'tsx', 'coordinator/main.ts'], { env: { ...process.env, PORT: String(PORT), HOST: '127.0.0.1', WEBRTC_BIND_ADDRESS: '127.0.0.1' }, stdio: ['ignore', 'pipe', 'inherit'] });
   // Read (and drop) its log, so an unread pipe does not hold it in the coordinator's memory.
   coordinator.stdout?.resume();
@@ -173,13 +184,14 @@ async function main() {
     const verify = !only || only === 'verify' ? await benchVerify(browser, BASE, MODEL) : null;
     if (verify) console.error('bench: verify done');
     if (only && only !== 'engine') {
-      const result = { date: new Date().toISOString(), machine: { cpus: cpus().length, cpu: cpus()[0]?.model ?? 'unknown' }, transport, links, verify };
+      const result = { date: new Date().toISOString(), machine: { cpus: cpus().length, cpu: cpus()[0]?.model ?? 'unknown' }, transport, links, verify, ledger };
       await mkdir('bench-results', { recursive: true });
       const file = `bench-results/${result.date.replace(/[:.]/g, '-')}.json`;
       await writeFile(file, JSON.stringify(result, null, 2));
       if (transport) printTransport(transport);
       if (links) printLinks(links);
       if (verify) printVerify(verify);
+      if (ledger) printLedger(ledger);
       console.log(`\nJSON: ${file}`);
       return;
     }
@@ -216,6 +228,7 @@ async function main() {
       transport,
       links,
       verify,
+      ledger,
       ratios: {
         wasmVsNode: wasm.direct.decodeTokensPerSecondP50 / node.decodeTokensPerSecondP50,
         wasmVsNodeSameThreads: wasm.threads === 1 ? wasm.direct.decodeTokensPerSecondP50 / node1.decodeTokensPerSecondP50 : null,
@@ -234,6 +247,7 @@ async function main() {
     if (transport) printTransport(transport);
     if (links) printLinks(links);
     if (verify) printVerify(verify);
+    if (ledger) printLedger(ledger);
     console.log(`\nJSON: ${file}`);
   } finally {
     await browser.close();
