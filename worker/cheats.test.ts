@@ -3,10 +3,8 @@
  * transcript the way it says, the honest path is unchanged, and re-scoring rejects what each cheat claims.
  */
 import { VERIFICATION_TOLERANCES } from '../coordinator/trust/tolerances.ts';
-import { existsSync } from 'node:fs';
-import { join, resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { loadNodeModel, MODELS_DIR } from '../test/support/node-model.ts';
+import { loadNodeModel } from '../test/support/node-model.ts';
 import { runChatTask, type ChatTask, type LoadedModel } from './runtime.ts';
 import { createCheat, LOGPROB_SHIFT, modelFolder, type Cheat } from './cheats.ts';
 import { rescore, type RescoreClaim } from './verify/rescore.ts';
@@ -158,10 +156,6 @@ describe('cheating modes', () => {
   });
 });
 
-/** Where a generated model folder is, if it has been generated (test-models/ is written by `npm run models`). */
-const folderPresent = (folder: string) =>
-  [MODELS_DIR, resolve('test-models')].some((dir) => existsSync(join(dir, folder, 'manifest.json')));
-
 describe.each([
   ['other-model', 'dolphin-tiny-imposter'],
   ['rounded-weights', 'dolphin-tiny-q4'],
@@ -172,10 +166,9 @@ describe.each([
     expect(modelFolder(null, 'dolphin-tiny')).toBe('dolphin-tiny');
   });
 
-  const present = folderPresent(folder);
-  if (!present) console.warn(`cheats.test.ts: ${folder} is not generated, so ${mode}'s re-scoring test is skipped`);
-  it.skipIf(!present)(
-    `its completions are rejected by re-scoring on dolphin-tiny${present ? '' : ` (skipped: no ${folder} folder)`}`,
+  // test-models/ is written by `npm run models`, which `npm test` runs first: a missing folder fails here.
+  it(
+    'its completions are rejected by re-scoring on dolphin-tiny',
     async () => {
       // As the worker does: the folder's model, served as the id asked for.
       const imposter = { ...(await loadNodeModel(folder)), id: 'dolphin-tiny' };

@@ -41,8 +41,12 @@ export class AuditBook {
     this.jobs.set(audit.jobId, { ...audit, status: 'pending', verdicts: [], requestedAt: this.now().toISOString(), decidedAt: null });
     this.identity(audit.contributorId).audited++;
     if (this.jobs.size > MAX_JOB_AUDITS) {
-      const oldest = [...this.jobs.values()].find((a) => a.status !== 'pending');
-      if (oldest) this.jobs.delete(oldest.jobId);
+      // Insertion order is age: the first decided audit is the oldest.
+      for (const audit of this.jobs.values()) {
+        if (audit.status === 'pending') continue;
+        this.jobs.delete(audit.jobId);
+        break;
+      }
     }
   }
 

@@ -245,7 +245,7 @@ describe('AuditDesk', () => {
   });
 
   it('a verifier that reports the transcript missing gets it inline; one that cannot judge is replaced', () => {
-    const { desk, job, given, other } = auditWithTwoVerifiers();
+    const { desk, given, other } = auditWithTwoVerifiers();
     const audit = lastAudit(given);
     desk.handle(given.tab, { type: 'audit-failed', auditId: audit.auditId, reason: 'transcript_missing', message: 'nothing came' });
     expect(lastAudit(given).transcript).toBeDefined();

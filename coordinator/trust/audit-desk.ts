@@ -55,7 +55,8 @@ interface Audit {
   model: string;
   parts: TranscriptParts;
   sha256: string;
-  worker: Tab;
+  /** The worker's tab; null for a planted transcript, which another tab carries. */
+  worker: Tab | null;
   workerId: string;
   planted: boolean;
   /** For a planted audit: the identity it is meant to test, if any. */
@@ -172,13 +173,19 @@ export class AuditDesk {
 
   /** Gives waiting audits to free verifiers and gives up on those that waited too long. Call when tabs change. */
   pump(): void {
+    // Called on every job's end and every second: nothing to do costs nothing.
+    if (this.queue.length === 0) return;
     const { book, random, pendingTimeoutMs } = this.options;
     const now = this.now();
     // Free verifiers by model, built once: each queued audit then looks only at tabs serving its model.
     const freeByModel = new Map<string, Tab[]>();
     for (const t of this.options.registry.ready()) {
       if (t.contributorId === null || this.busy.has(t) || this.strikes.paused(t, now) || !book.trustedVerifier(t.contributorId)) continue;
-      for (const model of t.models) freeByModel.set(model, [...(freeByModel.get(model) ?? []), t]);
+      for (const model of t.models) {
+        const tabs = freeByModel.get(model);
+        if (tabs) tabs.push(t);
+        else freeByModel.set(model, [t]);
+      }
     }
     const waiting: Audit[] = [];
     // Planted transcripts meant for a verifier whose pass awaits its test go first.
@@ -238,7 +245,7 @@ export class AuditDesk {
       model: parts.task.model,
       parts: { task: parts.task, tokens: parts.tokens, end: parts.end },
       sha256: toHex(sha256(transcriptOf(parts.task, parts.tokens, parts.end))),
-      worker: worker as Tab,
+      worker,
       workerId,
       planted,
       preferred: null,
@@ -257,7 +264,8 @@ export class AuditDesk {
   private sender(audit: Audit, verifier: Tab): Tab | null {
     const { registry, random } = this.options;
     if (audit.planted) return pickCourier(registry.ready(), verifier, random);
-    return registry.get(audit.worker.id) === audit.worker && audit.worker.peerId ? audit.worker : null;
+    const { worker } = audit;
+    return worker && registry.get(worker.id) === worker && worker.peerId ? worker : null;
   }
 
   private assign(audit: Audit, verifier: Tab): void {

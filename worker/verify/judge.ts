@@ -13,14 +13,13 @@
  */
 import { argmax, filteredDistribution, logSoftmax, uniformAt, type SamplingRule } from '../sampling.ts';
 
-export interface Tolerances {
-  /** Widening of the probability interval that must contain u_t. */
-  epsilon: number;
-  /** Largest logit gap below the maximum a greedy token may have. */
-  delta: number;
-  /** Largest difference between the claimed and the recomputed log-probability. */
-  tau: number;
-}
+/**
+ * ε widens the probability interval that must contain u_t; δ is the largest logit gap below the maximum a greedy
+ * token may have; τ the largest difference between the claimed and the recomputed log-probability. Defined once,
+ * with the wire that carries them (src/protocol/tab.ts).
+ */
+export type { Tolerances } from '../../src/protocol/tab.ts';
+import type { Tolerances } from '../../src/protocol/tab.ts';
 
 export type RejectReason = 'outside_interval' | 'not_greedy' | 'logprob_mismatch' | 'unknown_token';
 
