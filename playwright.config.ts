@@ -1,12 +1,23 @@
 import { defineConfig } from '@playwright/test';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { chromiumArgs, chromiumPath } from './test/support/chromium.ts';
 
 export const E2E_PORT = Number(process.env.E2E_PORT ?? 8799);
 /**
- * A second coordinator for the trust tests (issue #4): it serves the test-hooks build (`dist-test`, where `?cheat=`
- * makes a tab cheat) and the cheaters' models (`test-models`), and plants known-bad transcripts often.
+ * A second coordinator for the trust and DPHN tests (issues #4, #5): it serves the test-hooks build (`dist-test`,
+ * where `?cheat=` makes a tab cheat) and the cheaters' models (`test-models`), plants known-bad transcripts often,
+ * and prices one test model far beyond a new account's credits (test/e2e/prices.json).
  */
 export const TRUST_PORT = E2E_PORT + 1;
+
+/**
+ * Each coordinator keeps its SQLite file in a fresh folder per run. Every tab and account here comes from
+ * 127.0.0.1, so the per-address faucets and the demo key's rate are raised to what a test run needs.
+ */
+const dataDir = (name: string) => mkdtempSync(join(tmpdir(), `dolphin-e2e-${name}-`));
+const economy = { FAUCET_PER_HOUR: '1000', DEMO_REQUESTS_PER_MINUTE: '1000' };
 
 export default defineConfig({
   testDir: 'test/e2e',
@@ -25,8 +36,8 @@ export default defineConfig({
   webServer: [
     {
       command: 'npx tsx coordinator/main.ts',
-      url: `http://127.0.0.1:${E2E_PORT}/v1/models`,
-      env: { PORT: String(E2E_PORT), HOST: '127.0.0.1', TAB_IDLE_TIMEOUT_MS: '120000' },
+      url: `http://127.0.0.1:${E2E_PORT}/api/network`,
+      env: { PORT: String(E2E_PORT), HOST: '127.0.0.1', TAB_IDLE_TIMEOUT_MS: '120000', DATA_DIR: dataDir('main'), ...economy },
       reuseExistingServer: false,
       stdout: 'pipe',
       stderr: 'pipe',
@@ -34,8 +45,8 @@ export default defineConfig({
     },
     {
       command: 'npx tsx coordinator/main.ts',
-      url: `http://127.0.0.1:${TRUST_PORT}/v1/models`,
-      env: { PORT: String(TRUST_PORT), HOST: '127.0.0.1', TAB_IDLE_TIMEOUT_MS: '120000', WEB_DIR: 'dist-test', MODELS_DIR: 'models:test-models', AUDIT_PLANT_RATE: '0.3' },
+      url: `http://127.0.0.1:${TRUST_PORT}/api/network`,
+      env: { PORT: String(TRUST_PORT), HOST: '127.0.0.1', TAB_IDLE_TIMEOUT_MS: '120000', WEB_DIR: 'dist-test', MODELS_DIR: 'models:test-models', AUDIT_PLANT_RATE: '0.3', DATA_DIR: dataDir('trust'), PRICES_FILE: 'test/e2e/prices.json', ...economy },
       reuseExistingServer: false,
       stdout: 'pipe',
       stderr: 'pipe',

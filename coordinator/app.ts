@@ -18,7 +18,7 @@ import { chatCompletionsHandler } from './api/chat-completions.ts';
 import { ApiError, modelNotFound, notFound, toApiError } from './api/errors.ts';
 import type { JobBoard } from './jobs/job-board.ts';
 import type { CatalogueModel, ModelCatalogue } from './models/catalogue.ts';
-import type { TabRegistry } from './tabs/tab-registry.ts';
+import type { Tab, TabRegistry } from './tabs/tab-registry.ts';
 import { tabWebSocketHandler } from './transport/tab-websocket.ts';
 import type { TabWebRtcOptions } from './transport/tab-webrtc.ts';
 import { peerjsRoutes } from './signalling/peerjs-routes.ts';
@@ -26,6 +26,19 @@ import { auditRoutes } from './api/audit-routes.ts';
 import type { AuditBook } from './trust/audit-book.ts';
 import type { AuditDesk } from './trust/audit-desk.ts';
 import type { SignallingServer } from './signalling/signalling-server.ts';
+import type { Context } from 'hono';
+import type { EconomyView } from '../src/protocol/accounts.ts';
+import type { Store } from './ledger/economy-store.ts';
+import type { Billing } from './ledger/billing.ts';
+import type { ContributorAccounts } from './ledger/contributor-accounts.ts';
+import { priceOf, type PriceTable } from './ledger/pricing.ts';
+import { requireApiKey, type AuthEnv } from './api/auth.ts';
+import { accountRoutes } from './api/account-routes.ts';
+import { contributorRoutes } from './api/contributor-routes.ts';
+import { RateLimitedError } from './api/errors.ts';
+import type { RateLimiter } from './api/rate-limit.ts';
+import { amount } from './api/views.ts';
+import type { PlainMessage } from '../src/protocol/api.ts';
 
 export interface AppDeps {
   catalogue: ModelCatalogue;
@@ -42,15 +55,41 @@ export interface AppDeps {
   webDir: string;
   /** onnxruntime-web's dist folder, served at /ort/. */
   ortDir: string;
+  /** What the economy hears of tab sessions (accepted from an address, closed). */
+  tabEvents?: { onAccepted?: (tab: Tab, address: string) => void; onClosed?: (tab: Tab) => void };
+  /** DPHN (issue #5): the store, billing of requests, contributors' money, and what they are configured with. */
+  economy: EconomyDeps;
   randomSeed: () => number;
   log: (message: string) => void;
+}
+
+export interface EconomyDeps {
+  store: Store;
+  billing: Billing;
+  contributors: ContributorAccounts;
+  countPromptTokens: (model: string, messages: PlainMessage[]) => number | null;
+  /** The demo key's requests per client address. */
+  demoLimiter: RateLimiter;
+  /** New accounts (with starter credits) per client address. */
+  faucetLimiter: RateLimiter;
+  /** µDPHN each new account starts with. */
+  starterCredits: number;
+  clientAddress: (c: Context) => string;
+  prices: PriceTable;
+  /** The lowest audit probability: the minimum stake of an identity past probation is computed at it. */
+  pMin: number;
+  contributorSharePpm: number;
+  settlementWindowMs: number;
+  unbondingMs: number;
+  now: () => number;
 }
 
 const MAX_REQUEST_BYTES = 4 * 1024 * 1024;
 const SPA_ROUTES = ['/', '/chat'];
 
-export function createApp(deps: AppDeps): Hono {
-  const app = new Hono();
+export function createApp(deps: AppDeps): Hono<AuthEnv> {
+  const app = new Hono<AuthEnv>();
+  const { economy } = deps;
 
   // Cross-origin isolation gives the page SharedArrayBuffer, which multi-threaded WASM inference needs.
   // The API is meant to be called from other origins; everything else stays same-origin.
@@ -61,7 +100,9 @@ export function createApp(deps: AppDeps): Hono {
     c.header('Cross-Origin-Resource-Policy', c.req.path.startsWith('/v1/') ? 'cross-origin' : 'same-origin');
   });
 
-  app.use('/v1/*', cors({ origin: '*', allowHeaders: ['Authorization', 'Content-Type'], exposeHeaders: ['x-dolphin-tab', 'x-dolphin-backend', 'x-dolphin-transport', 'x-dolphin-seed'] }));
+  app.use('/v1/*', cors({ origin: '*', allowHeaders: ['Authorization', 'Content-Type'], exposeHeaders: ['x-dolphin-tab', 'x-dolphin-backend', 'x-dolphin-transport', 'x-dolphin-seed', 'Retry-After'] }));
+  const auth = (allowDemo: boolean) => requireApiKey({ requesters: economy.store.requesters, demoLimiter: economy.demoLimiter, clientAddress: economy.clientAddress, allowDemo });
+  app.use('/v1/*', auth(true));
 
   const modelObject = (m: CatalogueModel): ModelObject => ({ id: m.id, object: 'model', created: m.created, owned_by: 'dolphin' });
   app.get('/v1/models', (c) => c.json({ object: 'list', data: deps.catalogue.list().map(modelObject) }));
@@ -76,18 +117,34 @@ export function createApp(deps: AppDeps): Hono {
       maxSize: MAX_REQUEST_BYTES,
       onError: (c) => c.json(new ApiError(413, 'invalid_request_error', `The request body exceeds ${MAX_REQUEST_BYTES} bytes.`, 'request_too_large').toBody(), 413),
     }),
-    chatCompletionsHandler(deps),
+    chatCompletionsHandler({ ...deps, billing: economy.billing, countPromptTokens: economy.countPromptTokens }),
   );
 
-  app.get('/tabs', tabWebSocketHandler(deps.upgradeWebSocket, { registry: deps.registry, board: deps.board, audits: deps.audits.desk, knownModels: () => deps.catalogue.ids(), log: deps.log, webrtc: deps.webrtc }));
+  app.get('/tabs', tabWebSocketHandler(deps.upgradeWebSocket, { registry: deps.registry, board: deps.board, audits: deps.audits.desk, knownModels: () => deps.catalogue.ids(), log: deps.log, webrtc: deps.webrtc, clientAddress: economy.clientAddress, ...deps.tabEvents }));
 
   app.route('/peerjs', peerjsRoutes(deps.upgradeWebSocket, deps.signalling.server, deps.signalling.key));
 
-  app.get('/api/network', (c) =>
-    c.json({ models: deps.catalogue.list().map((m) => ({ id: m.id, parameters: m.manifest.parameters ?? null, bytes: m.manifest.files.reduce((n, f) => n + f.size, 0) })), tabs: deps.registry.status(), runningJobs: deps.board.size }),
-  );
+  app.get('/api/network', async (c) => {
+    const totals = await economy.store.ledger.totals();
+    const dphn: EconomyView = {
+      supply: amount(totals.supply),
+      treasury: amount(totals.treasury),
+      staked: amount(totals.staked),
+      pending: amount(totals.pending),
+      prices: deps.catalogue.list().map((m) => {
+        const price = priceOf(economy.prices, m.id);
+        return { model: m.id, prompt_per_1k: amount(price.promptPer1K), completion_per_1k: amount(price.completionPer1K), minimum_stake: amount(economy.contributors.minimumStakeAt(m.id, economy.pMin)) };
+      }),
+      contributor_share: economy.contributorSharePpm / 1e6,
+      settlement_window_ms: economy.settlementWindowMs,
+      unbonding_ms: economy.unbondingMs,
+    };
+    return c.json({ models: deps.catalogue.list().map((m) => ({ id: m.id, parameters: m.manifest.parameters ?? null, bytes: m.manifest.files.reduce((n, f) => n + f.size, 0) })), tabs: deps.registry.status(), runningJobs: deps.board.size, dphn });
+  });
 
   app.route('/api', auditRoutes(deps.audits.book));
+  app.route('/api', accountRoutes({ store: economy.store, auth: auth(false), starterCredits: economy.starterCredits, faucetLimiter: economy.faucetLimiter, clientAddress: economy.clientAddress }));
+  app.route('/api', contributorRoutes({ book: deps.audits.book, accounts: economy.contributors, ledger: economy.store.ledger, models: () => deps.catalogue.list().map((m) => m.id), now: economy.now }));
 
   // Model files: only manifest.json and the files it lists, nothing else from the folder.
   // Streamed from disk: real model files run to hundreds of megabytes.
@@ -110,11 +167,12 @@ export function createApp(deps: AppDeps): Hono {
   app.use('/*', serveStatic({ root: deps.webDir }));
   for (const route of SPA_ROUTES) app.get(route, serveStatic({ root: deps.webDir, path: 'index.html' }));
 
-  app.notFound((c) => (c.req.path.startsWith('/v1/') ? c.json(notFound(c.req.method, c.req.path).toBody(), 404) : c.text('not found', 404)));
+  app.notFound((c) => (c.req.path.startsWith('/v1/') || c.req.path.startsWith('/api/') ? c.json(notFound(c.req.method, c.req.path).toBody(), 404) : c.text('not found', 404)));
   app.onError((error, c) => {
     if (error instanceof HTTPException && !(error.cause instanceof ApiError)) return error.getResponse();
     const apiError = toApiError(error instanceof HTTPException ? error.cause : error);
     if (!(error instanceof ApiError)) deps.log(`error on ${c.req.method} ${c.req.path}: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}`);
+    if (apiError instanceof RateLimitedError) c.header('Retry-After', String(apiError.retryAfterSeconds));
     return c.json(apiError.toBody(), apiError.status);
   });
   return app;

@@ -7,6 +7,7 @@
  *   AUDIT_PROBATION (10: jobs of a new identity audited until this many passes in a row)  AUDIT_P_MIN (0.05: the
  *   lowest audit rate)  AUDIT_PLANT_RATE (0.05: chance per job of planting a known-bad transcript with a verifier)
  *   AUDIT_VERDICT_TIMEOUT_MS (120000)
+ *   DATA_DIR (data) and the economy's settings (prices, shares, windows, faucets): see economy.ts
  */
 import { serve, upgradeWebSocket } from '@hono/node-server';
 import { WebSocketServer } from 'ws';
@@ -28,6 +29,9 @@ import { DEFAULT_AUDIT_POLICY } from './trust/audit-policy.ts';
 import { DEFAULT_PLANT_RATE } from './trust/audit-decision.ts';
 import { VERIFICATION_TOLERANCES } from './trust/tolerances.ts';
 import { numberSetting } from './settings.ts';
+import { openSqliteStore } from './store/sqlite-store.ts';
+import { createEconomy, economySettings } from './economy.ts';
+import type { JobAudit } from '../src/protocol/audits.ts';
 
 const env = process.env;
 const port = numberSetting(env, 'PORT', 8787, { min: 0, max: 65535, integer: true });
@@ -41,8 +45,47 @@ const policy = {
   probation: numberSetting(env, 'AUDIT_PROBATION', DEFAULT_AUDIT_POLICY.probation, { min: 0, max: 1e6, integer: true }),
   pMin: numberSetting(env, 'AUDIT_P_MIN', DEFAULT_AUDIT_POLICY.pMin, { min: 0, max: 1 }),
 };
-const book = new AuditBook(policy);
+const economy = economySettings(env);
+const dbPath = resolve(env.DATA_DIR ?? 'data', 'dolphin.db');
+const store = openSqliteStore({ path: dbPath });
+log(`data in ${dbPath}`);
+// Audit records survive restarts: identities (audit rate, verifier trust, reputation) and the latest decided audits.
+const book = new AuditBook(policy, () => new Date(), {
+  reputationHalfLifeMs: economy.reputationHalfLifeMs,
+  restore: { identities: await store.trust.identities(), audits: (await store.trust.recentAudits(10_000)).recent.map((body) => JSON.parse(body) as JobAudit).reverse() },
+  persist: {
+    identity: (id, record) => void store.trust.saveIdentity(id, record).catch((error: unknown) => log(`saving ${id}'s record failed: ${String(error)}`)),
+    decided: (a) => void store.trust.saveAudit({ jobId: a.jobId, contributorId: a.contributorId, status: a.status, body: JSON.stringify(a), decidedAt: a.decidedAt ?? new Date().toISOString() }).catch((error: unknown) => log(`saving the audit of ${a.jobId} failed: ${String(error)}`)),
+  },
+});
+// Each model's tokenizer, so the board can check that what tabs stream is what their token ids decode to, and
+// requests are quoted on their exact prompt length.
+const pieceBooks = new Map<string, PieceBook>();
+for (const model of catalogue.list()) {
+  await loadTokenizer(model).then(
+    (tokenizer) => pieceBooks.set(model.id, new PieceBook(tokenizer, model.config.vocab_size, model.config.max_position_embeddings)),
+    (error: unknown) => log(`${model.id}: no tokenizer (${error instanceof Error ? error.message : String(error)}); its streamed text goes unchecked`),
+  );
+}
+let board: JobBoard | undefined;
+const wiring = await createEconomy({
+  store,
+  settings: economy,
+  catalogue,
+  book,
+  pMin: policy.pMin,
+  countPromptTokens: (model, messages) => pieceBooks.get(model)?.tokenizer.encodeChat(messages).length ?? null,
+  changed: () => board?.dispatchWaiting(),
+  log,
+});
 const desk = new AuditDesk({
+  listener: {
+    ...wiring.audits,
+    decided: (d) => {
+      wiring.audits.decided(d);
+      registry.setReputation(d.workerId, book.reputation(d.workerId));
+    },
+  },
   registry,
   book,
   policy,
@@ -53,15 +96,8 @@ const desk = new AuditDesk({
   pendingTimeoutMs: 10 * 60_000,
   log,
 });
-// Each model's tokenizer, so the board can check that what tabs stream is what their token ids decode to.
-const pieceBooks = new Map<string, PieceBook>();
-for (const model of catalogue.list()) {
-  await loadTokenizer(model).then(
-    (tokenizer) => pieceBooks.set(model.id, new PieceBook(tokenizer, model.config.vocab_size, model.config.max_position_embeddings)),
-    (error: unknown) => log(`${model.id}: no tokenizer (${error instanceof Error ? error.message : String(error)}); its streamed text goes unchecked`),
-  );
-}
-const board = new JobBoard({
+board = new JobBoard({
+  ...wiring.board,
   registry,
   idleTimeoutMs: numberSetting(env, 'TAB_IDLE_TIMEOUT_MS', 60_000, { min: 1000, max: 3_600_000, integer: true }),
   log,
@@ -81,6 +117,7 @@ const iceServers = webRtcInvitationSchema.shape.iceServers.parse(JSON.parse(env.
 let webrtc: TabWebRtcOptions | undefined;
 const sweepTimer = setInterval(() => {
   signalling.sweep();
+  void wiring.deps.contributors.sweep();
   try {
     desk.pump();
   } catch (error) {
@@ -97,6 +134,18 @@ const app = createApp({
   upgradeWebSocket,
   signalling: { server: signalling, key: peerjsKey },
   webrtc: () => webrtc,
+  economy: wiring.deps,
+  tabEvents: {
+    onAccepted: (tab, address) => {
+      if (!tab.contributorId) return;
+      tab.reputation = book.reputation(tab.contributorId);
+      wiring.tabs.accepted(tab.contributorId, address);
+    },
+    onClosed: (tab) => {
+      const id = tab.contributorId;
+      if (id && !registry.ready().some((t) => t !== tab && t.contributorId === id)) wiring.tabs.gone(id);
+    },
+  },
   webDir: resolve(env.WEB_DIR ?? 'dist'),
   ortDir,
   randomSeed: () => randomInt(2 ** 48 - 1),
@@ -124,7 +173,10 @@ function shutdown() {
   signalling.closeAll();
   for (const socket of wss.clients) socket.terminate();
   if ('closeAllConnections' in server) server.closeAllConnections();
-  server.close(() => process.exit(0));
+  server.close(() => {
+    store.close();
+    process.exit(0);
+  });
   setTimeout(() => process.exit(1), 5000).unref();
 }
 for (const signal of ['SIGINT', 'SIGTERM'] as const) process.on(signal, shutdown);

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { auditRoutes } from './audit-routes.ts';
 import { AuditBook } from '../trust/audit-book.ts';
-import type { AuditSummary, ContributorTrust, JobAudit } from '../../src/protocol/audits.ts';
+import type { AuditSummary, JobAudit } from '../../src/protocol/audits.ts';
 import type { ErrorBody } from '../../src/protocol/api.ts';
 import { Hono } from 'hono';
 import { toApiError } from './errors.ts';
@@ -42,13 +42,6 @@ describe('audit API', () => {
     });
   });
 
-  it("shows a contributor's record as worker and as verifier", async () => {
-    const worker = (await (await app(book).request(`/api/contributors/${WORKER}`)).json()) as ContributorTrust;
-    expect(worker.worker).toMatchObject({ audited: 2, passed: 1, convicted: 0, consecutivePasses: 1, auditProbability: 1 });
-    const verifier = (await (await app(book).request(`/api/contributors/${VERIFIER}`)).json()) as ContributorTrust;
-    expect(verifier.verifier).toEqual({ verdicts: 1, dissents: 0, plantedRejected: 0, plantedApproved: 0, trusted: true });
-  });
-
   it('sums up decided audits only, newest first, and publishes nothing about audits or planted transcripts under way', async () => {
     const before = await (await app(book).request('/api/audits')).text();
     book.plantedSent();
@@ -61,8 +54,8 @@ describe('audit API', () => {
     expect(((await (await app(book).request('/api/audits')).json()) as AuditSummary).planted).toEqual({ rejected: 1, approved: 0 });
   });
 
-  it('answers unknown jobs, audits still under way and unknown contributors with a 404 in the API error shape', async () => {
-    for (const [path, code] of [['/api/audits/jobs/nope', 'audit_not_found'], ['/api/audits/jobs/job-2', 'audit_not_found'], ['/api/contributors/nobody', 'contributor_not_found']] as const) {
+  it('answers unknown jobs and audits still under way with a 404 in the API error shape', async () => {
+    for (const [path, code] of [['/api/audits/jobs/nope', 'audit_not_found'], ['/api/audits/jobs/job-2', 'audit_not_found']] as const) {
       const response = await app(book).request(path);
       expect(response.status).toBe(404);
       expect(((await response.json()) as ErrorBody).error).toMatchObject({ type: 'invalid_request_error', code });

@@ -1,7 +1,7 @@
 /**
  * The audit API (issue #4; shapes in src/protocol/audits.ts): `GET /api/audits` (counts and the latest decided
- * audits), `GET /api/audits/jobs/:jobId` (one job's decided audit with its signed verdicts), `GET /api/contributors/:id` (an
- * identity's record as worker and verifier). Unknown ids get a 404 in the API's error shape.
+ * audits), `GET /api/audits/jobs/:jobId` (one job's decided audit with its signed verdicts). An identity's record is served
+ * with its DPHN by contributor-routes.ts. Unknown ids get a 404 in the API's error shape.
  */
 import { Hono } from 'hono';
 import { ApiError } from './errors.ts';
@@ -15,11 +15,6 @@ export function auditRoutes(book: AuditBook): Hono {
     const audit = book.job(c.req.param('jobId'));
     if (!audit || audit.status === 'pending') throw new ApiError(404, 'invalid_request_error', `No decided audit of job '${c.req.param('jobId')}': it was not audited, its audit is still under way, or it is unknown.`, 'audit_not_found', 'jobId');
     return c.json(audit);
-  });
-  routes.get('/contributors/:contributorId', (c) => {
-    const trust = book.contributor(c.req.param('contributorId'));
-    if (!trust) throw new ApiError(404, 'invalid_request_error', `No contributor '${c.req.param('contributorId')}' has served or verified a job here.`, 'contributor_not_found', 'contributorId');
-    return c.json(trust);
   });
   return routes;
 }

@@ -18,6 +18,12 @@ import { openTabSession, type TabSession } from '../transport/tab-session.ts';
 import { AuditBook } from '../trust/audit-book.ts';
 import { AuditDesk } from '../trust/audit-desk.ts';
 import { DEFAULT_AUDIT_POLICY } from '../trust/audit-policy.ts';
+import { testEconomy } from '../../test/unit/economy.ts';
+import { DEMO_API_KEY, type AccountView, type ContributorView, type Page, type UsageView } from '../../src/protocol/accounts.ts';
+import { newApiKey } from './auth.ts';
+import { DEFAULT_ECONOMY } from '../economy.ts';
+import { escrowAccount, MICROS_PER_DPHN, requesterAccount } from '../ledger/accounts.ts';
+import { costOf, formatDphn, priceOf, splitCharge } from '../ledger/pricing.ts';
 
 const MODEL = 'tiny-a';
 const OTHER_MODEL = 'tiny-b';
@@ -30,6 +36,7 @@ const MAX_REQUEST_BYTES = 4 * 1024 * 1024;
 
 let root: string;
 let catalogue: ModelCatalogue;
+let economy: Awaited<ReturnType<typeof testEconomy>>;
 
 /** A model folder as the catalogue reads it, plus a file the manifest does not list. */
 async function writeModelFolder(modelsDir: string, id: string): Promise<void> {
@@ -48,6 +55,7 @@ beforeAll(async () => {
   root = await mkdtemp(join(tmpdir(), 'dolphin-api-'));
   await Promise.all([writeModelFolder(join(root, 'models'), MODEL), writeModelFolder(join(root, 'models'), OTHER_MODEL), mkdir(join(root, 'web')), mkdir(join(root, 'ort'))]);
   catalogue = await loadCatalogue(join(root, 'models'));
+  economy = await testEconomy({ catalogue });
 });
 afterAll(async () => {
   await rm(root, { recursive: true, force: true });
@@ -66,7 +74,14 @@ function network(options: { idleTimeoutMs?: number; queueTimeoutMs?: number } = 
   const signalling = { server: new SignallingServer({ ...SIGNALLING_DEFAULTS, key: 'test', now: Date.now, log: () => {} }), key: 'test' };
   const book = new AuditBook();
   const desk = new AuditDesk({ registry, book, policy: DEFAULT_AUDIT_POLICY, tolerances: { epsilon: 0, delta: 0, tau: 0 }, plantRate: 0, random: Math.random, verdictTimeoutMs: 1000, pendingTimeoutMs: 1000 });
-  const app = createApp({ catalogue, registry, board, audits: { desk, book }, upgradeWebSocket, signalling, webDir: join(root, 'web'), ortDir: join(root, 'ort'), randomSeed, log: () => {} });
+  const server = createApp({ catalogue, registry, board, audits: { desk, book }, upgradeWebSocket, signalling, economy: economy.wiring.deps, webDir: join(root, 'web'), ortDir: join(root, 'ort'), randomSeed, log: () => {} });
+  // Every request carries the test requester's API key unless it sets its own Authorization.
+  const withKey = (init: RequestInit = {}): RequestInit => {
+    const headers = new Headers(init.headers);
+    if (!headers.has('Authorization')) headers.set('Authorization', `Bearer ${economy.apiKey}`);
+    return { ...init, headers };
+  };
+  const app = { request: (path: string, init?: RequestInit) => server.request(path, withKey(init)), fetch: server.fetch };
   return { app, registry, board, drawnSeeds };
 }
 type Network = ReturnType<typeof network>;
@@ -715,7 +730,7 @@ describe('client hang-up', () => {
     const tab = connectScriptedTab(net, () => [token(0, 'Hel')]);
     const server = await listen(net);
     try {
-      const response = await fetch(`${server.url}/v1/chat/completions`, { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify(chat({ stream: true })) });
+      const response = await fetch(`${server.url}/v1/chat/completions`, { method: 'POST', headers: { 'Content-Type': 'application/json', Authorization: `Bearer ${economy.apiKey}` }, body: JSON.stringify(chat({ stream: true })) });
       const reader = response.body?.getReader();
       expect((await reader?.read())?.done).toBe(false);
       expect(tab.tab.runningJobs).toBe(1);
@@ -935,5 +950,266 @@ describe('GET /models/:id/:path', () => {
     expect(response.status).toBe(404);
     expect(response.headers.get('etag')).toBeNull();
     expect(await response.text()).not.toContain('not in the manifest');
+  });
+});
+
+describe('billing', () => {
+  /** What countPromptTokens says of every prompt, and what an honest tab's `done` reports (done()'s default). */
+  const PROMPT_TOKENS = 7;
+  const STARTER = MICROS_PER_DPHN;
+  const PRICE = priceOf(DEFAULT_ECONOMY.prices, MODEL);
+  /** The quote of a request without max_tokens: the prompt, and every token the context has room for after it. */
+  const MAX_COST = costOf(PRICE, PROMPT_TOKENS, CONTEXT_LENGTH - PROMPT_TOKENS);
+
+  /**
+   * A coordinator whose job board bills through its own economy (board hooks: who may take jobs, and each job's
+   * end), where every prompt counts PROMPT_TOKENS tokens and a contributor identity gets its starter stake.
+   */
+  async function billedNetwork(options: { idleTimeoutMs?: number } = {}) {
+    let board: JobBoard | undefined;
+    const money = await testEconomy({
+      catalogue,
+      settings: { starterCredits: STARTER, starterStake: 5 * MICROS_PER_DPHN, faucetPerHour: 1000 },
+      countPromptTokens: () => PROMPT_TOKENS,
+      changed: () => board?.dispatchWaiting(),
+    });
+    const registry = new TabRegistry();
+    board = new JobBoard({ registry, idleTimeoutMs: options.idleTimeoutMs ?? 10_000, ...money.wiring.board });
+    const signalling = { server: new SignallingServer({ ...SIGNALLING_DEFAULTS, key: 'test', now: Date.now, log: () => {} }), key: 'test' };
+    const book = new AuditBook();
+    const desk = new AuditDesk({ registry, book, policy: DEFAULT_AUDIT_POLICY, tolerances: { epsilon: 0, delta: 0, tau: 0 }, plantRate: 0, random: Math.random, verdictTimeoutMs: 1000, pendingTimeoutMs: 1000 });
+    const server = createApp({ catalogue, registry, board, audits: { desk, book }, upgradeWebSocket, signalling, economy: money.wiring.deps, webDir: join(root, 'web'), ortDir: join(root, 'ort'), randomSeed: () => 1, log: () => {} });
+    const net: Network = { app: { request: (path: string, init?: RequestInit) => server.request(path, init), fetch: server.fetch }, registry, board, drawnSeeds: [] };
+    /** A scripted tab whose identity was accepted from 127.0.0.1 (and so staked), unless `staked` is false. */
+    const connect = async (reply: (task: TaskMessage) => JobEvent[], staked = true) => {
+      const tab = connectScriptedTab(net, reply);
+      const id = tab.tab.contributorId;
+      if (!id) throw new Error('the tab has no identity');
+      if (staked) await money.wiring.deps.contributors.accepted(id, '127.0.0.1');
+      return { ...tab, contributorId: id };
+    };
+    /** A requester holding `credits` µDPHN, and its key. */
+    let accounts = 0;
+    const account = async (credits = STARTER) => {
+      const { secret, record } = newApiKey('test');
+      const id = `acct_billing_${++accounts}`;
+      await money.store.requesters.create({ id, name: id, key: record, starterCredits: credits });
+      return { id, key: secret };
+    };
+    const complete = (key: string, body: unknown, init: RequestInit = {}) =>
+      server.request('/v1/chat/completions', { method: 'POST', headers: { 'Content-Type': 'application/json', Authorization: `Bearer ${key}` }, body: JSON.stringify(body), ...init });
+    const call = (path: string, key: string, init: RequestInit = {}) => server.request(path, { ...init, headers: { Authorization: `Bearer ${key}` } });
+    const get = async <T,>(path: string, key: string) => {
+      const response = await call(path, key);
+      expect(response.status).toBe(200);
+      return (await response.json()) as T;
+    };
+    const balance = async (key: string) => (await get<AccountView>('/api/account', key)).balance;
+    const usage = async (key: string) => (await get<Page<UsageView>>('/api/account/usage', key)).data;
+    /** The account's one job once billing has ended it. */
+    const ended = async (key: string) => {
+      let job: UsageView | undefined;
+      await vi.waitFor(async () => {
+        const jobs = await usage(key);
+        expect(jobs).toHaveLength(1);
+        job = jobs[0];
+        expect(job?.status).not.toBe('escrowed');
+      }, { timeout: 2000, interval: 10 });
+      if (!job) throw new Error('no job');
+      return job;
+    };
+    return { net, money, connect, account, complete, call, get, balance, usage, ended };
+  }
+
+  const amount = (micros: number) => ({ micros, dphn: formatDphn(micros) });
+
+  it('charges exactly the tokens served at the model\'s price, pays the contributor its share, and returns the rest of the escrow', async () => {
+    const { money, connect, account, complete, get, balance, ended } = await billedNetwork();
+    const tab = await connect(() => SCRIPT);
+    const me = await account();
+
+    const response = await complete(me.key, chat());
+
+    expect(response.status).toBe(200);
+    expect(((await response.json()) as ChatCompletion).usage).toEqual({ prompt_tokens: PROMPT_TOKENS, completion_tokens: 3, total_tokens: PROMPT_TOKENS + 3 });
+    const charge = costOf(PRICE, PROMPT_TOKENS, 3);
+    expect(charge).toBe(950); // ceil((7 · 50,000 + 3 · 200,000) / 1000) µDPHN
+    const job = await ended(me.key);
+    expect(job).toEqual({
+      job_id: tab.tasks[0]?.jobId,
+      model: MODEL,
+      status: 'settled',
+      escrowed: amount(MAX_COST),
+      charged: amount(charge),
+      prompt_tokens: PROMPT_TOKENS,
+      completion_tokens: 3,
+      contributor_id: tab.contributorId,
+      reason: null,
+      created_at: expect.any(String),
+      ended_at: expect.any(String),
+    });
+    expect(await balance(me.key)).toEqual(amount(STARTER - charge));
+    expect(await money.store.ledger.balance(escrowAccount(job.job_id))).toBe(0);
+    const { contributor, treasury } = splitCharge(charge, DEFAULT_ECONOMY.contributorSharePpm);
+    const worker = await get<ContributorView>(`/api/contributors/${tab.contributorId}`, me.key);
+    expect(worker.dphn.pending).toEqual(amount(contributor));
+    expect(worker.dphn.staked).toEqual(amount(5 * MICROS_PER_DPHN));
+    expect((await money.store.ledger.totals()).treasury).toBe(treasury);
+  });
+
+  it('charges a streamed completion the same way', async () => {
+    const { connect, account, complete, balance, ended } = await billedNetwork();
+    await connect(() => SCRIPT);
+    const me = await account();
+
+    const data = await sseData(await complete(me.key, chat({ stream: true })));
+
+    expect(data.at(-1)).toBe('[DONE]');
+    expect(await ended(me.key)).toMatchObject({ status: 'settled', charged: amount(costOf(PRICE, PROMPT_TOKENS, 3)), escrowed: amount(MAX_COST) });
+    expect(await balance(me.key)).toEqual(amount(STARTER - costOf(PRICE, PROMPT_TOKENS, 3)));
+  });
+
+  it('escrows only what max_tokens allows', async () => {
+    const { connect, account, complete, ended } = await billedNetwork();
+    await connect(() => [token(0, 'a'), done('', 1)]);
+    const me = await account();
+    expect((await complete(me.key, chat({ max_tokens: 2 }))).status).toBe(200);
+    expect(await ended(me.key)).toMatchObject({ status: 'settled', escrowed: amount(costOf(PRICE, PROMPT_TOKENS, 2)), charged: amount(costOf(PRICE, PROMPT_TOKENS, 1)) });
+  });
+
+  it('refunds in full a job whose tab fails', async () => {
+    const { money, connect, account, complete, balance, ended } = await billedNetwork();
+    await connect(() => [token(0, 'Hel'), failed('worker_error', 'device lost')]);
+    const me = await account();
+
+    await expectError(await complete(me.key, chat()), 503, { type: 'service_unavailable_error', param: null, code: 'worker_error' });
+
+    const job = await ended(me.key);
+    expect(job).toMatchObject({ status: 'refunded', escrowed: amount(MAX_COST), charged: null, prompt_tokens: null, completion_tokens: null, contributor_id: null });
+    expect(job.reason).toContain('worker_error');
+    expect(await balance(me.key)).toEqual(amount(STARTER));
+    expect(await money.store.ledger.balance(escrowAccount(job.job_id))).toBe(0);
+  });
+
+  it('refunds in full a client that hangs up mid-stream', async () => {
+    const { connect, account, complete, balance, ended } = await billedNetwork();
+    const tab = await connect(() => [token(0, 'Hel')]); // then silence
+    const me = await account();
+    const controller = new AbortController();
+
+    const response = await complete(me.key, chat({ stream: true }), { signal: controller.signal });
+    const reader = response.body?.getReader();
+    expect((await reader?.read())?.done).toBe(false);
+    expect(await balance(me.key)).toEqual(amount(STARTER - MAX_COST)); // held while it runs
+    controller.abort();
+    await vi.waitFor(() => expect(tab.link.ofType('cancel')).toHaveLength(1));
+
+    const job = await ended(me.key);
+    expect(job).toMatchObject({ status: 'refunded', charged: null });
+    expect(job.reason).toContain('client_closed_request');
+    expect(await balance(me.key)).toEqual(amount(STARTER));
+    await reader?.cancel().catch(() => {});
+  });
+
+  it('answers 402 insufficient_balance, naming the cost, when the balance cannot cover the quote, and starts no job', async () => {
+    const { connect, account, complete, balance, usage } = await billedNetwork();
+    const tab = await connect(() => SCRIPT);
+    const me = await account(MAX_COST - 1);
+
+    const body = await expectError(await complete(me.key, chat()), 402, { type: 'insufficient_quota', param: null, code: 'insufficient_balance' });
+
+    expect(body.error.message).toContain(formatDphn(MAX_COST));
+    expect(body.error.message).toContain('max_tokens');
+    expect(tab.tasks).toEqual([]);
+    expect(await usage(me.key)).toEqual([]);
+    expect(await balance(me.key)).toEqual(amount(MAX_COST - 1));
+
+    // A smaller max_tokens makes a smaller quote, which the balance covers.
+    const response = await complete(me.key, chat({ max_tokens: 3 }));
+    expect(response.status).toBe(200);
+    expect(tab.tasks).toHaveLength(1);
+  });
+
+  it('fails a job whose tab reports another prompt token count than the coordinator counted (protocol_error), and refunds it', async () => {
+    const { connect, account, complete, balance, ended } = await billedNetwork();
+    const tab = await connect(() => [token(0, 'Hel'), token(1, 'lo'), done('!', 3, PROMPT_TOKENS + 1)]);
+    const me = await account();
+
+    await expectError(await complete(me.key, chat()), 503, { type: 'service_unavailable_error', param: null, code: 'protocol_error' });
+
+    expect(tab.link.closes).toEqual(['protocol_error']);
+    const job = await ended(me.key);
+    expect(job).toMatchObject({ status: 'refunded', charged: null });
+    expect(job.reason).toContain('protocol_error');
+    expect(await balance(me.key)).toEqual(amount(STARTER));
+  });
+
+  it("holds each running request's quote, so a second request the rest of the balance cannot cover gets 402 while the first runs", async () => {
+    const { connect, account, complete, balance, usage } = await billedNetwork();
+    const tab = await connect(() => []); // answers by hand
+    const me = await account(2 * MAX_COST - 1);
+
+    const first = complete(me.key, chat());
+    await vi.waitFor(() => expect(tab.tasks).toHaveLength(1));
+    expect(await balance(me.key)).toEqual(amount(MAX_COST - 1));
+    await expectError(await complete(me.key, chat()), 402, { type: 'insufficient_quota', param: null, code: 'insufficient_balance' });
+    expect(tab.tasks).toHaveLength(1);
+
+    tab.say(tab.tasks[0]?.jobId, SCRIPT);
+    expect((await first).status).toBe(200);
+    await vi.waitFor(async () => expect((await usage(me.key)).map((j) => j.status)).toEqual(['settled']));
+    expect(await balance(me.key)).toEqual(amount(2 * MAX_COST - 1 - costOf(PRICE, PROMPT_TOKENS, 3)));
+  });
+
+  it('gives no more jobs to a tab whose identity unstakes below the minimum', async () => {
+    const { money, connect, account, complete } = await billedNetwork();
+    const tab = await connect(() => SCRIPT);
+    const me = await account();
+    expect((await complete(me.key, chat())).status).toBe(200);
+
+    const unstaked = await money.wiring.deps.contributors.unstake(tab.contributorId, 5 * MICROS_PER_DPHN, 'test:unstake-all');
+    expect(unstaked.ok).toBe(true);
+
+    await expectError(await complete(me.key, chat()), 503, { type: 'service_unavailable_error', param: 'model', code: 'no_capacity' });
+    expect(tab.tasks).toHaveLength(1);
+  });
+
+  it('answers 401 to a revoked key and starts no job', async () => {
+    const { connect, account, complete, call, balance } = await billedNetwork();
+    const tab = await connect(() => SCRIPT);
+    const me = await account();
+    const spare = (await (await call('/api/account/keys', me.key, { method: 'POST' })).json()) as { id: string; key: string };
+    const keys = (await (await call('/api/account/keys', me.key)).json()) as { data: Array<{ id: string }> };
+    const first = keys.data.find((k) => k.id !== spare.id);
+    expect((await call(`/api/account/keys/${first?.id}`, spare.key, { method: 'DELETE' })).status).toBe(200);
+
+    await expectError(await complete(me.key, chat()), 401, { type: 'invalid_request_error', param: null, code: 'invalid_api_key' });
+
+    expect(tab.tasks).toEqual([]);
+    expect(await balance(spare.key)).toEqual(amount(STARTER));
+    expect((await complete(spare.key, chat())).status).toBe(200);
+  });
+
+  it('gives no job to a tab whose identity has too little stake: 503 no_capacity, refunded', async () => {
+    const { connect, account, complete, balance, ended } = await billedNetwork();
+    const tab = await connect(() => SCRIPT, false);
+    const me = await account();
+
+    await expectError(await complete(me.key, chat()), 503, { type: 'service_unavailable_error', param: 'model', code: 'no_capacity' });
+
+    expect(tab.tasks).toEqual([]);
+    expect(await ended(me.key)).toMatchObject({ status: 'refunded', charged: null });
+    expect(await balance(me.key)).toEqual(amount(STARTER));
+  });
+
+  it('bills demo requests to the demo account, which the network tops up', async () => {
+    const { money, connect, complete } = await billedNetwork();
+    await connect(() => SCRIPT);
+
+    const response = await complete(DEMO_API_KEY, chat());
+
+    expect(response.status).toBe(200);
+    await vi.waitFor(async () => expect((await money.store.billing.usage('demo', { limit: 10 })).jobs).toMatchObject([{ status: 'settled', charged: costOf(PRICE, PROMPT_TOKENS, 3) }]));
+    expect(await money.store.ledger.balance(requesterAccount('demo'))).toBe(MAX_COST - costOf(PRICE, PROMPT_TOKENS, 3));
   });
 });

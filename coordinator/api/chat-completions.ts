@@ -5,42 +5,30 @@
  */
 import type { Context } from 'hono';
 import { streamSSE } from 'hono/streaming';
-import type { z } from 'zod';
-import { chatCompletionRequestSchema, toPlainMessages, type ChatCompletion, type ChatCompletionChunk, type ChatCompletionRequest, type TokenLogprob, type Usage } from '../../src/protocol/api.ts';
+import { chatCompletionRequestSchema, toPlainMessages, type PlainMessage, type ChatCompletion, type ChatCompletionChunk, type ChatCompletionRequest, type TokenLogprob, type Usage } from '../../src/protocol/api.ts';
 import type { TokenCandidate, TokenEntry } from '../../src/protocol/tab.ts';
 import type { ContentfulStatusCode } from 'hono/utils/http-status';
 import type { Job, JobBoard, JobEvent, StartFailure } from '../jobs/job-board.ts';
 import type { ModelCatalogue } from '../models/catalogue.ts';
-import { ApiError, fromTabFailure, invalidRequest, modelNotFound, noCapacity, tabsBusy, toApiError } from './errors.ts';
+import { ApiError, fromTabFailure, insufficientFunds, invalidRequest, modelNotFound, noCapacity, tabsBusy, toApiError } from './errors.ts';
+import type { Billing } from '../ledger/billing.ts';
+import type { AuthEnv } from './auth.ts';
+import { randomUUID } from 'node:crypto';
 import { planSampling } from './sampling-plan.ts';
+import { parseJsonBody } from './json-body.ts';
 
 export interface ChatCompletionsDeps {
   catalogue: ModelCatalogue;
   board: JobBoard;
+  billing: Billing;
+  /** The templated prompt's token count for the model (its tokenizer and chat template), or null when unknown. */
+  countPromptTokens: (model: string, messages: PlainMessage[]) => number | null;
   randomSeed: () => number;
   now?: () => number;
 }
 
 export function parseChatRequest(text: string): ChatCompletionRequest {
-  let json: unknown;
-  try {
-    json = JSON.parse(text);
-  } catch {
-    throw invalidRequest('We could not parse the JSON body of your request. The body must be a JSON object.', null, 'invalid_json');
-  }
-  if (typeof json !== 'object' || json === null || Array.isArray(json)) throw invalidRequest('The request body must be a JSON object.', null, 'invalid_json');
-  const result = chatCompletionRequestSchema.safeParse(json);
-  if (!result.success) throw fromZodIssue(result.error.issues[0], json as Record<string, unknown>);
-  return result.data;
-}
-
-function fromZodIssue(issue: z.core.$ZodIssue | undefined, body: Record<string, unknown>): ApiError {
-  if (!issue) return invalidRequest('Invalid request.');
-  const param = issue.path.map((p, i) => (typeof p === 'number' ? `[${p}]` : i === 0 ? String(p) : `.${String(p)}`)).join('') || null;
-  const top = issue.path[0];
-  if (issue.path.length === 1 && typeof top === 'string' && !(top in body)) return invalidRequest(`Missing required parameter: '${param}'.`, param, 'missing_required_parameter');
-  const code = issue.code === 'custom' && typeof issue.params?.['code'] === 'string' ? issue.params['code'] : 'invalid_value';
-  return invalidRequest(`Invalid value for '${param}': ${issue.message}.`, param, code);
+  return parseJsonBody(text, chatCompletionRequestSchema);
 }
 
 const toLogprob = (t: TokenCandidate): Omit<TokenLogprob, 'top_logprobs'> => ({ token: t.token, logprob: t.logprob, bytes: t.bytes });
@@ -70,15 +58,29 @@ function startFailure(reason: StartFailure, model: string): ApiError {
 
 export function chatCompletionsHandler(deps: ChatCompletionsDeps) {
   const now = deps.now ?? Date.now;
-  return async (c: Context) => {
+  return async (c: Context<AuthEnv>) => {
     const created = Math.floor(now() / 1000); // when the request arrived, as OpenAI reports it
     const request = parseChatRequest(await c.req.text());
     const model = deps.catalogue.get(request.model);
     if (!model) throw modelNotFound(request.model);
-    const params = planSampling(request, model.config.max_position_embeddings, deps.randomSeed);
+    const contextLength = model.config.max_position_embeddings;
+    const params = planSampling(request, contextLength, deps.randomSeed);
+    const messages = toPlainMessages(request.messages);
+    const promptTokens = deps.countPromptTokens(model.id, messages);
+    if (promptTokens !== null && promptTokens >= contextLength)
+      throw new ApiError(400, 'invalid_request_error', `The prompt is ${promptTokens} tokens, which leaves no room in the model's ${contextLength}-token context. Shorten the messages.`, 'context_length_exceeded', 'messages');
+    // The most this can cost is held before any tab starts.
+    const quote = deps.billing.quote(model.id, promptTokens, params.maxTokens, contextLength);
+    const caller = c.get('caller');
+    const jobId = `chatcmpl-${randomUUID().replaceAll('-', '')}`;
+    const held = await deps.billing.hold(jobId, caller.requesterId, model.id, quote, caller.demo);
+    if (!held.ok) throw held.reason === 'insufficient_funds' ? insufficientFunds(held.message) : new ApiError(500, 'server_error', 'The coordinator could not hold the cost of this request.', 'internal_error');
     const signal = c.req.raw.signal;
-    const started = await deps.board.start({ model: model.id, messages: toPlainMessages(request.messages), params }, { signal });
-    if (!started.ok) throw startFailure(started.reason, model.id);
+    const started = await deps.board.start({ model: model.id, messages, params, contextLength, ...(promptTokens === null ? {} : { promptTokens }) }, { id: jobId, signal });
+    if (!started.ok) {
+      await deps.billing.jobEnded(jobId, { type: 'failed', reason: `not started: ${started.reason}` });
+      throw startFailure(started.reason, model.id);
+    }
     const job = started.job;
     // One place notices a client that hangs up, streaming or not: the request's signal.
     const hangUp = () => job.cancel('the client closed the connection');
@@ -105,7 +107,7 @@ export function chatCompletionsHandler(deps: ChatCompletionsDeps) {
 
 type Meta = Pick<ChatCompletion, 'id' | 'created' | 'model' | 'system_fingerprint'>;
 
-async function collect(c: Context, events: AsyncIterable<JobEvent>, meta: Meta, wantLogprobs: boolean) {
+async function collect(c: Context<AuthEnv>, events: AsyncIterable<JobEvent>, meta: Meta, wantLogprobs: boolean) {
   let content = '';
   const logprobs: TokenLogprob[] = [];
   for await (const event of events) {
@@ -129,7 +131,7 @@ async function collect(c: Context, events: AsyncIterable<JobEvent>, meta: Meta, 
   throw new ApiError(500, 'server_error', 'The job ended without a result.', 'internal_error');
 }
 
-function streamChunks(c: Context, job: Job, events: AsyncIterable<JobEvent>, meta: Meta, wantLogprobs: boolean, includeUsage: boolean) {
+function streamChunks(c: Context<AuthEnv>, job: Job, events: AsyncIterable<JobEvent>, meta: Meta, wantLogprobs: boolean, includeUsage: boolean) {
   const chunk = (delta: ChatCompletionChunk['choices'][0]['delta'], extra: Partial<ChatCompletionChunk['choices'][0]> = {}): ChatCompletionChunk => ({
     ...meta,
     object: 'chat.completion.chunk',

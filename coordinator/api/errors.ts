@@ -34,6 +34,20 @@ export const noCapacity = (model: string) =>
 export const tabsBusy = (model: string) =>
   new ApiError(503, 'service_unavailable_error', `Every contributor tab serving '${model}' is busy. Try again shortly.`, 'tabs_busy', 'model');
 
+/** 429 with the seconds to wait; the app adds them as Retry-After. */
+export class RateLimitedError extends ApiError {
+  constructor(
+    message: string,
+    readonly retryAfterSeconds: number,
+  ) {
+    super(429, 'rate_limit_error', `${message} Try again in ${retryAfterSeconds} s.`, 'rate_limit_exceeded');
+  }
+}
+
+export const rateLimited = (message: string, retryAfterMs: number) => new RateLimitedError(message, Math.max(1, Math.ceil(retryAfterMs / 1000)));
+
+export const insufficientFunds = (message: string) => new ApiError(402, 'insufficient_quota', message, 'insufficient_balance');
+
 export const notFound = (method: string, path: string) => new ApiError(404, 'invalid_request_error', `Unknown request URL: ${method} ${path}.`, 'unknown_url');
 
 /** Errors a tab reports for a job, by code, as the API presents them. */

@@ -18,6 +18,8 @@ import { resultMessage, transcriptOf, type TranscriptToken } from '../../src/pro
 import { sha256, verifyEd25519 } from '../identity/ed25519.ts';
 import type { StreamCheck } from './stream-check.ts';
 
+/** What the coordinator knows of a job's size, to check what the tab reports. */
+type Counts = Pick<JobRequest, 'promptTokens' | 'contextLength'>;
 type Strip<T> = T extends { jobId: string } ? Omit<T, 'jobId'> : never;
 type FromTab = Extract<TabToCoordinator, { type: 'tokens' | 'done' | 'failed' }>;
 type DoneFromTab = Strip<Extract<FromTab, { type: 'done' }>>;
@@ -30,6 +32,10 @@ export interface JobRequest {
   model: string;
   messages: PlainMessage[];
   params: SamplingParams;
+  /** The templated prompt's token count as the coordinator counted it (it is billed): `done` must report the same. */
+  promptTokens?: number;
+  /** The model's context length: `done` cannot report more prompt and completion tokens than fit in it. */
+  contextLength?: number;
 }
 
 export interface Job {
@@ -51,6 +57,8 @@ interface RunningJob {
   tab: Tab;
   task: TaskMessage;
   params: SamplingParams;
+  promptTokens: number | undefined;
+  contextLength: number | undefined;
   /** What the tab streamed, for the transcript its result signature covers. */
   tokens: TranscriptToken[];
   queue: EventQueue<JobEvent>;
@@ -63,6 +71,7 @@ interface RunningJob {
 
 interface Waiter {
   task: TaskMessage;
+  counts: Counts;
   settle: (result: StartResult) => void;
 }
 
@@ -88,6 +97,10 @@ export interface JobBoardOptions {
   onCompleted?: (job: { tab: Tab; task: TaskMessage; tokens: ReadonlyArray<TranscriptToken>; end: Omit<DoneFromTab, 'type' | 'signature' | 'text'> }) => void;
   /** A job ended and its tab may take other work. */
   onTabFree?: (tab: Tab) => void;
+  /** Every job's end, once: its last event (a verified `done`, or `failed`) and the tab that served it (billing). */
+  onFinished?: (job: { id: string; tab: Tab; event: Extract<JobEvent, { type: 'done' | 'failed' }> }) => void;
+  /** Whether the tab may take a job of the model (stake, reputation); default: every tab serving it. */
+  eligible?: (tab: Tab, model: string) => boolean;
 }
 
 export function verifyResultSignature(tab: Tab, transcript: string, signature: string): boolean {
@@ -115,18 +128,21 @@ export class JobBoard {
 
   /** Starts a job on a free tab serving the model, waiting up to `queueTimeoutMs` for one when all are busy. */
   start(request: JobRequest, options: { id?: string; signal?: AbortSignal } = {}): Promise<StartResult> {
-    const task: TaskMessage = { type: 'task', jobId: options.id ?? `chatcmpl-${randomUUID().replaceAll('-', '')}`, ...request };
+    const { promptTokens, contextLength, ...taskFields } = request;
+    const counts: Counts = { promptTokens, contextLength };
+    const task: TaskMessage = { type: 'task', jobId: options.id ?? `chatcmpl-${randomUUID().replaceAll('-', '')}`, ...taskFields };
     if (JSON.stringify(task).length > MAX_TAB_MESSAGE_CHARS) return Promise.resolve({ ok: false, reason: 'too_large' });
-    const tabs = this.options.registry.ready();
-    if (!tabs.some((t) => servesModel(t, request.model))) return Promise.resolve({ ok: false, reason: 'no_tab' });
+    const tabs = this.candidates(request.model);
+    if (tabs.length === 0) return Promise.resolve({ ok: false, reason: 'no_tab' });
     const tab = pickTab(tabs, request.model);
-    if (tab) return Promise.resolve({ ok: true, job: this.dispatch(task, tab) });
+    if (tab) return Promise.resolve({ ok: true, job: this.dispatch(task, tab, counts) });
     const { signal } = options;
     if (signal?.aborted) return Promise.resolve({ ok: false, reason: 'aborted' });
 
     return new Promise<StartResult>((resolve) => {
       const waiter: Waiter = {
         task,
+        counts,
         settle: (result) => {
           clearTimeout(timer);
           signal?.removeEventListener('abort', onAbort);
@@ -146,14 +162,20 @@ export class JobBoard {
   /** A tab became free or changed what it serves: hand it the oldest waiting request it can take. */
   dispatchWaiting(): void {
     for (const waiter of [...this.waiting]) {
-      const tabs = this.options.registry.ready();
-      if (!tabs.some((t) => servesModel(t, waiter.task.model))) {
+      const tabs = this.candidates(waiter.task.model);
+      if (tabs.length === 0) {
         waiter.settle({ ok: false, reason: 'no_tab' });
         continue;
       }
       const tab = pickTab(tabs, waiter.task.model);
-      if (tab) waiter.settle({ ok: true, job: this.dispatch(waiter.task, tab) });
+      if (tab) waiter.settle({ ok: true, job: this.dispatch(waiter.task, tab, waiter.counts) });
     }
+  }
+
+  /** Ready tabs that serve the model and may take its jobs, busy or not. */
+  private candidates(model: string): Tab[] {
+    const eligible = this.options.eligible;
+    return this.options.registry.ready().filter((t) => servesModel(t, model) && (!eligible || eligible(t, model)));
   }
 
   /** A job message from `tab`. Messages for jobs that already ended (e.g. cancelled) are dropped. */
@@ -209,8 +231,8 @@ export class JobBoard {
     this.dispatchWaiting();
   }
 
-  private dispatch(task: TaskMessage, tab: Tab): Job {
-    const job: RunningJob = { id: task.jobId, tab, task, params: task.params, tokens: [], queue: new EventQueue(), check: this.options.streamCheck?.(task) ?? null, nextIndex: 0, firstTokenAt: null, timer: null };
+  private dispatch(task: TaskMessage, tab: Tab, counts: Counts): Job {
+    const job: RunningJob = { id: task.jobId, tab, task, params: task.params, promptTokens: counts.promptTokens, contextLength: counts.contextLength, tokens: [], queue: new EventQueue(), check: this.options.streamCheck?.(task) ?? null, nextIndex: 0, firstTokenAt: null, timer: null };
     this.jobs.set(job.id, job);
     tab.runningJobs++;
     this.touch(job);
@@ -245,6 +267,8 @@ export class JobBoard {
       if (completionTokens < job.nextIndex || completionTokens > Math.min(job.nextIndex + 1, job.params.maxTokens))
         return `done reports ${completionTokens} completion tokens after ${job.nextIndex} were streamed`;
       if (event.promptTokens < 1) return 'done reports an empty prompt';
+      if (job.promptTokens !== undefined && event.promptTokens !== job.promptTokens) return `done reports ${event.promptTokens} prompt tokens; the prompt has ${job.promptTokens}`;
+      if (job.contextLength !== undefined && event.promptTokens + completionTokens > job.contextLength) return `done reports ${event.promptTokens} + ${completionTokens} tokens, more than the ${job.contextLength}-token context holds`;
       return job.check?.done(event) ?? null;
     }
     return null;
@@ -271,6 +295,7 @@ export class JobBoard {
     job.tab.runningJobs--;
     job.queue.push(event);
     job.queue.close();
+    if (event.type !== 'tokens') this.afterwards(() => this.options.onFinished?.({ id: job.id, tab: job.tab, event }));
     this.dispatchWaiting();
     this.afterwards(() => this.options.onTabFree?.(job.tab));
   }

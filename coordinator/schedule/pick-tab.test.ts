@@ -7,6 +7,7 @@ const tab = (id: string, fields: Partial<TabSnapshot> = {}): TabSnapshot => ({
   runningJobs: 0,
   tokensPerSecond: null,
   connectedAt: 0,
+  reputation: 0.5,
   ...fields,
 });
 
@@ -74,5 +75,15 @@ describe('pickTab', () => {
   it('returns the tab object itself, not a copy', () => {
     const only = tab('only');
     expect(pickTab([only], 'm')).toBe(only);
+  });
+
+  it('weighs measured speed by reputation: a fast tab with a poor record loses to a sound one nearly as fast', () => {
+    const tabs = [tab('fast-convicted', { tokensPerSecond: 100, reputation: 0.1 }), tab('sound', { tokensPerSecond: 70, reputation: 0.9 })];
+    expect(pickedId(tabs)).toBe('sound'); // 100 × 0.6 = 60 < 70 × 1.4 = 98
+    expect(pickedId([tab('much-faster', { tokensPerSecond: 300, reputation: 0.1 }), tabs[1] as TabSnapshot])).toBe('much-faster');
+  });
+
+  it('prefers the better reputation among tabs not yet measured', () => {
+    expect(pickedId([tab('newcomer', { connectedAt: 0 }), tab('trusted', { connectedAt: 5, reputation: 0.95 }), tab('convicted', { connectedAt: 1, reputation: 0.05 })])).toBe('trusted');
   });
 });

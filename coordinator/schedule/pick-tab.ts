@@ -1,7 +1,9 @@
 /**
  * Chooses the tab that serves a request. Pure: works on plain snapshots of the tabs.
  * A tab runs one job at a time (its worker runs jobs sequentially), so only idle tabs are candidates.
- * Among idle tabs with the model loaded: the fastest measured tokens/s, then the longest-connected tab.
+ * Among idle tabs with the model loaded: the highest measured tokens/s weighted by reputation (×0.5 for the worst
+ * record, ×1.5 for the best: a faster tab with a poor audit record loses to a sound one nearly as fast), then the
+ * better reputation, then the longest-connected tab. (Which tabs may take the job at all — stake — is the caller's.)
  */
 export interface TabSnapshot {
   id: string;
@@ -10,6 +12,8 @@ export interface TabSnapshot {
   /** Measured decode speed over recent jobs; null until the tab has served one. */
   tokensPerSecond: number | null;
   connectedAt: number;
+  /** The identity's reputation in [0, 1] (coordinator/ledger/reputation.ts); a newcomer's is 0.5. */
+  reputation: number;
 }
 
 export const JOBS_PER_TAB = 1;
@@ -25,6 +29,8 @@ export function pickTab<T extends TabSnapshot>(tabs: readonly T[], model: string
   return best;
 }
 
+const score = (t: TabSnapshot) => (t.tokensPerSecond ?? 0) * (0.5 + t.reputation);
+
 function compare(a: TabSnapshot, b: TabSnapshot): number {
-  return (b.tokensPerSecond ?? 0) - (a.tokensPerSecond ?? 0) || a.connectedAt - b.connectedAt;
+  return score(b) - score(a) || b.reputation - a.reputation || a.connectedAt - b.connectedAt;
 }

@@ -50,6 +50,7 @@ export class TabRegistry {
       tokensPerSecond: null,
       tokensServed: 0,
       jobsServed: 0,
+      reputation: 0.5,
       connectedAt: this.now(),
     };
     this.tabs.set(tab.id, tab);
@@ -78,6 +79,11 @@ export class TabRegistry {
     if (tokens < 2 || seconds <= 0) return;
     const speed = (tokens - 1) / seconds;
     tab.tokensPerSecond = tab.tokensPerSecond === null ? speed : 0.7 * tab.tokensPerSecond + 0.3 * speed;
+  }
+
+  /** The identity's reputation changed (an audit decided): every tab of it carries the new value. */
+  setReputation(contributorId: string, reputation: number): void {
+    for (const tab of this.tabs.values()) if (tab.contributorId === contributorId) tab.reputation = reputation;
   }
 
   status(): TabStatus[] {

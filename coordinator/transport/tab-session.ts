@@ -22,6 +22,9 @@ export interface TabSessionDeps {
   newChallenge?: () => string;
   /** Audits: verifiers' answers go here, and it hears when tabs come and go. */
   audits?: Pick<AuditDesk, 'handle' | 'tabClosed' | 'pump'>;
+  /** The tab proved its identity and was accepted; and, at the end, the session closed (economy: standings). */
+  onAccepted?: (tab: Tab) => void;
+  onClosed?: (tab: Tab) => void;
   /** When the session may move to a WebRTC data channel: the invitation for the tab, and what to do once it listens. */
   webrtc?: { invitation: WebRtcInvitation; listening: () => void };
 }
@@ -79,6 +82,7 @@ export function openTabSession(link: Link, deps: TabSessionDeps): TabSession {
         tab.models = onlyKnown(message.models);
         tab.ready = true;
         link.send({ type: 'accepted', contributorId: tab.contributorId, webrtc: deps.webrtc?.invitation ?? null });
+        deps.onAccepted?.(tab);
         deps.board.dispatchWaiting();
         withAudits((a) => a.pump());
         deps.log(`${tab.id}: contributor ${tab.contributorId}, hello over ${link.kind}: ${message.backend}${message.adapter ? ` (${message.adapter.description || message.adapter.vendor})` : ''}, models [${tab.models.join(', ')}]`);
@@ -128,6 +132,7 @@ export function openTabSession(link: Link, deps: TabSessionDeps): TabSession {
       deps.registry.remove(tab.id);
       deps.board.tabClosed(tab);
       withAudits((a) => a.tabClosed(tab));
+      deps.onClosed?.(tab);
       deps.log(`${tab.id}: disconnected`);
     },
   };

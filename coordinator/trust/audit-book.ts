@@ -1,10 +1,13 @@
 /**
  * The coordinator's memory of audits (issue #4): every job audit with its signed verdicts, and each contributor
- * identity's record as a worker (what sets its audit rate) and as a verifier (dissents, planted transcripts). In
- * memory and bounded for now; the ledger issue (#5) persists it and turns outcomes into money.
+ * identity's record as a worker (what sets its audit rate, and its reputation) and as a verifier (dissents, planted
+ * transcripts). The working copy is in memory (bounded); with `persist` every identity change and every decided
+ * audit is written through to the store, and `restore` brings them back on start (issue #5), so audit rates,
+ * verifier trust and reputation survive a restart.
  */
 import type { AuditStatus, AuditSummary, ContributorTrust, JobAudit, VerdictRecord } from '../../src/protocol/audits.ts';
 import { auditProbability, DEFAULT_AUDIT_POLICY, NEW_IDENTITY, afterAudit, type AuditPolicy, type AuditRecord } from './audit-policy.ts';
+import { afterAudit as reputationAfter, DEFAULT_REPUTATION_HALF_LIFE_MS, NEW_REPUTATION, reputationScore, type ReputationState } from '../ledger/reputation.ts';
 
 /** Job audits kept (the oldest decided ones are forgotten first). */
 const MAX_JOB_AUDITS = 10_000;
@@ -12,6 +15,7 @@ const RECENT = 20;
 
 interface Identity {
   record: AuditRecord;
+  reputation: ReputationState;
   audited: number;
   passed: number;
   convicted: number;
@@ -21,15 +25,41 @@ interface Identity {
   plantedApproved: number;
 }
 
+/** Where the book writes through (the store's TrustStore, serialised); calls must not throw. */
+export interface AuditPersistence {
+  identity(contributorId: string, serialised: string): void;
+  decided(audit: JobAudit): void;
+}
+
+export interface AuditBookOptions {
+  reputationHalfLifeMs?: number;
+  persist?: AuditPersistence;
+  /** What an earlier run persisted: identities as serialised, decided audits oldest first. */
+  restore?: { identities: ReadonlyArray<{ contributorId: string; record: string }>; audits: readonly JobAudit[] };
+}
+
+const newIdentity = (): Identity => ({ record: NEW_IDENTITY, reputation: NEW_REPUTATION, audited: 0, passed: 0, convicted: 0, verdicts: 0, dissents: 0, plantedRejected: 0, plantedApproved: 0 });
+
 export class AuditBook {
   private readonly jobs = new Map<string, JobAudit>();
   private readonly identities = new Map<string, Identity>();
   private readonly planted = { sent: 0, rejected: 0, approved: 0, open: 0 };
+  private readonly halfLifeMs: number;
 
   constructor(
     private readonly policy: AuditPolicy = DEFAULT_AUDIT_POLICY,
     private readonly now: () => Date = () => new Date(),
-  ) {}
+    private readonly options: AuditBookOptions = {},
+  ) {
+    this.halfLifeMs = options.reputationHalfLifeMs ?? DEFAULT_REPUTATION_HALF_LIFE_MS;
+    for (const { contributorId, record } of options.restore?.identities ?? []) this.identities.set(contributorId, { ...newIdentity(), ...(JSON.parse(record) as Partial<Identity>) });
+    for (const audit of options.restore?.audits ?? []) this.jobs.set(audit.jobId, structuredClone(audit));
+  }
+
+  /** The identity's reputation in [0, 1] (reputation.ts): 0.5 for a newcomer. */
+  reputation(contributorId: string): number {
+    return reputationScore(this.identities.get(contributorId)?.reputation ?? NEW_REPUTATION, this.now().getTime(), this.halfLifeMs);
+  }
 
   /** The worker record that sets the identity's audit rate. */
   record(contributorId: string): AuditRecord {
@@ -40,6 +70,7 @@ export class AuditBook {
   opened(audit: Pick<JobAudit, 'jobId' | 'model' | 'contributorId' | 'transcriptSha256'>): void {
     this.jobs.set(audit.jobId, { ...audit, status: 'pending', verdicts: [], requestedAt: this.now().toISOString(), decidedAt: null });
     this.identity(audit.contributorId).audited++;
+    this.saved(audit.contributorId);
     if (this.jobs.size > MAX_JOB_AUDITS) {
       // Insertion order is age: the first decided audit is the oldest.
       for (const audit of this.jobs.values()) {
@@ -54,6 +85,7 @@ export class AuditBook {
   verdict(jobId: string, record: VerdictRecord): void {
     this.jobs.get(jobId)?.verdicts.push(record);
     this.identity(record.verifier).verdicts++;
+    this.saved(record.verifier);
   }
 
   /**
@@ -66,16 +98,28 @@ export class AuditBook {
     audit.status = status;
     audit.decidedAt = this.now().toISOString();
     const worker = this.identity(audit.contributorId);
+    this.options.persist?.decided(structuredClone(audit));
     if (status === 'unverified') {
       // Undecided after a failing verdict is no clean record: the identity stays on (or goes back to) probation.
       if (audit.verdicts.some((v) => !v.verdict.ok && this.trustedVerifier(v.verifier))) worker.record = NEW_IDENTITY;
-      return;
+      return this.saved(audit.contributorId);
     }
     const passed = status === 'passed';
     worker.record = afterAudit(worker.record, passed);
+    worker.reputation = reputationAfter(worker.reputation, status, this.now().getTime(), this.halfLifeMs);
     if (passed) worker.passed++;
     else worker.convicted++;
-    for (const v of audit.verdicts) if (v.verdict.ok !== passed) this.identity(v.verifier).dissents++;
+    this.saved(audit.contributorId);
+    for (const v of audit.verdicts) {
+      if (v.verdict.ok === passed) continue;
+      this.identity(v.verifier).dissents++;
+      this.saved(v.verifier);
+    }
+  }
+
+  /** The verifiers whose failing verdicts count on the job's audit (those still trusted). */
+  failingVerifiers(jobId: string): string[] {
+    return [...new Set((this.jobs.get(jobId)?.verdicts ?? []).filter((v) => !v.verdict.ok && this.trustedVerifier(v.verifier)).map((v) => v.verifier))];
   }
 
   plantedSent(): void {
@@ -100,6 +144,7 @@ export class AuditBook {
       identity.plantedRejected++;
       this.planted.rejected++;
     }
+    this.saved(verifier);
   }
 
   /** Whether this identity may verify: never again once it approved a planted transcript or was convicted as a worker. */
@@ -117,17 +162,24 @@ export class AuditBook {
     return this.identities.get(contributorId)?.plantedRejected ?? 0;
   }
 
+  /** Whether the job's audit is under way. */
+  auditOpen(jobId: string): boolean {
+    return this.jobs.get(jobId)?.status === 'pending';
+  }
+
   job(jobId: string): JobAudit | undefined {
     const audit = this.jobs.get(jobId);
     return audit && structuredClone(audit);
   }
 
-  contributor(contributorId: string): ContributorTrust | undefined {
-    const i = this.identities.get(contributorId);
+  /** The identity's record; undefined when it never served or verified (with `orNew`, a newcomer's record). */
+  contributor(contributorId: string, orNew = false): ContributorTrust | undefined {
+    const i = this.identities.get(contributorId) ?? (orNew ? newIdentity() : undefined);
     if (!i) return undefined;
     const pending = [...this.jobs.values()].filter((a) => a.contributorId === contributorId && a.status === 'pending').length;
     return {
       contributorId,
+      reputation: this.reputation(contributorId),
       worker: { audited: i.audited, passed: i.passed, convicted: i.convicted, pending, consecutivePasses: i.record.consecutivePasses, auditProbability: auditProbability(i.record, this.policy) },
       verifier: { verdicts: i.verdicts, dissents: i.dissents, plantedRejected: i.plantedRejected, plantedApproved: i.plantedApproved, trusted: this.trustedVerifier(contributorId) },
     };
@@ -150,9 +202,14 @@ export class AuditBook {
   private identity(contributorId: string): Identity {
     let identity = this.identities.get(contributorId);
     if (!identity) {
-      identity = { record: NEW_IDENTITY, audited: 0, passed: 0, convicted: 0, verdicts: 0, dissents: 0, plantedRejected: 0, plantedApproved: 0 };
+      identity = newIdentity();
       this.identities.set(contributorId, identity);
     }
     return identity;
+  }
+
+  private saved(contributorId: string): void {
+    const identity = this.identities.get(contributorId);
+    if (identity) this.options.persist?.identity(contributorId, JSON.stringify(identity));
   }
 }

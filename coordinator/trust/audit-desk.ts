@@ -34,7 +34,16 @@ export interface CompletedJob extends TranscriptParts {
   tab: Tab;
 }
 
+/** Who hears what audits do with money attached (contributor-accounts.ts); calls must not throw. */
+export interface AuditListener {
+  /** A verifier gave a signed verdict, on a real or a planted transcript alike: it earns its fee. */
+  verdictGiven(v: { auditId: string; verifierId: string; model: string; promptTokens: number; completionTokens: number }): void;
+  /** A real job's audit was decided; `convictedBy` are the trusted verifiers whose failing verdicts convicted it. */
+  decided(d: { jobId: string; workerId: string; status: 'passed' | 'convicted' | 'unverified'; convictedBy: string[] }): void;
+}
+
 export interface AuditDeskOptions {
+  listener?: AuditListener;
   registry: TabRegistry;
   book: AuditBook;
   policy: AuditPolicy;
@@ -110,7 +119,10 @@ export class AuditDesk {
     if (shouldAudit(book.record(workerId), policy, random())) {
       const audit = this.newAudit(job, job.tab, workerId, false);
       book.opened({ jobId: job.task.jobId, model, contributorId: workerId, transcriptSha256: audit?.sha256 ?? '' });
-      if (!audit) book.decided(job.task.jobId, 'unverified');
+      if (!audit) {
+        book.decided(job.task.jobId, 'unverified');
+        this.options.listener?.decided({ jobId: job.task.jobId, workerId, status: 'unverified', convictedBy: [] });
+      }
     }
     if (random() < this.options.plantRate) this.plant(model, null);
     this.pump();
@@ -143,6 +155,8 @@ export class AuditDesk {
     this.release(audit);
     this.strikes.clear(tab);
     const { book } = this.options;
+    const { promptTokens, completionTokens } = audit.parts.end;
+    this.options.listener?.verdictGiven({ auditId: audit.id, verifierId, model: audit.model, promptTokens, completionTokens });
     const ok = message.verdict.ok;
     if (audit.planted) {
       book.plantedJudged(verifierId, ok);
@@ -325,7 +339,9 @@ export class AuditDesk {
     const open = (this.openByWorker.get(audit.workerId) ?? 1) - 1;
     if (open > 0) this.openByWorker.set(audit.workerId, open);
     else this.openByWorker.delete(audit.workerId);
-    this.options.book.decided(audit.parts.task.jobId, status);
+    const jobId = audit.parts.task.jobId;
+    this.options.book.decided(jobId, status);
+    this.options.listener?.decided({ jobId, workerId: audit.workerId, status, convictedBy: status === 'convicted' ? this.options.book.failingVerifiers(jobId) : [] });
     this.log(`audit of ${audit.parts.task.jobId} (contributor ${audit.workerId}): ${status} after ${audit.verdicts.length} verdict(s)`);
   }
 }

@@ -5,6 +5,7 @@
  */
 import { createParser } from 'eventsource-parser';
 import type { ChatCompletionChunk, ErrorBody, PlainMessage } from '../protocol/api.ts';
+import { DEMO_API_KEY } from '../protocol/accounts.ts';
 
 export interface StreamHandle {
   backend: string | null;
@@ -15,10 +16,11 @@ export async function streamChat(
   request: { model: string; messages: PlainMessage[]; max_tokens?: number; temperature?: number },
   onDelta: (text: string) => void,
   signal?: AbortSignal,
+  apiKey = DEMO_API_KEY,
 ): Promise<StreamHandle> {
   const response = await fetch('/v1/chat/completions', {
     method: 'POST',
-    headers: { 'Content-Type': 'application/json' },
+    headers: { 'Content-Type': 'application/json', Authorization: `Bearer ${apiKey}` },
     body: JSON.stringify({ ...request, stream: true }),
     ...(signal ? { signal } : {}),
   });

@@ -160,7 +160,9 @@ export type ErrorType =
   | 'not_found_error'
   | 'service_unavailable_error'
   | 'server_error'
-  | 'rate_limit_error';
+  | 'rate_limit_error'
+  | 'insufficient_quota'
+  | 'permission_error';
 
 /** OpenAI's error envelope, used for every error the API returns, including mid-stream. */
 export interface ErrorBody {

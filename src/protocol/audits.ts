@@ -37,6 +37,8 @@ export interface JobAudit {
 
 export interface ContributorTrust {
   contributorId: string;
+  /** In [0, 1], from its audits as a worker with decay (passes raise it, a conviction weighs ten); 0.5 for a newcomer. */
+  reputation: number;
   worker: {
     audited: number;
     passed: number;

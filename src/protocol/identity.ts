@@ -20,6 +20,7 @@ import type { SamplingParams, Verdict } from './tab.ts';
 export const AUTH_CONTEXT = 'dolphin-tab-auth-v1:';
 export const RESULT_CONTEXT = 'dolphin-result-v1:';
 export const VERDICT_CONTEXT = 'dolphin-verdict-v1:';
+export const ACCOUNT_CONTEXT = 'dolphin-account-v1:';
 export const CONTRIBUTOR_ID_BYTES = 20;
 export const ED25519_PUBLIC_KEY_BYTES = 32;
 export const ED25519_SIGNATURE_BYTES = 64;
@@ -34,6 +35,8 @@ export function authMessage(challenge: string): Uint8Array {
 export const resultMessage = (transcriptDigest: Uint8Array): Uint8Array => contextAnd(RESULT_CONTEXT, transcriptDigest);
 /** What a verifier signs for an audit: VERDICT_CONTEXT + SHA-256(verdict statement). */
 export const verdictMessage = (statementDigest: Uint8Array): Uint8Array => contextAnd(VERDICT_CONTEXT, statementDigest);
+/** What a contributor signs to act on its DPHN (stake, unstake): ACCOUNT_CONTEXT + SHA-256(accountStatementOf(...)). */
+export const accountActionMessage = (statementDigest: Uint8Array): Uint8Array => contextAnd(ACCOUNT_CONTEXT, statementDigest);
 
 function contextAnd(context: string, digest: Uint8Array): Uint8Array {
   const prefix = utf8.encode(context);
@@ -84,6 +87,11 @@ export function transcriptOf(task: TranscriptTask, tokens: ReadonlyArray<Transcr
 export function verdictStatementOf(auditId: string, transcriptSha256: string, v: Verdict): string {
   const failure = v.firstFailure ? [v.firstFailure.position, v.firstFailure.reason] : null;
   return JSON.stringify(['dolphin-verdict-v1', auditId, transcriptSha256, v.ok, failure, v.maxIntervalDistance, v.maxLogitGap, v.maxLogprobDeviation]);
+}
+
+/** The canonical statement of a contributor's action on its DPHN: what, whose, how much (µDPHN) and when (ms since epoch). */
+export function accountStatementOf(action: string, contributorId: string, amount: number, at: number): string {
+  return JSON.stringify(['dolphin-account-v1', action, contributorId, amount, at]);
 }
 
 export function contributorIdOf(publicKeyDigest: Uint8Array): string {

@@ -12,7 +12,10 @@
  */
 import { spawn } from 'node:child_process';
 import { mkdir, writeFile } from 'node:fs/promises';
-import { cpus } from 'node:os';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { cpus, tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { newAccount } from '../support/account.ts';
 import { chromium, type Page } from 'playwright-core';
 import { chromiumArgs, chromiumPath } from '../support/chromium.ts';
 import { loadNodeModel } from '../support/node-model.ts';
@@ -32,6 +35,8 @@ const WEBGPU_RUNS = Number(process.env.BENCH_WEBGPU_RUNS ?? 3);
 const WEBGPU_TOKENS = Number(process.env.BENCH_WEBGPU_TOKENS ?? 16);
 const PORT = Number(process.env.BENCH_PORT ?? 8798);
 const BASE = `http://127.0.0.1:${PORT}`;
+/** The bench's requester key, made once the coordinator is up. */
+let apiKey = '';
 
 const messages: PlainMessage[] = [{ role: 'user', content: 'Write a short story about a dolphin who learns to surf the waves at dawn.' }];
 const params = (maxTokens: number, seed: number): SamplingParams => ({ maxTokens, temperature: 0.7, topP: 0.95, topK: 0, stop: [], seed, topLogprobs: 0 });
@@ -81,7 +86,7 @@ async function benchNetwork(maxTokens: number, seed: number): Promise<Timing & {
   const start = performance.now();
   const response = await fetch(`${BASE}/v1/chat/completions`, {
     method: 'POST',
-    headers: { 'Content-Type': 'application/json' },
+    headers: { 'Content-Type': 'application/json', Authorization: `Bearer ${apiKey}` },
     body: JSON.stringify({ model: MODEL, messages, stream: true, max_tokens: maxTokens, temperature: 0.7, top_p: 0.95, seed, logprobs: true }),
   });
   if (!response.ok || !response.body) throw new Error(`HTTP ${response.status}: ${await response.text()}`);
@@ -161,7 +166,7 @@ async function openTab(browser: Awaited<ReturnType<typeof chromium.launch>>, bac
 
 async function main() {
   // The ledger needs neither the coordinator nor a browser.
-  const ledger = !process.env.BENCH_ONLY || process.env.BENCH_ONLY === 'ledger' ? benchLedger() : null;
+  const ledger = !process.env.BENCH_ONLY || process.env.BENCH_ONLY === 'ledger' ? await benchLedger() : null;
   if (process.env.BENCH_ONLY === 'ledger' && ledger) {
     const result = { date: new Date().toISOString(), machine: { cpus: cpus().length, cpu: cpus()[0]?.model ?? 'unknown' }, ledger };
     await mkdir('bench-results', { recursive: true });
@@ -170,12 +175,14 @@ async function main() {
     printLedger(ledger);
     return console.log(`\nJSON: ${file}`);
   }
-  const coordinator = spawn(process.execPath, ['--import', 'tsx', 'coordinator/main.ts'], { env: { ...process.env, PORT: String(PORT), HOST: '127.0.0.1', WEBRTC_BIND_ADDRESS: '127.0.0.1' }, stdio: ['ignore', 'pipe', 'inherit'] });
+  const dataDir = mkdtempSync(join(tmpdir(), 'dolphin-bench-'));
+  const coordinator = spawn(process.execPath, ['--import', 'tsx', 'coordinator/main.ts'], { env: { ...process.env, PORT: String(PORT), HOST: '127.0.0.1', WEBRTC_BIND_ADDRESS: '127.0.0.1', DATA_DIR: dataDir, FAUCET_PER_HOUR: '1000' }, stdio: ['ignore', 'pipe', 'inherit'] });
   // Read (and drop) its log, so an unread pipe does not hold it in the coordinator's memory.
   coordinator.stdout?.resume();
   const browser = await chromium.launch({ executablePath: chromiumPath, args: chromiumArgs });
   try {
-    for (let i = 0; i < 100 && !(await fetch(`${BASE}/v1/models`).then((r) => r.ok, () => false)); i++) await new Promise((r) => setTimeout(r, 200));
+    for (let i = 0; i < 100 && !(await fetch(`${BASE}/api/network`).then((r) => r.ok, () => false)); i++) await new Promise((r) => setTimeout(r, 200));
+    apiKey = (await newAccount(BASE, 'bench')).apiKey;
     const only = process.env.BENCH_ONLY;
     const transport = !only || only === 'transport' ? await benchTransport(browser, BASE) : null;
     if (transport) console.error('bench: transport done');
@@ -252,6 +259,7 @@ async function main() {
   } finally {
     await browser.close();
     coordinator.kill();
+    rmSync(dataDir, { recursive: true, force: true });
   }
 }
 

@@ -11,6 +11,7 @@ import type { PlainMessage } from '../../src/protocol/api.ts';
 import { WebSocket } from 'ws';
 import { helloMessage, TestIdentity } from '../unit/tab-peer.ts';
 import { VERIFICATION_TOLERANCES } from '../../coordinator/trust/tolerances.ts';
+import { newAccount } from '../support/account.ts';
 
 const MODEL = 'dolphin-tiny';
 let tabs: ContributorTab[] = [];
@@ -21,7 +22,7 @@ test.describe.configure({ mode: 'serial' });
 
 test.beforeAll(async ({ browser }, info) => {
   const baseURL = info.project.use.baseURL as string;
-  client = new OpenAI({ baseURL: `${baseURL}/v1`, apiKey: 'not-needed-yet', maxRetries: 0 });
+  client = new OpenAI({ baseURL: `${baseURL}/v1`, apiKey: (await newAccount(baseURL)).apiKey, maxRetries: 0 });
   reference = await loadNodeModel(MODEL);
   tabs = await Promise.all([openContributorTab(browser, 'wasm'), openContributorTab(browser, 'webgpu')]);
 });
@@ -201,7 +202,7 @@ test('a non-streamed completion honours a stop sequence and reports usage', asyn
 });
 
 test('bad requests get OpenAI-shaped 4xx errors', async ({ request }) => {
-  const malformed = await request.post('/v1/chat/completions', { headers: { 'content-type': 'application/json' }, data: '{"model": "dolphin-tiny", "messages": [' });
+  const malformed = await request.post('/v1/chat/completions', { headers: { 'content-type': 'application/json', authorization: `Bearer ${client.apiKey}` }, data: '{"model": "dolphin-tiny", "messages": [' });
   expect(malformed.status()).toBe(400);
   expect((await malformed.json()).error).toMatchObject({ type: 'invalid_request_error', code: 'invalid_json' });
 

@@ -6,7 +6,7 @@
 import { generateKeyPairSync, sign, type KeyObject } from 'node:crypto';
 import type { Link } from '../../coordinator/transport/link.ts';
 import { contributorIdFromPublicKey, sha256 } from '../../coordinator/identity/ed25519.ts';
-import { authMessage, resultMessage, toBase64Url, transcriptOf, verdictMessage, verdictStatementOf, type TranscriptEnd, type TranscriptTask, type TranscriptToken } from '../../src/protocol/identity.ts';
+import { accountActionMessage, accountStatementOf, authMessage, resultMessage, toBase64Url, transcriptOf, verdictMessage, verdictStatementOf, type TranscriptEnd, type TranscriptTask, type TranscriptToken } from '../../src/protocol/identity.ts';
 import {
   parseTabMessage,
   TAB_PROTOCOL_VERSION,
@@ -104,6 +104,11 @@ export class TestIdentity {
 
   signVerdict(auditId: string, transcriptSha256: string, verdict: Verdict): string {
     return this.sign(verdictMessage(sha256(verdictStatementOf(auditId, transcriptSha256, verdict))));
+  }
+
+  /** A stake or unstake request body for the contributor API, signed at `at`. */
+  accountAction(action: 'stake' | 'unstake', amount: number, at: number) {
+    return { amount, at, publicKey: this.publicKey, signature: this.sign(accountActionMessage(sha256(accountStatementOf(action, this.contributorId, amount, at)))) };
   }
 }
 

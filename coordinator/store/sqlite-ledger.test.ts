@@ -7,8 +7,8 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { contributorAccount, escrowAccount, MINT, requesterAccount, TREASURY, type AccountId, type Posting } from './accounts.ts';
-import type { LedgerStore, TransferRequest } from './ledger-store.ts';
+import { contributorAccount, escrowAccount, MINT, requesterAccount, TREASURY, type AccountId, type Posting } from '../ledger/accounts.ts';
+import type { LedgerStore, TransferRequest } from '../ledger/ledger-store.ts';
 import { openSqliteLedger } from './sqlite-ledger.ts';
 
 function random(seed: number) {
@@ -51,16 +51,16 @@ function randomRequest(r: ReturnType<typeof random>, step: number, done: Transfe
   return { request: { idempotencyKey: `k-${step}`, kind: 'move', postings: postings.filter((p) => p.amount !== 0) }, kind: 'new' };
 }
 
-function checkInvariants(ledger: LedgerStore, model: Map<string, number>) {
-  const audit = ledger.audit();
+async function checkInvariants(ledger: LedgerStore, model: Map<string, number>) {
+  const audit = await ledger.audit();
   expect(audit.sum).toBe(0);
   expect(audit.mismatches).toEqual([]);
   expect(audit.negative).toEqual([]);
-  for (const account of [MINT, ...ACCOUNTS]) expect(ledger.balance(account), account).toBe(model.get(account) ?? 0);
+  for (const account of [MINT, ...ACCOUNTS]) expect(await ledger.balance(account), account).toBe(model.get(account) ?? 0);
 }
 
-describe('SQLite ledger', () => {
-  it('keeps its invariants over 2,000 random sequences of 25 operations', () => {
+describe('SQLite ledger', async () => {
+  it('keeps its invariants over 2,000 random sequences of 25 operations', async () => {
     let applied = 0;
     let refused = 0;
     for (let sequence = 0; sequence < 2000; sequence++) {
@@ -70,7 +70,7 @@ describe('SQLite ledger', () => {
       const done: TransferRequest[] = [];
       for (let step = 0; step < 25; step++) {
         const { request, kind } = randomRequest(r, step, done);
-        const result = ledger.transfer(request);
+        const result = await ledger.transfer(request);
         if (kind === 'replay') expect(result).toMatchObject({ ok: true, replayed: true });
         else if (kind === 'reuse') expect(result).toMatchObject({ ok: false, reason: 'key_reused' });
         else if (kind === 'invalid') expect(result).toMatchObject({ ok: false, reason: 'invalid' });
@@ -88,35 +88,35 @@ describe('SQLite ledger', () => {
           expect([...net].some(([account, change]) => account !== MINT && (model.get(account) ?? 0) + change < 0)).toBe(true);
         }
       }
-      checkInvariants(ledger, model);
+      await checkInvariants(ledger, model);
       ledger.close();
     }
     expect(applied).toBeGreaterThan(10_000);
     expect(refused).toBeGreaterThan(1_000);
   });
 
-  it('keeps history append-only and pages through it newest first', () => {
+  it('keeps history append-only and pages through it newest first', async () => {
     const ledger = openSqliteLedger({ path: ':memory:', now: () => new Date('2026-11-28T00:00:00Z') });
     const r1 = requesterAccount('r1');
-    for (let i = 1; i <= 5; i++) ledger.transfer({ idempotencyKey: `f${i}`, kind: 'faucet', postings: [{ account: MINT, amount: -i }, { account: r1, amount: i }] });
-    const first = ledger.history(r1, { limit: 2 });
+    for (let i = 1; i <= 5; i++) await ledger.transfer({ idempotencyKey: `f${i}`, kind: 'faucet', postings: [{ account: MINT, amount: -i }, { account: r1, amount: i }] });
+    const first = await ledger.history(r1, { limit: 2 });
     expect(first.map((h) => h.amount)).toEqual([5, 4]);
-    const next = ledger.history(r1, { limit: 10, before: first.at(-1)?.transferId });
+    const next = await ledger.history(r1, { limit: 10, before: first.at(-1)?.transferId });
     expect(next.map((h) => h.amount)).toEqual([3, 2, 1]);
     expect(next[0]).toMatchObject({ kind: 'faucet', memo: null, createdAt: '2026-11-28T00:00:00.000Z' });
   });
 
-  it('creates the database file on first open, migrates once, and keeps balances across reopening', () => {
+  it('creates the database file on first open, migrates once, and keeps balances across reopening', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'dolphin-ledger-'));
     try {
       const path = join(dir, 'ledger.db');
       const first = openSqliteLedger({ path });
-      expect(first.transfer({ idempotencyKey: 'f1', kind: 'faucet', postings: [{ account: MINT, amount: -7 }, { account: requesterAccount('r1'), amount: 7 }] })).toMatchObject({ ok: true });
+      expect(await first.transfer({ idempotencyKey: 'f1', kind: 'faucet', postings: [{ account: MINT, amount: -7 }, { account: requesterAccount('r1'), amount: 7 }] })).toMatchObject({ ok: true });
       first.close();
       const again = openSqliteLedger({ path });
-      expect(again.balance(requesterAccount('r1'))).toBe(7);
-      expect(again.transfer({ idempotencyKey: 'f1', kind: 'faucet', postings: [{ account: MINT, amount: -7 }, { account: requesterAccount('r1'), amount: 7 }] })).toMatchObject({ ok: true, replayed: true });
-      expect(again.audit()).toEqual({ sum: 0, mismatches: [], negative: [] });
+      expect(await again.balance(requesterAccount('r1'))).toBe(7);
+      expect(await again.transfer({ idempotencyKey: 'f1', kind: 'faucet', postings: [{ account: MINT, amount: -7 }, { account: requesterAccount('r1'), amount: 7 }] })).toMatchObject({ ok: true, replayed: true });
+      expect(await again.audit()).toEqual({ sum: 0, mismatches: [], negative: [] });
       again.close();
     } finally {
       rmSync(dir, { recursive: true, force: true });

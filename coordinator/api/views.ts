@@ -1,0 +1,25 @@
+/** From store records to the accounts API's views (src/protocol/accounts.ts). Pure. */
+import type { Amount, ApiKeyView, LedgerEntryView, UsageView } from '../../src/protocol/accounts.ts';
+import type { ApiKeyInfo, JobBill } from '../ledger/economy-store.ts';
+import type { HistoryEntry } from '../ledger/ledger-store.ts';
+import { formatDphn } from '../ledger/pricing.ts';
+
+export const amount = (micros: number): Amount => ({ micros, dphn: formatDphn(micros) });
+
+export const keyView = (k: ApiKeyInfo): ApiKeyView => ({ id: k.id, prefix: k.prefix, name: k.name, created_at: k.createdAt, revoked_at: k.revokedAt });
+
+export const entryView = (h: HistoryEntry): LedgerEntryView => ({ transfer_id: h.transferId, kind: h.kind, amount: amount(h.amount), memo: h.memo, created_at: h.createdAt });
+
+export const usageView = (j: JobBill): UsageView => ({
+  job_id: j.jobId,
+  model: j.model,
+  status: j.status,
+  escrowed: amount(j.escrowed),
+  charged: j.charged === null ? null : amount(j.charged),
+  prompt_tokens: j.promptTokens,
+  completion_tokens: j.completionTokens,
+  contributor_id: j.contributorId,
+  reason: j.reason,
+  created_at: j.createdAt,
+  ended_at: j.endedAt,
+});
