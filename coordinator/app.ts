@@ -85,6 +85,8 @@ export interface EconomyDeps {
 }
 
 const MAX_REQUEST_BYTES = 4 * 1024 * 1024;
+/** Account and stake requests are a few fields: nothing under /api needs more. */
+const MAX_API_BODY_BYTES = 16 * 1024;
 const SPA_ROUTES = ['/', '/chat'];
 
 export function createApp(deps: AppDeps): Hono<AuthEnv> {
@@ -124,6 +126,13 @@ export function createApp(deps: AppDeps): Hono<AuthEnv> {
 
   app.route('/peerjs', peerjsRoutes(deps.upgradeWebSocket, deps.signalling.server, deps.signalling.key));
 
+  app.use(
+    '/api/*',
+    bodyLimit({
+      maxSize: MAX_API_BODY_BYTES,
+      onError: (c) => c.json(new ApiError(413, 'invalid_request_error', `The request body exceeds ${MAX_API_BODY_BYTES} bytes.`, 'request_too_large').toBody(), 413),
+    }),
+  );
   app.get('/api/network', async (c) => {
     const totals = await economy.store.ledger.totals();
     const dphn: EconomyView = {

@@ -43,7 +43,8 @@ if (catalogue.list().length === 0) log('warning: no models found; run `npm run m
 const registry = new TabRegistry();
 const policy = {
   probation: numberSetting(env, 'AUDIT_PROBATION', DEFAULT_AUDIT_POLICY.probation, { min: 0, max: 1e6, integer: true }),
-  pMin: numberSetting(env, 'AUDIT_P_MIN', DEFAULT_AUDIT_POLICY.pMin, { min: 0, max: 1 }),
+  // Above zero: the minimum stake is about gain / p.
+  pMin: numberSetting(env, 'AUDIT_P_MIN', DEFAULT_AUDIT_POLICY.pMin, { min: 0.001, max: 1 }),
 };
 const economy = economySettings(env);
 const dbPath = resolve(env.DATA_DIR ?? 'data', 'dolphin.db');
@@ -54,7 +55,7 @@ const book = new AuditBook(policy, () => new Date(), {
   reputationHalfLifeMs: economy.reputationHalfLifeMs,
   restore: { identities: await store.trust.identities(), audits: (await store.trust.recentAudits(10_000)).recent.map((body) => JSON.parse(body) as JobAudit).reverse() },
   persist: {
-    identity: (id, record) => void store.trust.saveIdentity(id, record).catch((error: unknown) => log(`saving ${id}'s record failed: ${String(error)}`)),
+    identity: (id, record, version) => void store.trust.saveIdentity(id, record, version).catch((error: unknown) => log(`saving ${id}'s record failed: ${String(error)}`)),
     decided: (a) => void store.trust.saveAudit({ jobId: a.jobId, contributorId: a.contributorId, status: a.status, body: JSON.stringify(a), decidedAt: a.decidedAt ?? new Date().toISOString() }).catch((error: unknown) => log(`saving the audit of ${a.jobId} failed: ${String(error)}`)),
   },
 });
@@ -76,6 +77,7 @@ const wiring = await createEconomy({
   pMin: policy.pMin,
   countPromptTokens: (model, messages) => pieceBooks.get(model)?.tokenizer.encodeChat(messages).length ?? null,
   changed: () => board?.dispatchWaiting(),
+  jobRunning: (jobId) => board?.running(jobId) ?? false,
   log,
 });
 const desk = new AuditDesk({
@@ -117,7 +119,7 @@ const iceServers = webRtcInvitationSchema.shape.iceServers.parse(JSON.parse(env.
 let webrtc: TabWebRtcOptions | undefined;
 const sweepTimer = setInterval(() => {
   signalling.sweep();
-  void wiring.deps.contributors.sweep();
+  void wiring.sweep();
   try {
     desk.pump();
   } catch (error) {
@@ -165,6 +167,14 @@ const server = serve({ fetch: app.fetch, port, hostname: host, websocket: { serv
     (error: unknown) => log(`WebRTC is unavailable, tabs stay on WebSockets: ${error instanceof Error ? error.message : String(error)}`),
   );
 });
+
+// An idle keep-alive connection the server closes just as a client sends on it resets that request (ECONNRESET,
+// not retried for a POST). Node closes idle connections after 5 s; clients and proxies commonly keep them for up
+// to a minute, so the server keeps them longer than that.
+if ('keepAliveTimeout' in server) {
+  server.keepAliveTimeout = 65_000;
+  server.headersTimeout = 66_000;
+}
 
 // Open tab sockets and SSE streams would keep server.close() waiting forever: end them first.
 function shutdown() {

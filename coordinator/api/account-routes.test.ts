@@ -1,48 +1,22 @@
-import { upgradeWebSocket } from '@hono/node-server';
-import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { ErrorBody } from '../../src/protocol/api.ts';
 import { DEMO_API_KEY, type AccountView, type ApiKeyView, type LedgerEntryView, type NewKeyView, type Page, type UsageView } from '../../src/protocol/accounts.ts';
 import { testEconomy } from '../../test/unit/economy.ts';
-import { createApp } from '../app.ts';
+import { expectError, testApp, withKey, writeTestModels, type TestModels } from '../../test/unit/test-app.ts';
 import type { EconomySettings } from '../economy.ts';
-import { JobBoard } from '../jobs/job-board.ts';
 import { MINT, requesterAccount } from '../ledger/accounts.ts';
-import { loadCatalogue, type ModelCatalogue } from '../models/catalogue.ts';
-import { SIGNALLING_DEFAULTS, SignallingServer } from '../signalling/signalling-server.ts';
-import { TabRegistry } from '../tabs/tab-registry.ts';
-import { AuditBook } from '../trust/audit-book.ts';
-import { AuditDesk } from '../trust/audit-desk.ts';
-import { DEFAULT_AUDIT_POLICY } from '../trust/audit-policy.ts';
 
 const MODEL = 'tiny-a';
 /** 2.5 DPHN: a starter grant with a fraction, so both its µDPHN and its DPHN string are pinned. */
 const STARTER = 2_500_000;
 const T0 = Date.parse('2026-12-01T10:00:00Z');
 
-let root: string;
-let catalogue: ModelCatalogue;
-
-async function writeModelFolder(modelsDir: string, id: string): Promise<void> {
-  const dir = join(modelsDir, id);
-  await mkdir(join(dir, 'onnx'), { recursive: true });
-  const config = { model_type: 'llama', vocab_size: 32, hidden_size: 8, num_hidden_layers: 1, num_attention_heads: 2, num_key_value_heads: 1, max_position_embeddings: 96, eos_token_id: 2 };
-  const configText = JSON.stringify(config);
-  const manifest = { id, parameters: 1234, files: [{ path: 'onnx/model.onnx', size: 4, sha256: 'ab'.repeat(32) }, { path: 'config.json', size: configText.length, sha256: 'cd'.repeat(32) }] };
-  await writeFile(join(dir, 'manifest.json'), JSON.stringify(manifest));
-  await writeFile(join(dir, 'config.json'), configText);
-  await writeFile(join(dir, 'onnx', 'model.onnx'), new Uint8Array(4));
-}
+let fixture: TestModels;
 
 beforeAll(async () => {
-  root = await mkdtemp(join(tmpdir(), 'dolphin-accounts-'));
-  await Promise.all([writeModelFolder(join(root, 'models'), MODEL), mkdir(join(root, 'web')), mkdir(join(root, 'ort'))]);
-  catalogue = await loadCatalogue(join(root, 'models'));
+  fixture = await writeTestModels('dolphin-accounts-', { [MODEL]: {} });
 });
 afterAll(async () => {
-  await rm(root, { recursive: true, force: true });
+  await fixture.remove();
 });
 
 /**
@@ -51,20 +25,17 @@ afterAll(async () => {
  */
 async function network(settings: Partial<EconomySettings> = {}) {
   const clock = { now: T0 };
-  const economy = await testEconomy({ catalogue, settings: { starterCredits: STARTER, faucetPerHour: 2, demoPerMinute: 2, ...settings }, now: () => clock.now });
-  const registry = new TabRegistry();
-  const board = new JobBoard({ registry, idleTimeoutMs: 10_000 });
-  const book = new AuditBook();
-  const desk = new AuditDesk({ registry, book, policy: DEFAULT_AUDIT_POLICY, tolerances: { epsilon: 0, delta: 0, tau: 0 }, plantRate: 0, random: Math.random, verdictTimeoutMs: 1000, pendingTimeoutMs: 1000 });
-  const signalling = { server: new SignallingServer({ ...SIGNALLING_DEFAULTS, key: 'test', now: Date.now, log: () => {} }), key: 'test' };
-  const app = createApp({ catalogue, registry, board, audits: { desk, book }, upgradeWebSocket, signalling, economy: economy.wiring.deps, webDir: join(root, 'web'), ortDir: join(root, 'ort'), randomSeed: () => 1, log: () => {} });
-  /** A request with `key` as its bearer token (none when null). */
+  const economy = await testEconomy({ catalogue: fixture.catalogue, settings: { starterCredits: STARTER, faucetPerHour: 2, demoPerMinute: 2, ...settings }, now: () => clock.now });
+  const { app } = testApp({ models: fixture, economy: economy.wiring.deps });
+  /** A request with `key` as its bearer token (none when null), and `json` as its JSON body. */
   const call = (path: string, key: string | null, init: RequestInit & { json?: unknown } = {}) => {
     const { json, ...rest } = init;
-    const headers = new Headers(rest.headers);
-    if (key !== null) headers.set('Authorization', `Bearer ${key}`);
-    if (json !== undefined) headers.set('Content-Type', 'application/json');
-    return app.request(path, { ...rest, headers, ...(json !== undefined ? { body: typeof json === 'string' ? json : JSON.stringify(json) } : {}) });
+    const request = withKey(rest, key);
+    if (json !== undefined) {
+      request.headers.set('Content-Type', 'application/json');
+      request.body = typeof json === 'string' ? json : JSON.stringify(json);
+    }
+    return app.request(path, request);
   };
   const createAccount = async (body: unknown = {}) => {
     const response = await call('/api/accounts', null, { method: 'POST', json: body });
@@ -72,15 +43,6 @@ async function network(settings: Partial<EconomySettings> = {}) {
     return (await response.json()) as { account: AccountView; key: NewKeyView };
   };
   return { app, call, createAccount, economy, store: economy.store, clock };
-}
-
-async function expectError(response: Response, status: number, error: Omit<ErrorBody['error'], 'message'>) {
-  expect(response.status).toBe(status);
-  expect(response.headers.get('content-type')).toMatch(/^application\/json/);
-  const body = (await response.json()) as ErrorBody;
-  expect(body).toEqual({ error: { message: expect.any(String), ...error } });
-  expect(body.error.message.length).toBeGreaterThan(0);
-  return body;
 }
 
 const RATE_LIMITED = { type: 'rate_limit_error', param: null, code: 'rate_limit_exceeded' } as const;
@@ -161,6 +123,8 @@ describe('POST /api/accounts', () => {
     await expectError(await post(JSON.stringify({ name: 'x', admin: true })), 400, { type: 'invalid_request_error', param: 'admin', code: 'unknown_parameter' });
     await expectError(await post(JSON.stringify({ name: '' })), 400, { type: 'invalid_request_error', param: 'name', code: 'invalid_value' });
     await expectError(await post(JSON.stringify({ name: 'x'.repeat(81) })), 400, { type: 'invalid_request_error', param: 'name', code: 'invalid_value' });
+    // Nothing under /api takes more than 16 KB: a large body is refused before it is read whole.
+    await expectError(await post(JSON.stringify({ name: 'x', pad: 'y'.repeat(20_000) })), 413, { type: 'invalid_request_error', param: null, code: 'request_too_large' });
     await expectError(await post(JSON.stringify({ name: 7 })), 400, { type: 'invalid_request_error', param: 'name', code: 'invalid_value' });
 
     await net.createAccount({ name: 'the one allowed' });

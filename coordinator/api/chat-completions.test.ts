@@ -1,24 +1,17 @@
-import { SIGNALLING_DEFAULTS, SignallingServer } from '../signalling/signalling-server.ts';
-import { serve, upgradeWebSocket } from '@hono/node-server';
+import { serve } from '@hono/node-server';
 import { createParser } from 'eventsource-parser';
 import { createHash } from 'node:crypto';
-import { mkdir, mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { readFile, stat } from 'node:fs/promises';
 import type { AddressInfo } from 'node:net';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { API_LIMITS, type ChatCompletion, type ChatCompletionChunk, type ErrorBody } from '../../src/protocol/api.ts';
 import { MAX_TAB_MESSAGE_CHARS, parseCoordinatorMessage, type TaskMessage, type TokenEntry } from '../../src/protocol/tab.ts';
 import { helloFrame, RecordingLink, signingTab, tokenEntry } from '../../test/unit/tab-peer.ts';
-import { createApp } from '../app.ts';
-import { JobBoard, type JobEvent, type JobFailureCode } from '../jobs/job-board.ts';
-import { loadCatalogue, type ModelCatalogue } from '../models/catalogue.ts';
-import { TabRegistry } from '../tabs/tab-registry.ts';
+import type { JobBoard, JobEvent, JobFailureCode } from '../jobs/job-board.ts';
 import { openTabSession, type TabSession } from '../transport/tab-session.ts';
-import { AuditBook } from '../trust/audit-book.ts';
-import { AuditDesk } from '../trust/audit-desk.ts';
-import { DEFAULT_AUDIT_POLICY } from '../trust/audit-policy.ts';
 import { testEconomy } from '../../test/unit/economy.ts';
+import { CONFIG_SHA256, expectError, testApp, withKey, writeTestModels, type TestModels } from '../../test/unit/test-app.ts';
 import { DEMO_API_KEY, type AccountView, type ContributorView, type Page, type UsageView } from '../../src/protocol/accounts.ts';
 import { newApiKey } from './auth.ts';
 import { DEFAULT_ECONOMY } from '../economy.ts';
@@ -31,57 +24,32 @@ const CONTEXT_LENGTH = 96;
 /** The model file's bytes: every byte value, and more than one read chunk of the stream that serves it. */
 const ONNX_BYTES = Uint8Array.from({ length: 200_003 }, (_, i) => (i * 131 + (i >> 8)) % 256);
 const ONNX_SHA = createHash('sha256').update(ONNX_BYTES).digest('hex');
-const CONFIG_SHA = 'cd'.repeat(32);
 const MAX_REQUEST_BYTES = 4 * 1024 * 1024;
 
-let root: string;
-let catalogue: ModelCatalogue;
+let fixture: TestModels;
 let economy: Awaited<ReturnType<typeof testEconomy>>;
 
-/** A model folder as the catalogue reads it, plus a file the manifest does not list. */
-async function writeModelFolder(modelsDir: string, id: string): Promise<void> {
-  const dir = join(modelsDir, id);
-  await mkdir(join(dir, 'onnx'), { recursive: true });
-  const config = { model_type: 'llama', vocab_size: 32, hidden_size: 8, num_hidden_layers: 1, num_attention_heads: 2, num_key_value_heads: 1, max_position_embeddings: CONTEXT_LENGTH, eos_token_id: 2 };
-  const configText = JSON.stringify(config);
-  const manifest = { id, parameters: 1234, files: [{ path: 'onnx/model.onnx', size: ONNX_BYTES.length, sha256: ONNX_SHA }, { path: 'config.json', size: configText.length, sha256: CONFIG_SHA }] };
-  await writeFile(join(dir, 'manifest.json'), JSON.stringify(manifest));
-  await writeFile(join(dir, 'config.json'), configText);
-  await writeFile(join(dir, 'onnx', 'model.onnx'), ONNX_BYTES);
-  await writeFile(join(dir, 'notes.txt'), 'not in the manifest');
-}
-
 beforeAll(async () => {
-  root = await mkdtemp(join(tmpdir(), 'dolphin-api-'));
-  await Promise.all([writeModelFolder(join(root, 'models'), MODEL), writeModelFolder(join(root, 'models'), OTHER_MODEL), mkdir(join(root, 'web')), mkdir(join(root, 'ort'))]);
-  catalogue = await loadCatalogue(join(root, 'models'));
-  economy = await testEconomy({ catalogue });
+  // Each model folder holds a file its manifest does not list, too.
+  const folder = { contextLength: CONTEXT_LENGTH, onnx: { bytes: ONNX_BYTES, sha256: ONNX_SHA }, unlisted: { 'notes.txt': 'not in the manifest' } };
+  fixture = await writeTestModels('dolphin-api-', { [MODEL]: folder, [OTHER_MODEL]: folder });
+  economy = await testEconomy({ catalogue: fixture.catalogue });
 });
 afterAll(async () => {
-  await rm(root, { recursive: true, force: true });
+  await fixture.remove();
 });
 
 /** A fresh coordinator (app, registry, board) over the shared catalogue. */
 function network(options: { idleTimeoutMs?: number; queueTimeoutMs?: number } = {}) {
-  const registry = new TabRegistry();
-  const board = new JobBoard({ registry, idleTimeoutMs: options.idleTimeoutMs ?? 10_000, queueTimeoutMs: options.queueTimeoutMs });
   const drawnSeeds: number[] = [];
   const randomSeed = () => {
     const seed = 1_000_000 + drawnSeeds.length;
     drawnSeeds.push(seed);
     return seed;
   };
-  const signalling = { server: new SignallingServer({ ...SIGNALLING_DEFAULTS, key: 'test', now: Date.now, log: () => {} }), key: 'test' };
-  const book = new AuditBook();
-  const desk = new AuditDesk({ registry, book, policy: DEFAULT_AUDIT_POLICY, tolerances: { epsilon: 0, delta: 0, tau: 0 }, plantRate: 0, random: Math.random, verdictTimeoutMs: 1000, pendingTimeoutMs: 1000 });
-  const server = createApp({ catalogue, registry, board, audits: { desk, book }, upgradeWebSocket, signalling, economy: economy.wiring.deps, webDir: join(root, 'web'), ortDir: join(root, 'ort'), randomSeed, log: () => {} });
+  const { app: server, registry, board } = testApp({ models: fixture, economy: economy.wiring.deps, board: options, randomSeed });
   // Every request carries the test requester's API key unless it sets its own Authorization.
-  const withKey = (init: RequestInit = {}): RequestInit => {
-    const headers = new Headers(init.headers);
-    if (!headers.has('Authorization')) headers.set('Authorization', `Bearer ${economy.apiKey}`);
-    return { ...init, headers };
-  };
-  const app = { request: (path: string, init?: RequestInit) => server.request(path, withKey(init)), fetch: server.fetch };
+  const app = { request: (path: string, init: RequestInit = {}) => server.request(path, withKey(init, economy.apiKey)), fetch: server.fetch };
   return { app, registry, board, drawnSeeds };
 }
 type Network = ReturnType<typeof network>;
@@ -105,7 +73,7 @@ function connectScriptedTab(net: Network, reply: (task: TaskMessage) => JobEvent
       for (const event of reply(message)) receive?.(JSON.stringify({ ...event, jobId: message.jobId }));
     }, 0);
   });
-  const session: TabSession = openTabSession(link, { registry: net.registry, board: net.board, knownModels: () => catalogue.ids(), log: () => {} });
+  const session: TabSession = openTabSession(link, { registry: net.registry, board: net.board, knownModels: () => fixture.catalogue.ids(), log: () => {} });
   // An honest tab: a real identity proof in its hello, a real signature on every done.
   receive = signingTab(link, (raw) => session.receive(raw)).receive;
   receive(helloFrame(models, 'wasm'));
@@ -135,15 +103,6 @@ function post(net: Network, body: unknown, init: RequestInit = {}) {
     body: typeof body === 'string' ? body : JSON.stringify(body),
     ...init,
   });
-}
-
-async function expectError(response: Response, status: number, error: Omit<ErrorBody['error'], 'message'>) {
-  expect(response.status).toBe(status);
-  expect(response.headers.get('content-type')).toMatch(/^application\/json/);
-  const body = (await response.json()) as ErrorBody;
-  expect(body).toEqual({ error: { message: expect.any(String), ...error } });
-  expect(body.error.message.length).toBeGreaterThan(0);
-  return body;
 }
 
 /** Serves the app on a real socket (port 0) for the few tests that need one. */
@@ -190,7 +149,7 @@ describe('GET /v1/models', () => {
   it('lists the catalogue in OpenAI shape', async () => {
     const response = await network().app.request('/v1/models');
     expect(response.status).toBe(200);
-    const created = async (id: string) => Math.floor((await stat(join(root, 'models', id, 'manifest.json'))).mtimeMs / 1000);
+    const created = async (id: string) => Math.floor((await stat(join(fixture.root, 'models', id, 'manifest.json'))).mtimeMs / 1000);
     expect(await response.json()).toEqual({
       object: 'list',
       data: [
@@ -456,7 +415,7 @@ describe('POST /v1/chat/completions (non-streaming)', () => {
     expect(response.headers.get('x-dolphin-seed')).toBe(String(net.drawnSeeds[0]));
     expect(withMaxTokens.headers.get('x-dolphin-seed')).toBe(String(net.drawnSeeds[1]));
     expect(tab.tasks.map((t) => t.params)).toEqual([
-      { maxTokens: catalogue.get(MODEL)?.config.max_position_embeddings, temperature: 1, topP: 1, topK: 0, stop: [], seed: net.drawnSeeds[0], topLogprobs: 0 },
+      { maxTokens: fixture.catalogue.get(MODEL)?.config.max_position_embeddings, temperature: 1, topP: 1, topK: 0, stop: [], seed: net.drawnSeeds[0], topLogprobs: 0 },
       { maxTokens: 5, temperature: 1, topP: 1, topK: 0, stop: ['a', 'b'], seed: net.drawnSeeds[1], topLogprobs: 0 },
     ]);
   });
@@ -911,7 +870,7 @@ describe('cross-origin headers', () => {
 });
 
 describe('GET /models/:id/:path', () => {
-  const dir = () => join(root, 'models', MODEL);
+  const dir = () => join(fixture.root, 'models', MODEL);
 
   it('streams a listed file whole, with its length and the manifest sha256 as ETag', async () => {
     const response = await network().app.request(`/models/${MODEL}/onnx/model.onnx`);
@@ -930,7 +889,7 @@ describe('GET /models/:id/:path', () => {
     const config = await net.app.request(`/models/${MODEL}/config.json`);
     expect(config.status).toBe(200);
     expect(config.headers.get('content-type')).toMatch(/^application\/json/);
-    expect(config.headers.get('etag')).toBe(`"${CONFIG_SHA}"`);
+    expect(config.headers.get('etag')).toBe(`"${CONFIG_SHA256}"`);
     expect(await config.text()).toBe(await readFile(join(dir(), 'config.json'), 'utf8'));
 
     const manifest = await net.app.request(`/models/${MODEL}/manifest.json`);
@@ -968,18 +927,15 @@ describe('billing', () => {
   async function billedNetwork(options: { idleTimeoutMs?: number } = {}) {
     let board: JobBoard | undefined;
     const money = await testEconomy({
-      catalogue,
+      catalogue: fixture.catalogue,
       settings: { starterCredits: STARTER, starterStake: 5 * MICROS_PER_DPHN, faucetPerHour: 1000 },
       countPromptTokens: () => PROMPT_TOKENS,
       changed: () => board?.dispatchWaiting(),
     });
-    const registry = new TabRegistry();
-    board = new JobBoard({ registry, idleTimeoutMs: options.idleTimeoutMs ?? 10_000, ...money.wiring.board });
-    const signalling = { server: new SignallingServer({ ...SIGNALLING_DEFAULTS, key: 'test', now: Date.now, log: () => {} }), key: 'test' };
-    const book = new AuditBook();
-    const desk = new AuditDesk({ registry, book, policy: DEFAULT_AUDIT_POLICY, tolerances: { epsilon: 0, delta: 0, tau: 0 }, plantRate: 0, random: Math.random, verdictTimeoutMs: 1000, pendingTimeoutMs: 1000 });
-    const server = createApp({ catalogue, registry, board, audits: { desk, book }, upgradeWebSocket, signalling, economy: money.wiring.deps, webDir: join(root, 'web'), ortDir: join(root, 'ort'), randomSeed: () => 1, log: () => {} });
-    const net: Network = { app: { request: (path: string, init?: RequestInit) => server.request(path, init), fetch: server.fetch }, registry, board, drawnSeeds: [] };
+    const built = testApp({ models: fixture, economy: money.wiring.deps, board: { idleTimeoutMs: options.idleTimeoutMs, ...money.wiring.board } });
+    board = built.board;
+    const server = built.app;
+    const net: Network = { app: { request: (path: string, init?: RequestInit) => server.request(path, init), fetch: server.fetch }, registry: built.registry, board, drawnSeeds: [] };
     /** A scripted tab whose identity was accepted from 127.0.0.1 (and so staked), unless `staked` is false. */
     const connect = async (reply: (task: TaskMessage) => JobEvent[], staked = true) => {
       const tab = connectScriptedTab(net, reply);
@@ -998,7 +954,7 @@ describe('billing', () => {
     };
     const complete = (key: string, body: unknown, init: RequestInit = {}) =>
       server.request('/v1/chat/completions', { method: 'POST', headers: { 'Content-Type': 'application/json', Authorization: `Bearer ${key}` }, body: JSON.stringify(body), ...init });
-    const call = (path: string, key: string, init: RequestInit = {}) => server.request(path, { ...init, headers: { Authorization: `Bearer ${key}` } });
+    const call = (path: string, key: string, init: RequestInit = {}) => server.request(path, withKey(init, key));
     const get = async <T,>(path: string, key: string) => {
       const response = await call(path, key);
       expect(response.status).toBe(200);
@@ -1091,7 +1047,7 @@ describe('billing', () => {
     expect(await money.store.ledger.balance(escrowAccount(job.job_id))).toBe(0);
   });
 
-  it('refunds in full a client that hangs up mid-stream', async () => {
+  it('charges a client that hangs up mid-stream for the prompt and the tokens it was sent, and returns the rest', async () => {
     const { connect, account, complete, balance, ended } = await billedNetwork();
     const tab = await connect(() => [token(0, 'Hel')]); // then silence
     const me = await account();
@@ -1104,10 +1060,9 @@ describe('billing', () => {
     controller.abort();
     await vi.waitFor(() => expect(tab.link.ofType('cancel')).toHaveLength(1));
 
-    const job = await ended(me.key);
-    expect(job).toMatchObject({ status: 'refunded', charged: null });
-    expect(job.reason).toContain('client_closed_request');
-    expect(await balance(me.key)).toEqual(amount(STARTER));
+    const charge = costOf(PRICE, PROMPT_TOKENS, 1); // one token was streamed
+    expect(await ended(me.key)).toMatchObject({ status: 'settled', charged: amount(charge), prompt_tokens: PROMPT_TOKENS, completion_tokens: 1 });
+    expect(await balance(me.key)).toEqual(amount(STARTER - charge));
     await reader?.cancel().catch(() => {});
   });
 

@@ -1,23 +1,12 @@
-import { upgradeWebSocket } from '@hono/node-server';
-import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { ErrorBody } from '../../src/protocol/api.ts';
 import type { Amount, ContributorView, LedgerEntryView, Page, StandingView } from '../../src/protocol/accounts.ts';
 import { testEconomy } from '../../test/unit/economy.ts';
 import { TestIdentity } from '../../test/unit/tab-peer.ts';
-import { createApp } from '../app.ts';
+import { expectError, testApp, writeTestModels, type TestModels } from '../../test/unit/test-app.ts';
 import { DEFAULT_ECONOMY } from '../economy.ts';
-import { JobBoard } from '../jobs/job-board.ts';
 import { contributorAccount } from '../ledger/accounts.ts';
 import { formatDphn, maxJobReward, minimumStake, priceOf } from '../ledger/pricing.ts';
-import { loadCatalogue, type ModelCatalogue } from '../models/catalogue.ts';
-import { SIGNALLING_DEFAULTS, SignallingServer } from '../signalling/signalling-server.ts';
-import { TabRegistry } from '../tabs/tab-registry.ts';
 import { AuditBook } from '../trust/audit-book.ts';
-import { AuditDesk } from '../trust/audit-desk.ts';
-import { DEFAULT_AUDIT_POLICY } from '../trust/audit-policy.ts';
 import { ACTION_WINDOW_MS } from './contributor-routes.ts';
 
 const MODEL = 'tiny-a';
@@ -27,38 +16,20 @@ const T0 = Date.parse('2026-12-01T10:00:00Z');
 const UNBONDING_MS = 3 * 24 * 3600_000;
 const DPHN = 1_000_000;
 
-let root: string;
-let catalogue: ModelCatalogue;
-
-async function writeModelFolder(modelsDir: string, id: string, contextLength: number): Promise<void> {
-  const dir = join(modelsDir, id);
-  await mkdir(join(dir, 'onnx'), { recursive: true });
-  const config = { model_type: 'llama', vocab_size: 32, hidden_size: 8, num_hidden_layers: 1, num_attention_heads: 2, num_key_value_heads: 1, max_position_embeddings: contextLength, eos_token_id: 2 };
-  const configText = JSON.stringify(config);
-  const manifest = { id, parameters: 1234, files: [{ path: 'onnx/model.onnx', size: 4, sha256: 'ab'.repeat(32) }, { path: 'config.json', size: configText.length, sha256: 'cd'.repeat(32) }] };
-  await writeFile(join(dir, 'manifest.json'), JSON.stringify(manifest));
-  await writeFile(join(dir, 'config.json'), configText);
-  await writeFile(join(dir, 'onnx', 'model.onnx'), new Uint8Array(4));
-}
+let fixture: TestModels;
 
 beforeAll(async () => {
-  root = await mkdtemp(join(tmpdir(), 'dolphin-contributors-'));
-  await Promise.all([writeModelFolder(join(root, 'models'), MODEL, CONTEXT[MODEL]), writeModelFolder(join(root, 'models'), OTHER_MODEL, CONTEXT[OTHER_MODEL]), mkdir(join(root, 'web')), mkdir(join(root, 'ort'))]);
-  catalogue = await loadCatalogue(join(root, 'models'));
+  fixture = await writeTestModels('dolphin-contributors-', { [MODEL]: { contextLength: CONTEXT[MODEL] }, [OTHER_MODEL]: { contextLength: CONTEXT[OTHER_MODEL] } });
 });
 afterAll(async () => {
-  await rm(root, { recursive: true, force: true });
+  await fixture.remove();
 });
 
 /** A fresh coordinator over its own economy and audit book, with a clock the test moves. */
 async function network(book = new AuditBook()) {
   const clock = { now: T0 };
-  const economy = await testEconomy({ catalogue, book, settings: { unbondingMs: UNBONDING_MS }, now: () => clock.now });
-  const registry = new TabRegistry();
-  const board = new JobBoard({ registry, idleTimeoutMs: 10_000 });
-  const desk = new AuditDesk({ registry, book, policy: DEFAULT_AUDIT_POLICY, tolerances: { epsilon: 0, delta: 0, tau: 0 }, plantRate: 0, random: Math.random, verdictTimeoutMs: 1000, pendingTimeoutMs: 1000 });
-  const signalling = { server: new SignallingServer({ ...SIGNALLING_DEFAULTS, key: 'test', now: Date.now, log: () => {} }), key: 'test' };
-  const app = createApp({ catalogue, registry, board, audits: { desk, book }, upgradeWebSocket, signalling, economy: economy.wiring.deps, webDir: join(root, 'web'), ortDir: join(root, 'ort'), randomSeed: () => 1, log: () => {} });
+  const economy = await testEconomy({ catalogue: fixture.catalogue, book, settings: { unbondingMs: UNBONDING_MS }, now: () => clock.now });
+  const { app } = testApp({ models: fixture, economy: economy.wiring.deps, book });
   const get = (path: string) => app.request(path);
   const post = (path: string, body: unknown) => app.request(path, { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: typeof body === 'string' ? body : JSON.stringify(body) });
   /** Gives the identity `amount` µDPHN it may stake (a faucet grant to its available balance). */
@@ -71,15 +42,6 @@ async function network(book = new AuditBook()) {
     return ((await response.json()) as ContributorView).dphn;
   };
   return { app, get, post, fund, standing, economy, clock, book };
-}
-
-async function expectError(response: Response, status: number, error: Omit<ErrorBody['error'], 'message'>) {
-  expect(response.status).toBe(status);
-  expect(response.headers.get('content-type')).toMatch(/^application\/json/);
-  const body = (await response.json()) as ErrorBody;
-  expect(body).toEqual({ error: { message: expect.any(String), ...error } });
-  expect(body.error.message.length).toBeGreaterThan(0);
-  return body;
 }
 
 const amount = (micros: number): Amount => ({ micros, dphn: formatDphn(micros) });

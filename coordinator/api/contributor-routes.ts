@@ -43,7 +43,7 @@ export function contributorRoutes(deps: ContributorRoutesDeps): Hono {
       staked: amount(s.staked),
       unbonding: amount(s.unbonding),
       unbonding_entries: s.unbondingEntries.map((e) => ({ amount: amount(e.amount), release_at: new Date(e.releaseAt).toISOString() })),
-      minimum_stake: Object.fromEntries(deps.models().map((m) => [m, amount(accounts.minimumStake(id, m, book.contributor(id, true)?.worker.auditProbability ?? 1, s.pending))])),
+      minimum_stake: Object.fromEntries(deps.models().map((m) => [m, amount(accounts.minimumStake(id, m, book.auditProbability(id), s.pending))])),
     };
   };
 

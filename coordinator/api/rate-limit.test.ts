@@ -1,17 +1,6 @@
 import { describe, expect, it } from 'vitest';
+import { seededRandom } from '../../test/unit/random.ts';
 import { RateLimiter, type RateLimitOptions } from './rate-limit.ts';
-
-/** mulberry32: a small seeded PRNG, so every random case can be replayed. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 function limiter(options: Omit<RateLimitOptions, 'now'>) {
   const clock = { t: 1_000_000 };
@@ -107,17 +96,17 @@ describe('RateLimiter', () => {
   });
 
   it('agrees with an unbounded sliding log with LRU forgetting, over random sequences', () => {
-    const random = prng(21);
+    const random = seededRandom(21);
     for (let run = 0; run < 200; run++) {
-      const limit = Math.floor(random() * 6);
-      const windowMs = 1 + Math.floor(random() * 500);
-      const maxKeys = 1 + Math.floor(random() * 6);
+      const limit = random.int(6);
+      const windowMs = 1 + random.int(500);
+      const maxKeys = 1 + random.int(6);
       const { clock, limiter: l } = limiter({ limit, windowMs, maxKeys });
       // the reference: every granted take per key, and the keys in order of last use
       const log = new Map<string, number[]>();
       for (let step = 0; step < 50; step++) {
-        clock.t += Math.floor(random() * 120);
-        const key = `k${Math.floor(random() * 8)}`;
+        clock.t += random.int(120);
+        const key = `k${random.int(8)}`;
         const result = l.take(key);
         if (limit === 0) {
           expect(result.ok).toBe(false);

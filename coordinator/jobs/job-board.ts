@@ -97,8 +97,11 @@ export interface JobBoardOptions {
   onCompleted?: (job: { tab: Tab; task: TaskMessage; tokens: ReadonlyArray<TranscriptToken>; end: Omit<DoneFromTab, 'type' | 'signature' | 'text'> }) => void;
   /** A job ended and its tab may take other work. */
   onTabFree?: (tab: Tab) => void;
-  /** Every job's end, once: its last event (a verified `done`, or `failed`) and the tab that served it (billing). */
-  onFinished?: (job: { id: string; tab: Tab; event: Extract<JobEvent, { type: 'done' | 'failed' }> }) => void;
+  /**
+   * Every job's end, once: its last event (a verified `done`, or `failed`), the tab that served it, how many tokens
+   * it had streamed to the requester, and the prompt's token count as the coordinator counted it (billing).
+   */
+  onFinished?: (job: { id: string; tab: Tab; event: Extract<JobEvent, { type: 'done' | 'failed' }>; streamed: number; promptTokens: number | undefined }) => void;
   /** Whether the tab may take a job of the model (stake, reputation); default: every tab serving it. */
   eligible?: (tab: Tab, model: string) => boolean;
 }
@@ -120,6 +123,11 @@ export class JobBoard {
 
   get size(): number {
     return this.jobs.size;
+  }
+
+  /** Whether the job is in flight here. */
+  running(jobId: string): boolean {
+    return this.jobs.has(jobId);
   }
 
   get waitingCount(): number {
@@ -295,7 +303,7 @@ export class JobBoard {
     job.tab.runningJobs--;
     job.queue.push(event);
     job.queue.close();
-    if (event.type !== 'tokens') this.afterwards(() => this.options.onFinished?.({ id: job.id, tab: job.tab, event }));
+    if (event.type !== 'tokens') this.afterwards(() => this.options.onFinished?.({ id: job.id, tab: job.tab, event, streamed: job.nextIndex, promptTokens: job.promptTokens }));
     this.dispatchWaiting();
     this.afterwards(() => this.options.onTabFree?.(job.tab));
   }

@@ -280,3 +280,28 @@ describe('Billing.jobEnded', () => {
     expect(await store.ledger.balance(contributorAccount('worker', 'available'))).toBe(Math.floor((costOf(DEFAULT_PRICE, 100, 321) * SHARE) / 1e6));
   });
 });
+
+describe('Billing.refundOrphans', () => {
+  it('refunds escrows no running job will end, older than the given age, and leaves running and recent ones', async () => {
+    const clock = { now: 1_700_000_000_000 };
+    store = openSqliteStore({ path: ':memory:', now: () => new Date(clock.now) });
+    const billing = new Billing({ store: store.billing, prices: PRICES, contributorSharePpm: SHARE, settlementWindowMs: WINDOW, now: () => clock.now, log: () => {} });
+    await store.requesters.ensure({ id: 'alice', name: 'Alice' });
+    await store.ledger.transfer({ idempotencyKey: 'fund:alice', kind: 'faucet', postings: [{ account: MINT, amount: -10_000_000 }, { account: requesterAccount('alice'), amount: 10_000_000 }] });
+    const quote = billing.quote(MODEL, 100, 500, CONTEXT);
+    for (const jobId of ['old-orphan', 'old-running']) expect(await billing.hold(jobId, 'alice', MODEL, quote, false)).toEqual({ ok: true });
+    clock.now += 3 * 3600_000;
+    expect(await billing.hold('recent', 'alice', MODEL, quote, false)).toEqual({ ok: true });
+
+    expect(await billing.refundOrphans((jobId) => jobId === 'old-running', 2 * 3600_000, 'orphaned')).toBe(1);
+    expect(await store.billing.job('old-orphan')).toMatchObject({ status: 'refunded', reason: 'orphaned' });
+    expect(await store.billing.job('old-running')).toMatchObject({ status: 'escrowed' });
+    expect(await store.billing.job('recent')).toMatchObject({ status: 'escrowed' });
+    // At a restart nothing runs, and every escrow made before it is an orphan.
+    clock.now += 1;
+    expect(await billing.refundOrphans(() => false, 0, 'restarted')).toBe(2);
+    expect(await store.ledger.balance(escrowAccount('recent'))).toBe(0);
+    expect(await store.ledger.balance(requesterAccount('alice'))).toBe(10_000_000);
+    await expectLedgerSound();
+  });
+});

@@ -78,6 +78,27 @@ export class Billing {
     return { ok: false, reason: 'error', message: result.message };
   }
 
+  /**
+   * Refunds escrows no job will end any more: every one at start (the jobs in flight died with the last process),
+   * then those older than `staleAfterMs` whose job is not running (an ending that failed to be written). Never
+   * throws.
+   */
+  async refundOrphans(running: (jobId: string) => boolean, staleAfterMs: number, reason: string): Promise<number> {
+    let refunded = 0;
+    try {
+      const before = new Date(this.options.now() - staleAfterMs).toISOString();
+      for (const jobId of await this.options.store.escrowedJobs(before, 1000)) {
+        if (running(jobId)) continue;
+        const result = await this.options.store.refund(jobId, reason);
+        if (result.ok) refunded++;
+        else this.options.log(`refund of orphaned ${jobId} failed: ${result.message}`);
+      }
+    } catch (error) {
+      this.options.log(`refunding orphaned escrows failed: ${error instanceof Error ? error.message : String(error)}`);
+    }
+    return refunded;
+  }
+
   /** The job ended: settle what it served, or refund it. Never throws; a failure is logged (the escrow stays held). */
   async jobEnded(jobId: string, end: JobEnd): Promise<void> {
     const { store, contributorSharePpm, settlementWindowMs, now, log } = this.options;

@@ -53,6 +53,7 @@ export class ContributorAccounts {
   private readonly standings = new Map<string, Standing>();
   /** Identities whose starter stake is being granted: a second tab accepted meanwhile must not take another unit. */
   private readonly granting = new Set<string>();
+  private changeQueued = false;
 
   constructor(private readonly options: ContributorAccountsOptions) {}
 
@@ -170,7 +171,17 @@ export class ContributorAccounts {
   private async refresh(contributorId: string, load = false): Promise<void> {
     if (!load && !this.standings.has(contributorId)) return;
     this.standings.set(contributorId, await this.options.store.standing(contributorId));
-    this.options.changed();
+    this.notifyChanged();
+  }
+
+  /** Many standings change at once (a sweep): the scheduler hears of it once. */
+  private notifyChanged(): void {
+    if (this.changeQueued) return;
+    this.changeQueued = true;
+    queueMicrotask(() => {
+      this.changeQueued = false;
+      this.options.changed();
+    });
   }
 
   /** Money matters run beside the jobs: a failure is logged, never thrown into the caller. */

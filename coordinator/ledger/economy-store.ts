@@ -92,6 +92,8 @@ export interface BillingStore {
   /** The job failed or was cancelled: all of its escrow returns to the requester. */
   refund(jobId: string, reason: string): Promise<TransferResult>;
   job(jobId: string): Promise<JobBill | null>;
+  /** Jobs still holding their escrow that were created before `before` (ISO time), oldest first, `limit` at most. */
+  escrowedJobs(before: string, limit: number): Promise<string[]>;
   /** The requester's jobs, newest first; `before` is a cursor from an earlier page. */
   usage(requesterId: string, page: { limit: number; before?: number }): Promise<{ jobs: JobBill[]; next: number | null }>;
 }
@@ -127,7 +129,7 @@ export interface ContributorStore {
    * Once per job.
    */
   convict(conviction: { jobId: string; contributorId: string; verifiers: readonly string[]; verifierSharePpm: number }): Promise<ConvictionResult>;
-  /** A verifier's fee for an audit, from the treasury (the mint covers what the treasury cannot). */
+  /** A verifier's fee for an audit, from the treasury, as much of it as the treasury holds (insufficient_funds when empty). */
   payFee(fee: { key: string; verifierId: string; amount: number }): Promise<TransferResult>;
   /** Available → staked. */
   stake(contributorId: string, amount: number, key: string): Promise<TransferResult>;
@@ -146,7 +148,8 @@ export interface ContributorStore {
 export interface TrustStore {
   /** Every identity's record, as the audit book serialised it. */
   identities(): Promise<Array<{ contributorId: string; record: string }>>;
-  saveIdentity(contributorId: string, record: string): Promise<void>;
+  /** Saves the record unless a newer `version` of it is saved already (writes may land out of order). */
+  saveIdentity(contributorId: string, record: string, version: number): Promise<void>;
   /** A decided audit (serialised), replacing an earlier save of the same job. */
   saveAudit(audit: { jobId: string; contributorId: string; status: string; body: string; decidedAt: string }): Promise<void>;
   audit(jobId: string): Promise<string | null>;

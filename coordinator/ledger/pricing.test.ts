@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import { seededRandom, type Random } from '../../test/unit/random.ts';
 import { MICROS_PER_DPHN } from './accounts.ts';
 import {
   costOf,
@@ -13,22 +14,10 @@ import {
   type ModelPrice,
 } from './pricing.ts';
 
-/** mulberry32: a small seeded PRNG, so every random case can be replayed. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
 /** A whole number from 0 to max inclusive (max up to 2^53 − 1), spread over magnitudes so small values come up too. */
-function wholeUpTo(random: () => number, max: number): number {
-  const bound = Math.floor(max * random() ** 4);
-  return Math.min(max, Math.floor(random() * (bound + 1)));
+function wholeUpTo(random: Random, max: number): number {
+  const bound = Math.floor(max * random.next() ** 4);
+  return Math.min(max, Math.floor(random.next() * (bound + 1)));
 }
 
 const CASES = 10_000;
@@ -94,7 +83,7 @@ describe('priceTableSchema', () => {
   });
 
   it('accepts every whole µDPHN up to the ceiling, as a number or as its shortest decimal, and returns it exactly', () => {
-    const random = prng(1);
+    const random = seededRandom(1);
     for (let i = 0; i < CASES; i++) {
       const micros = wholeUpTo(random, 1_000_000 * MICROS_PER_DPHN);
       const dphn = micros / MICROS_PER_DPHN;
@@ -105,9 +94,9 @@ describe('priceTableSchema', () => {
   });
 
   it('refuses every value with a 7th decimal, at any magnitude', () => {
-    const random = prng(2);
+    const random = seededRandom(2);
     for (let i = 0; i < CASES; i++) {
-      const tenths = wholeUpTo(random, 1_000_000 * MICROS_PER_DPHN - 1) * 10 + 1 + Math.floor(random() * 9); // last digit 1..9
+      const tenths = wholeUpTo(random, 1_000_000 * MICROS_PER_DPHN - 1) * 10 + 1 + random.int(9); // last digit 1..9
       const dphn = tenths / (10 * MICROS_PER_DPHN);
       expect(problems({ default: { prompt: dphn, completion: 0 } })).toEqual([
         'default.prompt: a price must be a whole number of µDPHN (at most 6 decimals of DPHN)',
@@ -166,7 +155,7 @@ describe('costOf', () => {
   });
 
   it('equals the exact ceiling and is monotone in both token counts, over random cases', () => {
-    const random = prng(3);
+    const random = seededRandom(3);
     for (let i = 0; i < CASES; i++) {
       const p = price(wholeUpTo(random, 1e9), wholeUpTo(random, 1e9));
       const prompt = wholeUpTo(random, 1e6);
@@ -202,7 +191,7 @@ describe('splitCharge', () => {
   });
 
   it('sums exactly to the charge, with both parts whole and the contributor the floor, over random cases', () => {
-    const random = prng(4);
+    const random = seededRandom(4);
     for (let i = 0; i < CASES; i++) {
       const charge = wholeUpTo(random, Number.MAX_SAFE_INTEGER);
       const share = wholeUpTo(random, 1_000_000);
@@ -227,7 +216,7 @@ describe('verifierFee', () => {
   });
 
   it('equals the exact ceiling and never exceeds the cost, over random cases', () => {
-    const random = prng(5);
+    const random = seededRandom(5);
     for (let i = 0; i < CASES; i++) {
       const p = price(wholeUpTo(random, 1e9), wholeUpTo(random, 1e9));
       const prompt = wholeUpTo(random, 1e6);
@@ -250,7 +239,7 @@ describe('maxJobReward', () => {
   });
 
   it("bounds the contributor's share of every job that fits the context, over random cases", () => {
-    const random = prng(6);
+    const random = seededRandom(6);
     for (let i = 0; i < CASES; i++) {
       const p = price(wholeUpTo(random, 1e9), wholeUpTo(random, 1e9));
       const context = wholeUpTo(random, 1e6);
@@ -296,11 +285,11 @@ describe('minimumStake', () => {
   });
 
   it('satisfies the condition, and one less does not, over random cases', () => {
-    const random = prng(7);
+    const random = seededRandom(7);
     for (let i = 0; i < CASES; i++) {
       const gain = wholeUpTo(random, 1e12);
       const pending = wholeUpTo(random, 1e13);
-      const p = i % 10 === 0 ? [1, 0.5, 0.1, 0.01, 1e-6][i % 5]! : Math.max(Number.MIN_VALUE, random() ** 3);
+      const p = i % 10 === 0 ? [1, 0.5, 0.1, 0.01, 1e-6][i % 5]! : Math.max(Number.MIN_VALUE, random.next() ** 3);
       const stake = minimumStake({ gain, auditProbability: p, pending });
       if (stake === Infinity) {
         expect(gain / p + 1).toBeGreaterThan(Number.MAX_SAFE_INTEGER);
@@ -328,9 +317,9 @@ describe('formatDphn', () => {
   });
 
   it('reads back to the same µDPHN, over random cases', () => {
-    const random = prng(8);
+    const random = seededRandom(8);
     for (let i = 0; i < CASES; i++) {
-      const micros = (random() < 0.5 ? -1 : 1) * wholeUpTo(random, Number.MAX_SAFE_INTEGER);
+      const micros = (random.next() < 0.5 ? -1 : 1) * wholeUpTo(random, Number.MAX_SAFE_INTEGER);
       const text = formatDphn(micros);
       const match = /^(-?)(0|[1-9]\d*)(?:\.(\d{0,5}[1-9]))? DPHN$/.exec(text);
       expect(match, text).not.toBeNull();

@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import { seededRandom } from '../../test/unit/random.ts';
 import {
   afterAudit,
   decayed,
@@ -8,18 +9,6 @@ import {
   reputationScore,
   type ReputationState,
 } from './reputation.ts';
-
-/** mulberry32: a small seeded PRNG, so every random case can be replayed. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 const HALF = DEFAULT_REPUTATION_HALF_LIFE_MS;
 const T0 = Date.UTC(2026, 0, 1);
@@ -73,11 +62,11 @@ describe('decayed', () => {
   });
 
   it('composes: decaying in steps equals decaying at once, over random cases', () => {
-    const random = prng(11);
+    const random = seededRandom(11);
     for (let i = 0; i < CASES; i++) {
-      const state = { passes: random() * 100, failures: random() * 10, updatedAt: T0 };
-      const mid = T0 + Math.floor(random() * 5 * HALF);
-      const end = mid + Math.floor(random() * 5 * HALF);
+      const state = { passes: random.next() * 100, failures: random.next() * 10, updatedAt: T0 };
+      const mid = T0 + Math.floor(random.next() * 5 * HALF);
+      const end = mid + Math.floor(random.next() * 5 * HALF);
       const stepped = decayed(decayed(state, mid, HALF), end, HALF);
       const once = decayed(state, end, HALF);
       expect(stepped.updatedAt).toBe(once.updatedAt);
@@ -155,17 +144,17 @@ describe('reputationScore', () => {
   });
 
   it('stays in [0, 1], and only moves toward 0.5 while nothing happens, over random histories', () => {
-    const random = prng(12);
+    const random = seededRandom(12);
     for (let i = 0; i < CASES; i++) {
       let state = NEW_REPUTATION;
       let now = T0;
-      const length = Math.floor(random() * 30);
+      const length = random.int(30);
       for (let a = 0; a < length; a++) {
-        now += Math.floor(random() * 2 * HALF) - HALF / 4; // the clock sometimes steps back
-        state = afterAudit(state, random() < 0.8 ? 'passed' : 'convicted', now, HALF);
+        now += Math.floor(random.next() * 2 * HALF) - HALF / 4; // the clock sometimes steps back
+        state = afterAudit(state, random.next() < 0.8 ? 'passed' : 'convicted', now, HALF);
       }
       const score = reputationScore(state, now, HALF);
-      const later = reputationScore(state, now + Math.floor(random() * 10 * HALF), HALF);
+      const later = reputationScore(state, now + Math.floor(random.next() * 10 * HALF), HALF);
       for (const s of [score, later]) {
         expect(s).toBeGreaterThanOrEqual(0);
         expect(s).toBeLessThanOrEqual(1);

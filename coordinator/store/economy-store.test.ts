@@ -9,22 +9,11 @@
  * moves nothing.
  */
 import { describe, expect, it } from 'vitest';
+import { seededRandom, type Random } from '../../test/unit/random.ts';
 import { contributorAccount, escrowAccount, MINT, requesterAccount, TREASURY, type AccountId } from '../ledger/accounts.ts';
 import type { ConvictionResult, JobStatus, Settlement, Store } from '../ledger/economy-store.ts';
 import type { TransferResult } from '../ledger/ledger-store.ts';
 import { openSqliteStore } from './sqlite-store.ts';
-
-function random(seed: number) {
-  let a = seed >>> 0;
-  const next = () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = Math.imul(a ^ (a >>> 15), a | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-  return { next, int: (n: number) => Math.floor(next() * n), pick: <T,>(xs: readonly T[]): T => xs[Math.floor(next() * xs.length)] as T };
-}
-type Random = ReturnType<typeof random>;
 
 const SEQUENCES = 1000;
 const STEPS = 30;
@@ -280,7 +269,13 @@ class Model {
         const fingerprint = `${op.verifierId}|${op.amount}`;
         const applied = this.keys.get(op.key);
         if (applied) return applied.fingerprint === fingerprint ? replayed : { ok: false, reason: 'key_reused' };
-        this.fromTreasury(contributorAccount(op.verifierId, 'available'), op.amount);
+        // Fees come from the treasury only, as much as it holds; never minted.
+        const paid = Math.min(op.amount, this.balance(TREASURY));
+        if (paid === 0) return { ok: false, reason: 'insufficient_funds' };
+        this.move([
+          [TREASURY, -paid],
+          [contributorAccount(op.verifierId, 'available'), paid],
+        ]);
         this.keys.set(op.key, { fingerprint });
         return fresh;
       }
@@ -550,7 +545,7 @@ describe('economy store on SQLite', () => {
     const counts: Record<string, number> = {};
     const count = (name: string) => (counts[name] = (counts[name] ?? 0) + 1);
     for (let sequence = 0; sequence < SEQUENCES; sequence++) {
-      const r = random(sequence + 1);
+      const r = seededRandom(sequence + 1);
       const store = openSqliteStore({ path: ':memory:' });
       const model = new Model();
       const done: Done[] = [];
@@ -607,11 +602,13 @@ describe('economy store on SQLite', () => {
       'release: 1': 50,
       'convict: applied': 600,
       'convict: again': 250,
-      'payFee: applied': 800,
-      'payFee: replayed': 100,
-      'payFee: key_reused': 100,
+      // Fees are paid only from what the treasury holds, often nothing in a short random sequence.
+      'payFee: applied': 300,
+      'payFee: insufficient_funds': 500,
+      'payFee: replayed': 8,
+      'payFee: key_reused': 30,
       'payFee: invalid': 40,
-      'stake: applied': 500,
+      'stake: applied': 300,
       'stake: replayed': 25,
       'stake: insufficient_funds': 700,
       'stake: invalid': 70,
@@ -623,7 +620,7 @@ describe('economy store on SQLite', () => {
       'grant: true': 700,
       'grant: false': 200,
       'replays of a success': 600,
-      'keys reused': 150,
+      'keys reused': 100,
     }))
       expect(counts[name] ?? 0, name).toBeGreaterThanOrEqual(least);
   }, 60_000);
@@ -685,29 +682,41 @@ describe('economy store on SQLite', () => {
     store.close();
   });
 
-  it('answers a verifier fee replayed after the treasury changed from its key: ok/replayed, nothing moved again', async () => {
-    // The fee's split between the treasury and the mint depends on the treasury at the time; a retry must still be a replay.
+  /** A store whose treasury holds 40 µDPHN (from one settled job). */
+  async function withTreasury() {
     const store = openSqliteStore({ path: ':memory:' });
-    const { billing, contributors, requesters, ledger } = store;
-    // The treasury is empty: the mint pays the whole fee.
-    expect(await contributors.payFee({ key: 'fee:a1:v', verifierId: 'v', amount: 100 })).toMatchObject({ ok: true, replayed: false });
-    // A settlement puts 40 in the treasury.
-    await requesters.create({ id: 'r', name: 'r', key: { id: 'k', sha256: 'h', prefix: 'p', name: null }, starterCredits: 1000 });
+    const { billing, requesters, ledger } = store;
+    await requesters.create({ id: 'r', name: 'r', key: { id: 'k', sha256: 'h', prefix: 'p', name: null }, starterCredits: 2000 });
     await billing.escrow({ jobId: 'j', requesterId: 'r', model: 'm', amount: 1000 });
     await billing.settle({ jobId: 'j', charge: 400, reward: 360, promptTokens: 1, completionTokens: 1, contributorId: 'c', dueAt: 0 });
     expect(await ledger.balance(TREASURY)).toBe(40);
+    return store;
+  }
+
+  it('pays a verifier fee from the treasury only, as much as it holds, and answers a retry from its key', async () => {
+    const store = await withTreasury();
+    const { billing, contributors, ledger } = store;
+    const supply = -(await ledger.balance(MINT));
+    expect(await contributors.payFee({ key: 'fee:a1:v', verifierId: 'v', amount: 100 })).toMatchObject({ ok: true, replayed: false });
+    expect(await ledger.balance(contributorAccount('v', 'available'))).toBe(40);
+    expect(await ledger.balance(TREASURY)).toBe(0);
+    // An empty treasury pays nothing.
+    expect(await contributors.payFee({ key: 'fee:a2:v', verifierId: 'v', amount: 100 })).toMatchObject({ ok: false, reason: 'insufficient_funds' });
+    // The treasury fills again; a retry of the first fee is a replay, and moves nothing.
+    await billing.escrow({ jobId: 'j2', requesterId: 'r', model: 'm', amount: 1000 });
+    await billing.settle({ jobId: 'j2', charge: 400, reward: 360, promptTokens: 1, completionTokens: 1, contributorId: 'c', dueAt: 0 });
     expect(await contributors.payFee({ key: 'fee:a1:v', verifierId: 'v', amount: 100 })).toMatchObject({ ok: true, replayed: true });
-    expect(await ledger.balance(contributorAccount('v', 'available'))).toBe(100);
+    expect(await ledger.balance(contributorAccount('v', 'available'))).toBe(40);
     expect(await ledger.balance(TREASURY)).toBe(40);
-    expect(await ledger.balance(MINT)).toBe(-1100);
+    expect(-(await ledger.balance(MINT))).toBe(supply); // nothing minted
     store.close();
   });
 
   it('answers a fee key reused for another fee (amount or verifier) with key_reused, moving nothing', async () => {
-    const store = openSqliteStore({ path: ':memory:' });
+    const store = await withTreasury();
     const { contributors, ledger } = store;
-    expect(await contributors.payFee({ key: 'fee:a1:v', verifierId: 'v', amount: 100 })).toMatchObject({ ok: true, replayed: false });
-    const other = await contributors.payFee({ key: 'fee:a1:v', verifierId: 'w', amount: 250 });
+    expect(await contributors.payFee({ key: 'fee:a1:v', verifierId: 'v', amount: 10 })).toMatchObject({ ok: true, replayed: false });
+    const other = await contributors.payFee({ key: 'fee:a1:v', verifierId: 'w', amount: 25 });
     expect(await ledger.balance(contributorAccount('w', 'available'))).toBe(0); // nothing moved, as it should
     expect(other).toMatchObject({ ok: false, reason: 'key_reused' });
     store.close();

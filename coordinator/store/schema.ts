@@ -96,10 +96,12 @@ const MIGRATIONS: readonly string[] = [
      to_verifiers INTEGER NOT NULL,
      convicted_at TEXT NOT NULL
    ) STRICT;`,
-  // 3: each contributor identity's audit record and reputation, and decided audits with their verdicts.
+  // 3: each contributor identity's audit record and reputation (a newer version only ever replaces an older one),
+  // and decided audits with their verdicts.
   `CREATE TABLE identities (
      id TEXT PRIMARY KEY,
      record TEXT NOT NULL,
+     version INTEGER NOT NULL,
      updated_at TEXT NOT NULL
    ) STRICT;
    CREATE TABLE audits (

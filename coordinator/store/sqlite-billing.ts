@@ -32,6 +32,7 @@ export function sqliteBilling(db: Database.Database, ledger: LedgerWriter, now: 
   );
   const refundJob = db.prepare<[string, string, string]>("UPDATE jobs SET status = 'refunded', reason = ?, ended_at = ? WHERE id = ?");
   const insertReward = db.prepare<[string, string, number, number]>("INSERT INTO rewards (job_id, contributor_id, amount, due_at, state) VALUES (?, ?, ?, ?, 'pending')");
+  const escrowedBefore = db.prepare<[string, number], { id: string }>("SELECT id FROM jobs WHERE status = 'escrowed' AND created_at < ? ORDER BY seq LIMIT ?");
   const usageOf = db.prepare<[string, number, number], JobRow>(`SELECT ${JOB_COLUMNS} FROM jobs WHERE requester_id = ? AND seq < ? ORDER BY seq DESC LIMIT ?`);
 
   /** The job's row when it is still escrowed; a result to return otherwise. */
@@ -103,6 +104,7 @@ export function sqliteBilling(db: Database.Database, ledger: LedgerWriter, now: 
       const row = getJob.get(jobId);
       return row ? bill(row) : null;
     },
+    escrowedJobs: async (before, limit) => escrowedBefore.all(before, limit).map((r) => r.id),
     async usage(requesterId, page) {
       const rows = usageOf.all(requesterId, page.before ?? Number.MAX_SAFE_INTEGER, page.limit);
       return { jobs: rows.map(bill), next: rows.length === page.limit ? (rows.at(-1)?.seq ?? null) : null };

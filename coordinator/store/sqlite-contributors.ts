@@ -53,6 +53,16 @@ export function sqliteContributors(db: Database.Database, ledger: LedgerWriter, 
     return applyNonZero(ledger, { idempotencyKey: key, kind, memo, postings: [{ account: TREASURY, amount: -fromTreasury }, { account: MINT, amount: fromTreasury - amount }, { account, amount }] });
   };
 
+  /** A verifier's fee, from the treasury only, as much of it as the treasury holds: fees never create DPHN. */
+  const payFee = db.transaction((key: string, verifierId: string, amount: number): TransferResult => {
+    const memo = `${amount} µDPHN to ${verifierId}`;
+    const done = ledger.applied(key);
+    if (done !== null) return done.kind === 'verifier-fee' && done.memo === memo ? { ok: true, transferId: done.id, replayed: true } : { ok: false, reason: 'key_reused', message: `idempotency key ${key} was used for another payment` };
+    const paid = Math.min(amount, ledger.balance(TREASURY));
+    if (paid === 0) return { ok: false, reason: 'insufficient_funds', message: 'the treasury is empty' };
+    return ledger.apply({ idempotencyKey: key, kind: 'verifier-fee', memo, postings: [{ account: TREASURY, amount: -paid }, { account: contributorAccount(verifierId, 'available'), amount: paid }] });
+  });
+
   const mature = db.transaction((jobId: string): boolean => {
     const reward = pendingReward.get(jobId);
     if (!reward) return false;
@@ -134,7 +144,7 @@ export function sqliteContributors(db: Database.Database, ledger: LedgerWriter, 
       return matured;
     },
     convict: async (c) => convict.immediate(c.jobId, c.contributorId, c.verifiers, c.verifierSharePpm),
-    payFee: async (fee) => positive(fee.amount) ?? fromTreasury(fee.key, 'verifier-fee', contributorAccount(fee.verifierId, 'available'), fee.amount, `${fee.amount} µDPHN to ${fee.verifierId}`),
+    payFee: async (fee) => positive(fee.amount) ?? payFee(fee.key, fee.verifierId, fee.amount),
     stake: async (contributorId, amount, key) =>
       positive(amount) ??
       ledger.apply({ idempotencyKey: key, kind: 'stake', postings: [{ account: contributorAccount(contributorId, 'available'), amount: -amount }, { account: contributorAccount(contributorId, 'staked'), amount }] }),

@@ -7,20 +7,10 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { seededRandom, type Random } from '../../test/unit/random.ts';
 import { contributorAccount, escrowAccount, MINT, requesterAccount, TREASURY, type AccountId, type Posting } from '../ledger/accounts.ts';
 import type { LedgerStore, TransferRequest } from '../ledger/ledger-store.ts';
 import { openSqliteLedger } from './sqlite-ledger.ts';
-
-function random(seed: number) {
-  let a = seed >>> 0;
-  const next = () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = Math.imul(a ^ (a >>> 15), a | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-  return { next, int: (n: number) => Math.floor(next() * n), pick: <T,>(xs: readonly T[]): T => xs[Math.floor(next() * xs.length)] as T };
-}
 
 const ACCOUNTS: AccountId[] = [
   requesterAccount('r1'),
@@ -34,7 +24,7 @@ const ACCOUNTS: AccountId[] = [
 ];
 
 /** One random operation: mostly well-formed movements (some overdrawing), plus replays, reused keys and bad input. */
-function randomRequest(r: ReturnType<typeof random>, step: number, done: TransferRequest[]): { request: TransferRequest; kind: 'new' | 'replay' | 'reuse' | 'invalid' } {
+function randomRequest(r: Random, step: number, done: TransferRequest[]): { request: TransferRequest; kind: 'new' | 'replay' | 'reuse' | 'invalid' } {
   const roll = r.next();
   if (roll < 0.15 && done.length) return { request: r.pick(done), kind: 'replay' };
   if (roll < 0.2 && done.length) {
@@ -64,7 +54,7 @@ describe('SQLite ledger', async () => {
     let applied = 0;
     let refused = 0;
     for (let sequence = 0; sequence < 2000; sequence++) {
-      const r = random(sequence + 1);
+      const r = seededRandom(sequence + 1);
       const ledger = openSqliteLedger({ path: ':memory:' });
       const model = new Map<string, number>();
       const done: TransferRequest[] = [];

@@ -41,7 +41,9 @@ export function ledgerWriter(db: Database.Database, now: () => Date): LedgerWrit
     'SELECT a.id AS account, a.balance AS stored, COALESCE((SELECT SUM(amount) FROM postings p WHERE p.account_id = a.id), 0) AS recomputed FROM accounts a',
   );
 
-  const sumLike = db.prepare<[string], { total: number | null }>('SELECT SUM(balance) AS total FROM accounts WHERE id LIKE ?');
+  // Contributors' accounts only, found by key range ('contributor:' up to 'contributor;'), never the escrow account
+  // every job leaves behind.
+  const sumOfContributors = db.prepare<[string], { total: number | null }>("SELECT SUM(balance) AS total FROM accounts WHERE id >= 'contributor:' AND id < 'contributor;' AND id LIKE ?");
 
   const apply = db.transaction((request: TransferRequest, fingerprint: string): TransferResult => {
     const existing = findTransfer.get(request.idempotencyKey);
@@ -78,8 +80,8 @@ export function ledgerWriter(db: Database.Database, now: () => Date): LedgerWrit
     totals: () => ({
       supply: -(balanceOf.get(MINT)?.balance ?? 0),
       treasury: balanceOf.get(TREASURY)?.balance ?? 0,
-      staked: (sumLike.get('contributor:%:staked')?.total ?? 0) + (sumLike.get('contributor:%:unbonding')?.total ?? 0),
-      pending: sumLike.get('contributor:%:pending')?.total ?? 0,
+      staked: (sumOfContributors.get('%:staked')?.total ?? 0) + (sumOfContributors.get('%:unbonding')?.total ?? 0),
+      pending: sumOfContributors.get('%:pending')?.total ?? 0,
     }),
     audit() {
       const rows = auditRows.all();

@@ -204,7 +204,7 @@ describe('AuditBook persistence', () => {
       const writes: Array<Promise<void>> = [];
       const book = newBook({
         persist: {
-          identity: (id, record) => void writes.push(store.trust.saveIdentity(id, record)),
+          identity: (id, record, version) => void writes.push(store.trust.saveIdentity(id, record, version)),
           decided: (a) => void writes.push(store.trust.saveAudit({ jobId: a.jobId, contributorId: a.contributorId, status: a.status, body: JSON.stringify(a), decidedAt: a.decidedAt ?? now().toISOString() })),
         },
       });
@@ -300,8 +300,9 @@ describe('AuditBook reputation', () => {
 });
 
 describe('AuditBook.failingVerifiers', () => {
-  it('lists each trusted verifier whose verdict failed the job, once', () => {
+  it('lists each proven verifier whose verdict failed the job, once: the unproven and the untrusted earn nothing', () => {
     const book = newBook();
+    for (const v of ['a', 'c', 'lazy', 'convicted']) planted(book, v, false); // proven: each rejected a planted transcript
     const jobId = `job-${++jobs}`;
     book.opened({ jobId, model: MODEL, contributorId: 'worker', transcriptSha256: 'ab'.repeat(32) });
     book.verdict(jobId, verdict('a', false));
@@ -310,6 +311,7 @@ describe('AuditBook.failingVerifiers', () => {
     book.verdict(jobId, verdict('a', false)); // a again (a re-sent verdict)
     book.verdict(jobId, verdict('lazy', false));
     book.verdict(jobId, verdict('convicted', false));
+    book.verdict(jobId, verdict('unproven', false));
     expect(book.failingVerifiers(jobId)).toEqual(['a', 'c', 'lazy', 'convicted']);
 
     // A verifier that approved a planted transcript, or was convicted as a worker, no longer counts.
@@ -318,6 +320,19 @@ describe('AuditBook.failingVerifiers', () => {
     expect(book.failingVerifiers(jobId)).toEqual(['a', 'c']);
     book.decided(jobId, 'convicted');
     expect(book.failingVerifiers(jobId)).toEqual(['a', 'c']);
+  });
+
+  it('keeps the newest save of an identity in the SQLite store, whatever order the saves land in', async () => {
+    const store: Store = openSqliteStore({ path: ':memory:', now });
+    try {
+      await store.trust.saveIdentity('w', '{"v":2}', 2);
+      await store.trust.saveIdentity('w', '{"v":1}', 1); // an older write landing late
+      expect(await store.trust.identities()).toEqual([{ contributorId: 'w', record: '{"v":2}' }]);
+      await store.trust.saveIdentity('w', '{"v":3}', 3);
+      expect(await store.trust.identities()).toEqual([{ contributorId: 'w', record: '{"v":3}' }]);
+    } finally {
+      store.close();
+    }
   });
 
   it('is empty for a job with no failing verdict, and for an unknown job', () => {

@@ -14,6 +14,8 @@ const MAX_JOB_AUDITS = 10_000;
 const RECENT = 20;
 
 interface Identity {
+  /** Counts every change, so the store keeps the newest whatever order saves land in. */
+  version: number;
   record: AuditRecord;
   reputation: ReputationState;
   audited: number;
@@ -27,7 +29,7 @@ interface Identity {
 
 /** Where the book writes through (the store's TrustStore, serialised); calls must not throw. */
 export interface AuditPersistence {
-  identity(contributorId: string, serialised: string): void;
+  identity(contributorId: string, serialised: string, version: number): void;
   decided(audit: JobAudit): void;
 }
 
@@ -38,7 +40,7 @@ export interface AuditBookOptions {
   restore?: { identities: ReadonlyArray<{ contributorId: string; record: string }>; audits: readonly JobAudit[] };
 }
 
-const newIdentity = (): Identity => ({ record: NEW_IDENTITY, reputation: NEW_REPUTATION, audited: 0, passed: 0, convicted: 0, verdicts: 0, dissents: 0, plantedRejected: 0, plantedApproved: 0 });
+const newIdentity = (): Identity => ({ version: 0, record: NEW_IDENTITY, reputation: NEW_REPUTATION, audited: 0, passed: 0, convicted: 0, verdicts: 0, dissents: 0, plantedRejected: 0, plantedApproved: 0 });
 
 export class AuditBook {
   private readonly jobs = new Map<string, JobAudit>();
@@ -54,6 +56,11 @@ export class AuditBook {
     this.halfLifeMs = options.reputationHalfLifeMs ?? DEFAULT_REPUTATION_HALF_LIFE_MS;
     for (const { contributorId, record } of options.restore?.identities ?? []) this.identities.set(contributorId, { ...newIdentity(), ...(JSON.parse(record) as Partial<Identity>) });
     for (const audit of options.restore?.audits ?? []) this.jobs.set(audit.jobId, structuredClone(audit));
+  }
+
+  /** The chance that the identity's next job is audited (O(1): the scheduler asks for every candidate tab). */
+  auditProbability(contributorId: string): number {
+    return auditProbability(this.identities.get(contributorId)?.record ?? NEW_IDENTITY, this.policy);
   }
 
   /** The identity's reputation in [0, 1] (reputation.ts): 0.5 for a newcomer. */
@@ -117,9 +124,13 @@ export class AuditBook {
     }
   }
 
-  /** The verifiers whose failing verdicts count on the job's audit (those still trusted). */
+  /**
+   * The proven verifiers (still trusted, and having rejected a planted transcript) whose failing verdicts count on
+   * the job's audit: those a conviction rewards. An unproven identity's failing verdict counts towards the
+   * decision but earns nothing, so identities made to reject whatever they get cannot profit from it.
+   */
   failingVerifiers(jobId: string): string[] {
-    return [...new Set((this.jobs.get(jobId)?.verdicts ?? []).filter((v) => !v.verdict.ok && this.trustedVerifier(v.verifier)).map((v) => v.verifier))];
+    return [...new Set((this.jobs.get(jobId)?.verdicts ?? []).filter((v) => !v.verdict.ok && this.provenVerifier(v.verifier)).map((v) => v.verifier))];
   }
 
   plantedSent(): void {
@@ -210,6 +221,8 @@ export class AuditBook {
 
   private saved(contributorId: string): void {
     const identity = this.identities.get(contributorId);
-    if (identity) this.options.persist?.identity(contributorId, JSON.stringify(identity));
+    if (!identity) return;
+    identity.version++;
+    this.options.persist?.identity(contributorId, JSON.stringify(identity), identity.version);
   }
 }

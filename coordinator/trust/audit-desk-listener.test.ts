@@ -1,93 +1,45 @@
 /**
  * What the audit desk tells its `listener` (the economy): a fee-earning `verdictGiven` for every signed verdict, on
  * real and planted transcripts alike, with the transcript's token counts; and `decided` for each real job's audit,
- * with the failing (trusted) verifiers who convicted it. Setup helpers as in audit-desk.test.ts.
+ * with the failing (trusted) verifiers who convicted it. Setup from test/unit/audit-desk-harness.ts, as in audit-desk.test.ts.
  */
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
-import { AuditDesk, type AuditListener, type CompletedJob } from './audit-desk.ts';
-import { AuditBook } from './audit-book.ts';
-import type { AuditPolicy } from './audit-policy.ts';
-import { TabRegistry, type Tab } from '../tabs/tab-registry.ts';
-import { RecordingLink, TestIdentity } from '../../test/unit/tab-peer.ts';
-import type { CoordinatorToTab, TaskMessage, Verdict } from '../../src/protocol/tab.ts';
+import { answer, audits, auditDeskHarness, auditWithTwoVerifiers, completedJob, FAIL, lastAudit, MODEL, PASS, type AuditDeskHarnessOptions, type TestTab } from '../../test/unit/audit-desk-harness.ts';
+import type { Verdict } from '../../src/protocol/tab.ts';
+import type { AuditListener } from './audit-desk.ts';
 
-const MODEL = 'dolphin-tiny';
-const TOLERANCES = { epsilon: 1e-3, delta: 1e-3, tau: 1e-3 };
-const PASS: Verdict = { ok: true, firstFailure: null, maxIntervalDistance: 0, maxLogitGap: 0, maxLogprobDeviation: 1e-6 };
-const FAIL: Verdict = { ok: false, firstFailure: { position: 2, reason: 'logprob_mismatch' }, maxIntervalDistance: 0, maxLogitGap: 0, maxLogprobDeviation: 0.7 };
-
-type Audit = Extract<CoordinatorToTab, { type: 'audit' }>;
 type VerdictGiven = Parameters<AuditListener['verdictGiven']>[0];
 type Decided = Parameters<AuditListener['decided']>[0];
 
-interface TestTab {
-  tab: Tab;
-  link: RecordingLink;
-  identity: TestIdentity;
-}
-
-let registry: TabRegistry;
-let book: AuditBook;
-let clock: number;
-let jobs = 0;
-
-function network(options: { policy?: AuditPolicy; random?: () => number; pendingTimeoutMs?: number } = {}) {
-  registry = new TabRegistry();
-  const policy = options.policy ?? { probation: 3, pMin: 0.05 };
-  book = new AuditBook(policy);
-  clock = 0;
+/** A desk whose listener's calls are kept in `calls`. */
+function network(options: Omit<AuditDeskHarnessOptions, 'listener'> = {}) {
   const calls = { verdicts: [] as VerdictGiven[], decided: [] as Decided[] };
-  const desk = new AuditDesk({
-    listener: { verdictGiven: (v) => calls.verdicts.push(v), decided: (d) => calls.decided.push(d) },
-    registry,
-    book,
-    policy,
-    tolerances: TOLERANCES,
-    plantRate: 0,
-    random: options.random ?? (() => 0.5),
-    verdictTimeoutMs: 60_000,
-    pendingTimeoutMs: options.pendingTimeoutMs ?? 600_000,
-    now: () => clock,
-    log: () => {},
-  });
-  return { desk, calls };
+  const net = auditDeskHarness({ ...options, listener: { verdictGiven: (v) => calls.verdicts.push(v), decided: (d) => calls.decided.push(d) } });
+  return { ...net, calls };
 }
 
-let nextPeer = 1;
-function prove(contributorId: string) {
-  book.plantedSent();
-  book.plantedJudged(contributorId, false);
-}
-function openTab(models = [MODEL], options: { proven?: boolean } = {}): TestTab {
-  const link = new RecordingLink();
-  const identity = new TestIdentity();
-  if (options.proven !== false) prove(identity.contributorId);
-  const tab = registry.add(link);
-  Object.assign(tab, { ready: true, contributorId: identity.contributorId, publicKey: identity.publicKey, backend: 'wasm', models, peerId: `peer${nextPeer++}` });
-  return { tab, link, identity };
-}
-
-function completedJob(worker: TestTab, end: { promptTokens: number; completionTokens: number } = { promptTokens: 6, completionTokens: 4 }): CompletedJob {
-  const task: TaskMessage = {
-    type: 'task',
-    jobId: `job-${++jobs}`,
-    model: MODEL,
-    messages: [{ role: 'user', content: 'hi' }],
-    params: { maxTokens: 8, temperature: 0.8, topP: 0.95, topK: 0, stop: [], seed: 42, topLogprobs: 0 },
+/**
+ * A worker and three verifiers; `judge` has the verifier now holding the audit answer `verdict`, and returns its
+ * identity. `nextJob` forgets who answered and what was sent, for the worker's next job.
+ */
+function threeVerifiers() {
+  const net = network();
+  const worker = net.openTab();
+  const tabs = [net.openTab(), net.openTab(), net.openTab()];
+  const answered = new Set<TestTab>();
+  const judge = (verdict: Verdict) => {
+    const verifier = holder(tabs, answered);
+    answered.add(verifier);
+    answer(net.desk, verifier, verdict);
+    return verifier.identity.contributorId;
   };
-  const tokens = [{ id: 5, logprob: -0.25 }, { id: 9, logprob: -1.5 }, { id: 7, logprob: -0.125 }];
-  return { tab: worker.tab, task, tokens, end: { finishReason: 'stop', ...end } };
+  const nextJob = () => {
+    answered.clear();
+    for (const t of tabs) t.link.sent.length = 0;
+  };
+  return { ...net, worker, judge, nextJob };
 }
 
-const audits = (t: TestTab) => t.link.ofType('audit');
-const lastAudit = (t: TestTab): Audit => {
-  const audit = audits(t).at(-1);
-  if (!audit) throw new Error(`${t.tab.id} got no audit`);
-  return audit;
-};
-function answer(desk: AuditDesk, verifier: TestTab, verdict: Verdict, audit = lastAudit(verifier)) {
-  desk.handle(verifier.tab, { type: 'verdict', auditId: audit.auditId, transcriptSha256: audit.transcriptSha256, verdict, signature: verifier.identity.signVerdict(audit.auditId, audit.transcriptSha256, verdict) });
-}
 /** The verifier among `tabs` holding an audit it has not answered yet. */
 function holder(tabs: TestTab[], answered: Set<TestTab>): TestTab {
   const found = tabs.find((t) => audits(t).length > 0 && !answered.has(t));
@@ -104,7 +56,7 @@ afterEach(() => {
 
 describe('AuditDesk listener', () => {
   it("a verdict earns its verifier a fee on the transcript's token counts; a pass is decided with no one convicting", () => {
-    const { desk, calls } = network();
+    const { desk, calls, openTab } = network();
     const worker = openTab();
     const verifier = openTab();
     const job = completedJob(worker, { promptTokens: 17, completionTokens: 4 });
@@ -116,8 +68,8 @@ describe('AuditDesk listener', () => {
     expect(calls.decided).toEqual([{ jobId: job.task.jobId, workerId: worker.identity.contributorId, status: 'passed', convictedBy: [] }]);
   });
 
-  it('verdicts on planted transcripts earn the same, with the planted copy’s token counts, and decide no job', () => {
-    const { desk, calls } = network({ random: () => 0.99 });
+  it('rejecting a planted transcript earns the fee of its copy’s token counts, approving one earns nothing; neither decides a job', () => {
+    const { desk, calls, registry, openTab } = network({ random: () => 0.99 });
     const worker = openTab([MODEL], { proven: false });
     const verifier = openTab([MODEL], { proven: false });
     const job = completedJob(worker, { promptTokens: 23, completionTokens: 9 });
@@ -135,7 +87,7 @@ describe('AuditDesk listener', () => {
     ]);
     expect(calls.decided).toEqual([{ jobId: job.task.jobId, workerId: worker.identity.contributorId, status: 'passed', convictedBy: [] }]);
 
-    // A lazy verifier approving its planted copy is heard too (it cannot tell planted from real, so it earns alike).
+    // A lazy verifier approving its planted copy earns nothing for that verdict (it is caught by it).
     const lazy = openTab([MODEL], { proven: false });
     registry.remove(verifier.tab.id);
     desk.tabClosed(verifier.tab);
@@ -143,22 +95,14 @@ describe('AuditDesk listener', () => {
     answer(desk, lazy, PASS);
     const lazyPlanted = lastAudit(lazy);
     answer(desk, lazy, PASS, lazyPlanted);
-    expect(calls.verdicts.at(-1)).toMatchObject({ auditId: lazyPlanted.auditId, verifierId: lazy.identity.contributorId, promptTokens: expect.any(Number), completionTokens: expect.any(Number) });
-    expect(calls.verdicts).toHaveLength(4);
+    expect(calls.verdicts.at(-1)).toMatchObject({ verifierId: lazy.identity.contributorId, promptTokens: 5, completionTokens: 2 }); // its real verdict
+    expect(calls.verdicts.map((v) => v.auditId)).not.toContain(lazyPlanted.auditId);
+    expect(calls.verdicts).toHaveLength(3);
     expect(calls.decided).toHaveLength(1); // the second job waits for a trusted verifier
   });
 
   it('a conviction names the failing verifiers; a split decided by a third pass names none', () => {
-    const { desk, calls } = network();
-    const worker = openTab();
-    const tabs = [openTab(), openTab(), openTab()];
-    const answered = new Set<TestTab>();
-    const judge = (verdict: Verdict) => {
-      const verifier = holder(tabs, answered);
-      answered.add(verifier);
-      answer(desk, verifier, verdict);
-      return verifier.identity.contributorId;
-    };
+    const { desk, calls, worker, judge, nextJob } = threeVerifiers();
 
     const convicted = completedJob(worker);
     desk.jobCompleted(convicted);
@@ -167,8 +111,7 @@ describe('AuditDesk listener', () => {
     expect(calls.decided).toEqual([{ jobId: convicted.task.jobId, workerId: worker.identity.contributorId, status: 'convicted', convictedBy: [first, second] }]);
     expect(calls.verdicts.map((v) => v.verifierId)).toEqual([first, second]);
 
-    answered.clear();
-    for (const t of tabs) t.link.sent.length = 0;
+    nextJob();
     const split = completedJob(worker);
     desk.jobCompleted(split);
     judge(FAIL);
@@ -178,8 +121,7 @@ describe('AuditDesk listener', () => {
     expect(calls.verdicts).toHaveLength(5);
 
     // Fail, pass, fail: convicted by the two who failed it, not the one who passed it.
-    answered.clear();
-    for (const t of tabs) t.link.sent.length = 0;
+    nextJob();
     const majority = completedJob(worker);
     desk.jobCompleted(majority);
     const a = judge(FAIL);
@@ -189,16 +131,7 @@ describe('AuditDesk listener', () => {
   });
 
   it('a failing verifier no longer trusted is not among those who convicted', () => {
-    const { desk, calls } = network();
-    const worker = openTab();
-    const tabs = [openTab(), openTab(), openTab()];
-    const answered = new Set<TestTab>();
-    const judge = (verdict: Verdict) => {
-      const verifier = holder(tabs, answered);
-      answered.add(verifier);
-      answer(desk, verifier, verdict);
-      return verifier.identity.contributorId;
-    };
+    const { desk, calls, book, worker, judge } = threeVerifiers();
     const job = completedJob(worker);
     desk.jobCompleted(job);
     const distrusted = judge(FAIL);
@@ -214,12 +147,7 @@ describe('AuditDesk listener', () => {
   });
 
   it('verdicts that are dropped or not signed earn nothing', () => {
-    const { desk, calls } = network();
-    const worker = openTab();
-    const [a, b] = [openTab(), openTab()];
-    const job = completedJob(worker);
-    desk.jobCompleted(job);
-    const [given, other] = audits(a).length ? [a, b] : [b, a];
+    const { desk, calls, given, other } = auditWithTwoVerifiers(network());
     const audit = lastAudit(given);
     desk.handle(other.tab, { type: 'verdict', auditId: audit.auditId, transcriptSha256: audit.transcriptSha256, verdict: PASS, signature: other.identity.signVerdict(audit.auditId, audit.transcriptSha256, PASS) });
     desk.handle(given.tab, { type: 'verdict', auditId: audit.auditId, transcriptSha256: audit.transcriptSha256, verdict: PASS, signature: given.identity.signVerdict(audit.auditId, audit.transcriptSha256, FAIL) });
@@ -229,18 +157,18 @@ describe('AuditDesk listener', () => {
   });
 
   it('an audit no verifier judged in time is decided unverified, with no one convicting', () => {
-    const { desk, calls } = network({ pendingTimeoutMs: 1000 });
+    const { desk, calls, clock, openTab } = network({ pendingTimeoutMs: 1000 });
     const worker = openTab();
     const job = completedJob(worker);
     desk.jobCompleted(job);
-    clock = 1001;
+    clock.now = 1001;
     desk.pump();
     expect(calls.decided).toEqual([{ jobId: job.task.jobId, workerId: worker.identity.contributorId, status: 'unverified', convictedBy: [] }]);
     expect(calls.verdicts).toEqual([]);
   });
 
   it("a worker's audit beyond its cap of open audits is decided unverified at once", () => {
-    const { desk, calls } = network();
+    const { desk, calls, openTab } = network();
     const flooder = openTab();
     const flood = Array.from({ length: 201 }, () => completedJob(flooder));
     for (const job of flood) desk.jobCompleted(job);

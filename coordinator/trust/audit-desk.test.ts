@@ -1,103 +1,9 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
-import { AuditDesk, type CompletedJob } from './audit-desk.ts';
-import { AuditBook } from './audit-book.ts';
-import type { AuditPolicy } from './audit-policy.ts';
-import { TabRegistry, type Tab } from '../tabs/tab-registry.ts';
-import { RecordingLink, TestIdentity } from '../../test/unit/tab-peer.ts';
+import { answer, audits, auditDeskHarness, auditWithTwoVerifiers, completedJob, FAIL, lastAudit, MODEL, PASS, TOLERANCES, type TestTab } from '../../test/unit/audit-desk-harness.ts';
 import { toHex, transcriptOf } from '../../src/protocol/identity.ts';
 import { sha256 } from '../identity/ed25519.ts';
 import { parseAuditTranscript, transcriptTokensOf } from '../../src/protocol/mesh.ts';
-import type { CoordinatorToTab, TaskMessage, Verdict } from '../../src/protocol/tab.ts';
-
-const MODEL = 'dolphin-tiny';
-const TOLERANCES = { epsilon: 1e-3, delta: 1e-3, tau: 1e-3 };
-const PASS: Verdict = { ok: true, firstFailure: null, maxIntervalDistance: 0, maxLogitGap: 0, maxLogprobDeviation: 1e-6 };
-const FAIL: Verdict = { ok: false, firstFailure: { position: 2, reason: 'logprob_mismatch' }, maxIntervalDistance: 0, maxLogitGap: 0, maxLogprobDeviation: 0.7 };
-
-type Audit = Extract<CoordinatorToTab, { type: 'audit' }>;
-
-interface TestTab {
-  tab: Tab;
-  link: RecordingLink;
-  identity: TestIdentity;
-}
-
-let registry: TabRegistry;
-let book: AuditBook;
-let clock: number;
-let jobs = 0;
-
-function network(options: { policy?: AuditPolicy; plantRate?: number; random?: () => number; pendingTimeoutMs?: number } = {}) {
-  registry = new TabRegistry();
-  const policy = options.policy ?? { probation: 3, pMin: 0.05 };
-  book = new AuditBook(policy);
-  clock = 0;
-  const logs: string[] = [];
-  const desk = new AuditDesk({
-    registry,
-    book,
-    policy,
-    tolerances: TOLERANCES,
-    plantRate: options.plantRate ?? 0,
-    random: options.random ?? (() => 0.5),
-    verdictTimeoutMs: 60_000,
-    pendingTimeoutMs: options.pendingTimeoutMs ?? 600_000,
-    now: () => clock,
-    log: (line) => logs.push(line),
-  });
-  return { desk, logs };
-}
-
-let nextPeer = 1;
-/** Records that this identity rejected a planted transcript (as if it had been tested before). */
-function prove(contributorId: string) {
-  book.plantedSent();
-  book.plantedJudged(contributorId, false);
-}
-/**
- * A ready tab serving `models`, with a mesh peer unless `peer` is false; `identity` may be shared with another tab.
- * Its identity is a proven verifier (it once rejected a planted transcript) unless `proven` is false.
- */
-function openTab(models = [MODEL], options: { identity?: TestIdentity; peer?: boolean; proven?: boolean } = {}): TestTab {
-  const link = new RecordingLink();
-  const identity = options.identity ?? new TestIdentity();
-  if (options.proven !== false && !options.identity) prove(identity.contributorId);
-  const tab = registry.add(link);
-  Object.assign(tab, { ready: true, contributorId: identity.contributorId, publicKey: identity.publicKey, backend: 'wasm', models, peerId: options.peer === false ? null : `peer${nextPeer++}` });
-  return { tab, link, identity };
-}
-
-function completedJob(worker: TestTab, tokens = [{ id: 5, logprob: -0.25 }, { id: 9, logprob: -1.5 }, { id: 7, logprob: -0.125 }]): CompletedJob {
-  const task: TaskMessage = {
-    type: 'task',
-    jobId: `job-${++jobs}`,
-    model: MODEL,
-    messages: [{ role: 'user', content: 'hi' }],
-    params: { maxTokens: 8, temperature: 0.8, topP: 0.95, topK: 0, stop: [], seed: 42, topLogprobs: 0 },
-  };
-  return { tab: worker.tab, task, tokens, end: { finishReason: 'stop', promptTokens: 6, completionTokens: tokens.length + 1 } };
-}
-
-/** A worker's job audited with two verifiers around: `given` got the audit, `other` did not (yet). */
-function auditWithTwoVerifiers() {
-  const { desk } = network();
-  const worker = openTab();
-  const [a, b] = [openTab(), openTab()];
-  const job = completedJob(worker);
-  desk.jobCompleted(job);
-  const [given, other] = audits(a).length ? [a, b] : [b, a];
-  return { desk, worker, job, given, other };
-}
-
-const audits = (t: TestTab) => t.link.ofType('audit');
-const lastAudit = (t: TestTab): Audit => {
-  const audit = audits(t).at(-1);
-  if (!audit) throw new Error(`${t.tab.id} got no audit`);
-  return audit;
-};
-function answer(desk: AuditDesk, verifier: TestTab, verdict: Verdict, audit = lastAudit(verifier)) {
-  desk.handle(verifier.tab, { type: 'verdict', auditId: audit.auditId, transcriptSha256: audit.transcriptSha256, verdict, signature: verifier.identity.signVerdict(audit.auditId, audit.transcriptSha256, verdict) });
-}
+import type { Verdict } from '../../src/protocol/tab.ts';
 
 beforeEach(() => {
   vi.useFakeTimers();
@@ -108,7 +14,7 @@ afterEach(() => {
 
 describe('AuditDesk', () => {
   it("sends a new identity's job to a verifier of another identity, which gets the transcript from the worker over the mesh", () => {
-    const { desk } = network();
+    const { desk, book, openTab } = auditDeskHarness();
     const worker = openTab();
     const sameIdentity = openTab([MODEL], { identity: worker.identity });
     openTab(['other-model']);
@@ -133,7 +39,7 @@ describe('AuditDesk', () => {
 
   it('audits every job until the probation passes, then at max(pMin, 1/passes)', () => {
     const draws = [0.2];
-    const { desk } = network({ policy: { probation: 2, pMin: 0.05 }, random: () => draws[0] as number });
+    const { desk, openTab } = auditDeskHarness({ policy: { probation: 2, pMin: 0.05 }, random: () => draws[0] as number });
     const worker = openTab();
     const verifier = openTab();
     for (let i = 0; i < 2; i++) {
@@ -150,7 +56,7 @@ describe('AuditDesk', () => {
   });
 
   it('a failure calls a second verifier; two failures convict, a split calls a third who decides', () => {
-    const { desk } = network();
+    const { desk, book, openTab } = auditDeskHarness();
     const worker = openTab();
     const [a, b, c] = [openTab(), openTab(), openTab()];
     const byAudit = () => [a, b, c].find((t) => t.link.ofType('audit').length > 0 && !answered.has(t)) as TestTab;
@@ -184,7 +90,7 @@ describe('AuditDesk', () => {
   });
 
   it("stops counting a verifier's verdict once that identity is convicted as a worker", () => {
-    const { desk, job, given: first, other: second } = auditWithTwoVerifiers();
+    const { desk, book, job, given: first, other: second } = auditWithTwoVerifiers(auditDeskHarness());
     answer(desk, first, FAIL);
     answer(desk, second, PASS);
     expect(book.job(job.task.jobId)?.status).toBe('pending'); // a split, and no third verifier here
@@ -198,12 +104,7 @@ describe('AuditDesk', () => {
   });
 
   it('drops verdicts from tabs not given the audit, and passes over a verdict that is not signed for the transcript', () => {
-    const { desk, logs } = network();
-    const worker = openTab();
-    const [a, b] = [openTab(), openTab()];
-    const job = completedJob(worker);
-    desk.jobCompleted(job);
-    const [given, other] = audits(a).length ? [a, b] : [b, a];
+    const { desk, logs, book, job, given, other } = auditWithTwoVerifiers(auditDeskHarness());
     const audit = lastAudit(given);
 
     desk.handle(other.tab, { type: 'verdict', auditId: audit.auditId, transcriptSha256: audit.transcriptSha256, verdict: PASS, signature: other.identity.signVerdict(audit.auditId, audit.transcriptSha256, PASS) });
@@ -219,7 +120,7 @@ describe('AuditDesk', () => {
   });
 
   it("sends the coordinator's own copy inline when the worker cannot share it, has left, or has no mesh peer", () => {
-    const { desk } = network();
+    const { desk, registry, openTab } = auditDeskHarness();
     const worker = openTab();
     const verifier = openTab();
     const job = completedJob(worker);
@@ -245,7 +146,7 @@ describe('AuditDesk', () => {
   });
 
   it('a verifier that reports the transcript missing gets it inline; one that cannot judge is replaced', () => {
-    const { desk, given, other } = auditWithTwoVerifiers();
+    const { desk, given, other } = auditWithTwoVerifiers(auditDeskHarness());
     const audit = lastAudit(given);
     desk.handle(given.tab, { type: 'audit-failed', auditId: audit.auditId, reason: 'transcript_missing', message: 'nothing came' });
     expect(lastAudit(given).transcript).toBeDefined();
@@ -259,7 +160,7 @@ describe('AuditDesk', () => {
   });
 
   it('reassigns the audits of a verifier that leaves or does not answer in time', () => {
-    const { desk } = network();
+    const { desk, registry, openTab } = auditDeskHarness();
     const worker = openTab();
     const [a, b, c] = [openTab(), openTab(), openTab()];
     desk.jobCompleted(completedJob(worker));
@@ -274,7 +175,7 @@ describe('AuditDesk', () => {
   });
 
   it('pauses a tab that gave no usable answer to three audits in a row', () => {
-    const { desk, logs } = network();
+    const { desk, logs, openTab } = auditDeskHarness();
     const worker = openTab();
     const silent = openTab();
     for (let i = 0; i < 3; i++) {
@@ -288,7 +189,7 @@ describe('AuditDesk', () => {
   });
 
   it('caps the open audits of one worker identity: beyond it, its jobs go unverified at once', () => {
-    const { desk } = network();
+    const { desk, book, openTab } = auditDeskHarness();
     const flooder = openTab();
     const jobs = Array.from({ length: 201 }, () => completedJob(flooder));
     for (const job of jobs) desk.jobCompleted(job);
@@ -297,19 +198,19 @@ describe('AuditDesk', () => {
   });
 
   it('records an audit as unverified when no verifier turns up in time', () => {
-    const { desk } = network({ pendingTimeoutMs: 1000 });
+    const { desk, book, clock, openTab } = auditDeskHarness({ pendingTimeoutMs: 1000 });
     const worker = openTab();
     const job = completedJob(worker);
     desk.jobCompleted(job);
     expect(book.job(job.task.jobId)?.status).toBe('pending');
-    clock = 1001;
+    clock.now = 1001;
     desk.pump();
     expect(book.job(job.task.jobId)?.status).toBe('unverified');
     expect(book.contributor(worker.identity.contributorId)?.worker.consecutivePasses).toBe(0);
   });
 
   it("tests an untested verifier whose pass stands alone with a planted transcript; one who approves it is trusted no more", () => {
-    const { desk, logs } = network({ random: () => 0.99 });
+    const { desk, logs, book, registry, openTab } = auditDeskHarness({ random: () => 0.99 });
     const worker = openTab([MODEL], { proven: false });
     const verifier = openTab([MODEL], { proven: false });
     const job = completedJob(worker);

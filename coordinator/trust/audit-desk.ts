@@ -36,9 +36,9 @@ export interface CompletedJob extends TranscriptParts {
 
 /** Who hears what audits do with money attached (contributor-accounts.ts); calls must not throw. */
 export interface AuditListener {
-  /** A verifier gave a signed verdict, on a real or a planted transcript alike: it earns its fee. */
+  /** A verifier gave a signed verdict (on a real transcript, or rejecting a planted one): it earns its fee. */
   verdictGiven(v: { auditId: string; verifierId: string; model: string; promptTokens: number; completionTokens: number }): void;
-  /** A real job's audit was decided; `convictedBy` are the trusted verifiers whose failing verdicts convicted it. */
+  /** A real job's audit was decided; `convictedBy` are the proven verifiers whose failing verdicts convicted it. */
   decided(d: { jobId: string; workerId: string; status: 'passed' | 'convicted' | 'unverified'; convictedBy: string[] }): void;
 }
 
@@ -156,7 +156,8 @@ export class AuditDesk {
     this.strikes.clear(tab);
     const { book } = this.options;
     const { promptTokens, completionTokens } = audit.parts.end;
-    this.options.listener?.verdictGiven({ auditId: audit.id, verifierId, model: audit.model, promptTokens, completionTokens });
+    // Every verdict earns its fee, except approving a planted known-bad transcript.
+    if (!(audit.planted && message.verdict.ok)) this.options.listener?.verdictGiven({ auditId: audit.id, verifierId, model: audit.model, promptTokens, completionTokens });
     const ok = message.verdict.ok;
     if (audit.planted) {
       book.plantedJudged(verifierId, ok);

@@ -26,6 +26,7 @@ export async function testEconomy(options: {
     pMin: 0.05,
     countPromptTokens: options.countPromptTokens ?? (() => null),
     changed: options.changed ?? (() => {}),
+    jobRunning: () => true,
     clientAddress: () => '127.0.0.1',
     ...(options.now ? { now: options.now } : {}),
     log: () => {},
