@@ -26,12 +26,11 @@ export interface LedgerWriter {
 
 export function ledgerWriter(db: Database.Database, now: () => Date): LedgerWriter {
   const findTransfer = db.prepare<[string], { id: number; fingerprint: string; kind: string; memo: string | null }>('SELECT id, fingerprint, kind, memo FROM transfers WHERE idempotency_key = ?');
-  // Creates the account on first use and reads its balance, in one statement.
-  const openAccount = db.prepare<[string], { balance: number }>('INSERT INTO accounts (id) VALUES (?) ON CONFLICT (id) DO UPDATE SET balance = balance RETURNING balance');
+  // Moves an account's balance (creating the account on first use) and reads the result, in one statement.
+  const moveAndRead = db.prepare<[string, number, number], { balance: number }>('INSERT INTO accounts (id, balance) VALUES (?, ?) ON CONFLICT (id) DO UPDATE SET balance = balance + ? RETURNING balance');
   const balanceOf = db.prepare<[string], { balance: number }>('SELECT balance FROM accounts WHERE id = ?');
   const addTransfer = db.prepare<[string, string, string | null, string, string]>('INSERT INTO transfers (idempotency_key, kind, memo, fingerprint, created_at) VALUES (?, ?, ?, ?, ?)');
   const addPosting = db.prepare<[number, string, number]>('INSERT INTO postings (transfer_id, account_id, amount) VALUES (?, ?, ?)');
-  const moveBalance = db.prepare<[number, string]>('UPDATE accounts SET balance = balance + ? WHERE id = ?');
   const historyOf = db.prepare<[string, number, number], HistoryEntry>(
     `SELECT t.id AS transferId, t.kind AS kind, p.amount AS amount, t.memo AS memo, t.created_at AS createdAt
        FROM postings p JOIN transfers t ON t.id = p.transfer_id
@@ -45,31 +44,43 @@ export function ledgerWriter(db: Database.Database, now: () => Date): LedgerWrit
   // every job leaves behind.
   const sumOfContributors = db.prepare<[string], { total: number | null }>("SELECT SUM(balance) AS total FROM accounts WHERE id >= 'contributor:' AND id < 'contributor;' AND id LIKE ?");
 
-  const apply = db.transaction((request: TransferRequest, fingerprint: string): TransferResult => {
+  /** Thrown inside a transfer's transaction to roll it back when an account would go below zero. */
+  class Overdrawn extends Error {}
+
+  const write = db.transaction((request: TransferRequest, fingerprint: string): number => {
+    const transferId = Number(addTransfer.run(request.idempotencyKey, request.kind, request.memo ?? null, fingerprint, now().toISOString()).lastInsertRowid);
+    // Net change per account, so an account posted twice in one transfer is checked on its total.
+    const net = new Map<string, number>();
+    for (const p of request.postings) net.set(p.account, (net.get(p.account) ?? 0) + p.amount);
+    for (const [account, change] of net) {
+      const after = moveAndRead.get(account, change, change)?.balance ?? 0;
+      if (after < 0 && !mayGoNegative(account as AccountId)) throw new Overdrawn(`${account} holds ${after - change} µDPHN; ${-change} needed`);
+    }
+    for (const p of request.postings) addPosting.run(transferId, p.account, p.amount);
+    return transferId;
+  });
+
+  const apply = (request: TransferRequest, fingerprint: string, immediate: boolean): TransferResult => {
     const existing = findTransfer.get(request.idempotencyKey);
     if (existing) {
       if (existing.fingerprint !== fingerprint) return { ok: false, reason: 'key_reused', message: `idempotency key ${request.idempotencyKey} was used for another transfer` };
       return { ok: true, transferId: existing.id, replayed: true };
     }
-    // Net change per account, so an account posted twice in one transfer is checked on its total.
-    const net = new Map<string, number>();
-    for (const p of request.postings) net.set(p.account, (net.get(p.account) ?? 0) + p.amount);
-    for (const [account, change] of net) {
-      const balance = openAccount.get(account)?.balance ?? 0;
-      if (balance + change < 0 && !mayGoNegative(account as AccountId)) return { ok: false, reason: 'insufficient_funds', message: `${account} holds ${balance} µDPHN; ${-change} needed` };
+    try {
+      // The transfer, its balances and postings are written together; an overdraft rolls all of it back.
+      return { ok: true, transferId: immediate ? write.immediate(request, fingerprint) : write(request, fingerprint), replayed: false };
+    } catch (error) {
+      if (error instanceof Overdrawn) return { ok: false, reason: 'insufficient_funds', message: error.message };
+      throw error;
     }
-    const transferId = Number(addTransfer.run(request.idempotencyKey, request.kind, request.memo ?? null, fingerprint, now().toISOString()).lastInsertRowid);
-    for (const p of request.postings) addPosting.run(transferId, p.account, p.amount);
-    for (const [account, change] of net) moveBalance.run(change, account);
-    return { ok: true, transferId, replayed: false };
-  });
+  };
 
   return {
     apply(request) {
       const problem = postingsProblem(request.postings) ?? (request.idempotencyKey.length === 0 ? 'an idempotency key is required' : null);
       if (problem) return { ok: false, reason: 'invalid', message: problem };
       // Outside a transaction, take the write lock at once (IMMEDIATE) rather than upgrading a read lock later.
-      return db.inTransaction ? apply(request, fingerprintOf(request)) : apply.immediate(request, fingerprintOf(request));
+      return apply(request, fingerprintOf(request), !db.inTransaction);
     },
     applied(key) {
       const found = findTransfer.get(key);

@@ -128,8 +128,10 @@ describe('AuditBook persistence', () => {
     expect(calls[0]).toEqual({ type: 'decided', audit: expect.objectContaining({ jobId: 'job-a', status: 'passed', decidedAt: new Date(T0 + 1000).toISOString(), verdicts: [expect.anything(), expect.anything(), expect.anything()] }) });
     expect(calls.slice(1)).toEqual([
       { type: 'identity', contributorId: 'worker', record: expect.objectContaining({ passed: 1, record: { consecutivePasses: 1 }, reputation: { passes: 1, failures: 0, updatedAt: T0 + 1000 } }) },
-      // Only the verifier who said otherwise changed: a dissent.
-      { type: 'identity', contributorId: 'v1', record: expect.objectContaining({ dissents: 1 }) },
+      // The verifier who said otherwise has a dissent; those who approved, a confirmed pass.
+      { type: 'identity', contributorId: 'v1', record: expect.objectContaining({ dissents: 1, confirmedPasses: 0 }) },
+      { type: 'identity', contributorId: 'v2', record: expect.objectContaining({ dissents: 0, confirmedPasses: 1 }) },
+      { type: 'identity', contributorId: 'v3', record: expect.objectContaining({ dissents: 0, confirmedPasses: 1 }) },
     ]);
 
     // Deciding it again writes nothing.
@@ -300,9 +302,11 @@ describe('AuditBook reputation', () => {
 });
 
 describe('AuditBook.failingVerifiers', () => {
-  it('lists each proven verifier whose verdict failed the job, once: the unproven and the untrusted earn nothing', () => {
+  it('lists each proven verifier with confirmed passes whose verdict failed the job, once: others earn nothing', () => {
     const book = newBook();
-    for (const v of ['a', 'c', 'lazy', 'convicted']) planted(book, v, false); // proven: each rejected a planted transcript
+    for (const v of ['a', 'c', 'lazy', 'convicted', 'rejects-all']) planted(book, v, false); // proven: each rejected a planted transcript
+    // Each approved a job whose audit passed, except the one that rejects everything.
+    audited(book, 'someone', [['a', true], ['c', true], ['lazy', true], ['convicted', true]], 'passed');
     const jobId = `job-${++jobs}`;
     book.opened({ jobId, model: MODEL, contributorId: 'worker', transcriptSha256: 'ab'.repeat(32) });
     book.verdict(jobId, verdict('a', false));
@@ -312,6 +316,7 @@ describe('AuditBook.failingVerifiers', () => {
     book.verdict(jobId, verdict('lazy', false));
     book.verdict(jobId, verdict('convicted', false));
     book.verdict(jobId, verdict('unproven', false));
+    book.verdict(jobId, verdict('rejects-all', false));
     expect(book.failingVerifiers(jobId)).toEqual(['a', 'c', 'lazy', 'convicted']);
 
     // A verifier that approved a planted transcript, or was convicted as a worker, no longer counts.

@@ -23,6 +23,8 @@ interface Identity {
   convicted: number;
   verdicts: number;
   dissents: number;
+  /** Approvals of jobs whose audit passed: a verifier that rejects everything has none. */
+  confirmedPasses: number;
   plantedRejected: number;
   plantedApproved: number;
 }
@@ -40,7 +42,7 @@ export interface AuditBookOptions {
   restore?: { identities: ReadonlyArray<{ contributorId: string; record: string }>; audits: readonly JobAudit[] };
 }
 
-const newIdentity = (): Identity => ({ version: 0, record: NEW_IDENTITY, reputation: NEW_REPUTATION, audited: 0, passed: 0, convicted: 0, verdicts: 0, dissents: 0, plantedRejected: 0, plantedApproved: 0 });
+const newIdentity = (): Identity => ({ version: 0, record: NEW_IDENTITY, reputation: NEW_REPUTATION, audited: 0, passed: 0, convicted: 0, verdicts: 0, dissents: 0, confirmedPasses: 0, plantedRejected: 0, plantedApproved: 0 });
 
 export class AuditBook {
   private readonly jobs = new Map<string, JobAudit>();
@@ -118,19 +120,23 @@ export class AuditBook {
     else worker.convicted++;
     this.saved(audit.contributorId);
     for (const v of audit.verdicts) {
-      if (v.verdict.ok === passed) continue;
-      this.identity(v.verifier).dissents++;
+      const verifier = this.identity(v.verifier);
+      if (v.verdict.ok !== passed) verifier.dissents++;
+      else if (passed) verifier.confirmedPasses++;
+      else continue;
       this.saved(v.verifier);
     }
   }
 
   /**
-   * The proven verifiers (still trusted, and having rejected a planted transcript) whose failing verdicts count on
-   * the job's audit: those a conviction rewards. An unproven identity's failing verdict counts towards the
-   * decision but earns nothing, so identities made to reject whatever they get cannot profit from it.
+   * The verifiers a conviction of the job rewards: those whose failing verdicts count, who are proven (rejected a
+   * planted known-bad transcript) and have approved jobs whose audits passed. Any other failing verdict counts
+   * towards the decision but earns nothing, so identities that reject whatever they get (and so reject planted
+   * transcripts too) cannot profit from convicting honest workers.
    */
   failingVerifiers(jobId: string): string[] {
-    return [...new Set((this.jobs.get(jobId)?.verdicts ?? []).filter((v) => !v.verdict.ok && this.provenVerifier(v.verifier)).map((v) => v.verifier))];
+    const rewarded = (id: string) => this.provenVerifier(id) && (this.identities.get(id)?.confirmedPasses ?? 0) > 0;
+    return [...new Set((this.jobs.get(jobId)?.verdicts ?? []).filter((v) => !v.verdict.ok && rewarded(v.verifier)).map((v) => v.verifier))];
   }
 
   plantedSent(): void {
@@ -192,7 +198,7 @@ export class AuditBook {
       contributorId,
       reputation: this.reputation(contributorId),
       worker: { audited: i.audited, passed: i.passed, convicted: i.convicted, pending, consecutivePasses: i.record.consecutivePasses, auditProbability: auditProbability(i.record, this.policy) },
-      verifier: { verdicts: i.verdicts, dissents: i.dissents, plantedRejected: i.plantedRejected, plantedApproved: i.plantedApproved, trusted: this.trustedVerifier(contributorId) },
+      verifier: { verdicts: i.verdicts, dissents: i.dissents, confirmedPasses: i.confirmedPasses, plantedRejected: i.plantedRejected, plantedApproved: i.plantedApproved, trusted: this.trustedVerifier(contributorId) },
     };
   }
 

@@ -1,7 +1,7 @@
 /**
- * What the audit desk tells its `listener` (the economy): a fee-earning `verdictGiven` for every signed verdict, on
- * real and planted transcripts alike, with the transcript's token counts; and `decided` for each real job's audit,
- * with the failing (trusted) verifiers who convicted it. Setup from test/unit/audit-desk-harness.ts, as in audit-desk.test.ts.
+ * What the audit desk tells its `listener` (the economy): a fee-earning `verdictGiven` for every signed verdict on a
+ * real transcript and every rejection of a planted one, with the transcript's token counts; and `decided` for each real job's audit,
+ * with the failing verifiers a conviction rewards (proven, with confirmed passes). Setup from test/unit/audit-desk-harness.ts, as in audit-desk.test.ts.
  */
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { answer, audits, auditDeskHarness, auditWithTwoVerifiers, completedJob, FAIL, lastAudit, MODEL, PASS, type AuditDeskHarnessOptions, type TestTab } from '../../test/unit/audit-desk-harness.ts';
@@ -26,6 +26,11 @@ function threeVerifiers() {
   const net = network();
   const worker = net.openTab();
   const tabs = [net.openTab(), net.openTab(), net.openTab()];
+  // Each has approved a job whose audit passed: its failing verdicts may earn a share of a slashed stake.
+  const earlier = 'job-confirmed-earlier';
+  net.book.opened({ jobId: earlier, model: MODEL, contributorId: 'someone-else', transcriptSha256: '00'.repeat(32) });
+  for (const t of tabs) net.book.verdict(earlier, { auditId: 'audit-earlier', verifier: t.identity.contributorId, publicKey: t.identity.publicKey, backend: 'wasm', verdict: PASS, signature: 'sig', at: '' });
+  net.book.decided(earlier, 'passed');
   const answered = new Set<TestTab>();
   const judge = (verdict: Verdict) => {
     const verifier = holder(tabs, answered);

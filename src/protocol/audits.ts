@@ -53,6 +53,8 @@ export interface ContributorTrust {
     verdicts: number;
     /** Verdicts that went against the audit's final decision. */
     dissents: number;
+    /** Approvals of jobs whose audit passed (a verifier that rejects everything has none). */
+    confirmedPasses: number;
     /** Known-bad transcripts the coordinator planted, rejected as they should be, or approved. */
     plantedRejected: number;
     plantedApproved: number;
