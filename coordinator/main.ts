@@ -7,6 +7,7 @@
  *   AUDIT_PROBATION (10: jobs of a new identity audited until this many passes in a row)  AUDIT_P_MIN (0.05: the
  *   lowest audit rate)  AUDIT_PLANT_RATE (0.05: chance per job of planting a known-bad transcript with a verifier)
  *   AUDIT_VERDICT_TIMEOUT_MS (120000)
+ *   QUEUE_PER_MODEL (64: requests of one model waiting for a tab; more get 429 with Retry-After)
  *   DATA_DIR (data) and the economy's settings (prices, shares, windows, faucets): see economy.ts
  */
 import { serve, upgradeWebSocket } from '@hono/node-server';
@@ -102,6 +103,7 @@ board = new JobBoard({
   ...wiring.board,
   registry,
   idleTimeoutMs: numberSetting(env, 'TAB_IDLE_TIMEOUT_MS', 60_000, { min: 1000, max: 3_600_000, integer: true }),
+  maxWaitingPerModel: numberSetting(env, 'QUEUE_PER_MODEL', 64, { min: 0, max: 100_000, integer: true }),
   log,
   streamCheck: (task) => {
     const pieces = pieceBooks.get(task.model);

@@ -40,7 +40,7 @@ afterAll(async () => {
 });
 
 /** A fresh coordinator (app, registry, board) over the shared catalogue. */
-function network(options: { idleTimeoutMs?: number; queueTimeoutMs?: number } = {}) {
+function network(options: { idleTimeoutMs?: number; queueTimeoutMs?: number; maxWaitingPerModel?: number } = {}) {
   const drawnSeeds: number[] = [];
   const randomSeed = () => {
     const seed = 1_000_000 + drawnSeeds.length;
@@ -765,6 +765,27 @@ describe('POST /v1/chat/completions when every tab is busy', () => {
     expect(net.board.waitingCount).toBe(0);
     controller.abort();
     await (await first).body?.cancel();
+  });
+
+  it('answers 429 queue_full with Retry-After when the model’s queue is full, and keeps serving those already queued', async () => {
+    const net = network({ maxWaitingPerModel: 1 });
+    const tab = connectScriptedTab(net, () => []); // answers by hand
+    const first = post(net, chat());
+    await vi.waitFor(() => expect(tab.tasks).toHaveLength(1));
+    const second = post(net, chat({ messages: [{ role: 'user', content: 'second' }] }));
+    await vi.waitFor(() => expect(net.board.waitingCount).toBe(1));
+
+    const refused = await post(net, chat({ messages: [{ role: 'user', content: 'third' }] }));
+    expect(Number(refused.headers.get('retry-after'))).toBeGreaterThanOrEqual(1);
+    const body = await expectError(refused, 429, { type: 'rate_limit_error', param: 'model', code: 'queue_full' });
+    expect(body.error.message).toContain(MODEL);
+    expect(net.board.waitingCount).toBe(1);
+
+    tab.say(tab.tasks[0]?.jobId, [token(0, 'one'), done('', 1)]);
+    expect((await first).status).toBe(200);
+    await vi.waitFor(() => expect(tab.tasks).toHaveLength(2));
+    tab.say(tab.tasks[1]?.jobId, [done('', 0)]);
+    expect((await second).status).toBe(200);
   });
 
   it('answers 503 no_capacity to waiting requests when the only tab serving the model leaves', async () => {

@@ -10,7 +10,7 @@ import type { TokenCandidate, TokenEntry } from '../../src/protocol/tab.ts';
 import type { ContentfulStatusCode } from 'hono/utils/http-status';
 import type { Job, JobBoard, JobEvent, StartFailure } from '../jobs/job-board.ts';
 import type { ModelCatalogue } from '../models/catalogue.ts';
-import { ApiError, fromTabFailure, insufficientFunds, invalidRequest, modelNotFound, noCapacity, tabsBusy, toApiError } from './errors.ts';
+import { ApiError, fromTabFailure, insufficientFunds, invalidRequest, modelNotFound, noCapacity, rateLimited, tabsBusy, toApiError } from './errors.ts';
 import type { Billing } from '../ledger/billing.ts';
 import type { AuthEnv } from './auth.ts';
 import { randomUUID } from 'node:crypto';
@@ -43,8 +43,10 @@ const usageOf = (done: Extract<JobEvent, { type: 'done' }>): Usage => ({
   total_tokens: done.promptTokens + done.completionTokens,
 });
 
-function startFailure(reason: StartFailure, model: string): ApiError {
+function startFailure(reason: StartFailure, model: string, retryAfterMs = 5_000): ApiError {
   switch (reason) {
+    case 'queue_full':
+      return rateLimited(`The queue for '${model}' is full.`, retryAfterMs, 'queue_full', 'model');
     case 'no_tab':
       return noCapacity(model);
     case 'busy':
@@ -79,7 +81,7 @@ export function chatCompletionsHandler(deps: ChatCompletionsDeps) {
     const started = await deps.board.start({ model: model.id, messages, params, contextLength, ...(promptTokens === null ? {} : { promptTokens }) }, { id: jobId, signal });
     if (!started.ok) {
       await deps.billing.jobEnded(jobId, { type: 'failed', reason: `not started: ${started.reason}` });
-      throw startFailure(started.reason, model.id);
+      throw startFailure(started.reason, model.id, started.retryAfterMs);
     }
     const job = started.job;
     // One place notices a client that hangs up, streaming or not: the request's signal.

@@ -39,12 +39,14 @@ export class RateLimitedError extends ApiError {
   constructor(
     message: string,
     readonly retryAfterSeconds: number,
+    code = 'rate_limit_exceeded',
+    param: string | null = null,
   ) {
-    super(429, 'rate_limit_error', `${message} Try again in ${retryAfterSeconds} s.`, 'rate_limit_exceeded');
+    super(429, 'rate_limit_error', `${message} Try again in ${retryAfterSeconds} s.`, code, param);
   }
 }
 
-export const rateLimited = (message: string, retryAfterMs: number) => new RateLimitedError(message, Math.max(1, Math.ceil(retryAfterMs / 1000)));
+export const rateLimited = (message: string, retryAfterMs: number, code?: string, param?: string) => new RateLimitedError(message, Math.max(1, Math.ceil(retryAfterMs / 1000)), code, param ?? null);
 
 export const insufficientFunds = (message: string) => new ApiError(402, 'insufficient_quota', message, 'insufficient_balance');
 

@@ -30,11 +30,11 @@ const withoutJobId = ({ jobId: _jobId, ...event }: JobMessage): JobEvent => {
 };
 
 /** A board over a real registry, on a clock the test moves by hand. */
-function network(options: { idleTimeoutMs?: number; queueTimeoutMs?: number; verifyResult?: (tab: Tab, transcript: string, signature: string) => boolean; streamCheck?: JobBoardOptions['streamCheck'] } = {}) {
+function network(options: { idleTimeoutMs?: number; queueTimeoutMs?: number; maxWaitingPerModel?: number; verifyResult?: (tab: Tab, transcript: string, signature: string) => boolean; streamCheck?: JobBoardOptions['streamCheck'] } = {}) {
   let clock = 0;
   const logs: string[] = [];
   const registry = new TabRegistry(() => clock);
-  const board = new JobBoard({ registry, idleTimeoutMs: options.idleTimeoutMs ?? 60_000, queueTimeoutMs: options.queueTimeoutMs, now: () => clock, log: (line) => logs.push(line), verifyResult: options.verifyResult ?? (() => true), ...(options.streamCheck ? { streamCheck: options.streamCheck } : {}) });
+  const board = new JobBoard({ registry, idleTimeoutMs: options.idleTimeoutMs ?? 60_000, queueTimeoutMs: options.queueTimeoutMs, maxWaitingPerModel: options.maxWaitingPerModel, now: () => clock, log: (line) => logs.push(line), verifyResult: options.verifyResult ?? (() => true), ...(options.streamCheck ? { streamCheck: options.streamCheck } : {}) });
   const addTab = (models: string[] = ['m']) => {
     const link = new RecordingLink();
     const tab = registry.add(link);
@@ -238,6 +238,25 @@ describe('JobBoard waiting queue', () => {
     net.board.handle(tab, done(running.id, 0));
     expect(link.ofType('task').map((t) => t.jobId)).toEqual([running.id]);
     expect(tab.runningJobs).toBe(0);
+  });
+
+  it('answers queue_full at once beyond maxWaitingPerModel, per model, with a Retry-After from the jobs ahead and their usual length', async () => {
+    const net = network({ maxWaitingPerModel: 2 });
+    const { tab } = net.addTab(['m', 'n']);
+    // One job of m took 4 s: the usual length of an m job.
+    const measured = await net.startJob();
+    net.tick(4_000);
+    net.board.handle(tab, done(measured.id, 0));
+    await net.startJob(); // the tab is busy again
+    const waiting = [net.board.start(request()), net.board.start(request())];
+    expect(net.board.waitingCount).toBe(2);
+    // Two m requests wait already on one tab: a third is refused; it would wait for three m jobs (12 s).
+    expect(await net.board.start(request())).toEqual({ ok: false, reason: 'queue_full', retryAfterMs: 12_000 });
+    // Another model has a queue of its own (no measured length yet: 5 s a job).
+    const other = net.board.start({ ...request(), model: 'n' });
+    expect(net.board.waitingCount).toBe(3);
+    void waiting;
+    void other;
   });
 
   it('waits 30 seconds by default', async () => {

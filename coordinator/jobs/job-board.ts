@@ -48,9 +48,13 @@ export interface Job {
   cancel(reason: string): void;
 }
 
-/** Why a job could not start: no tab serves the model, all are busy past the wait, the task is too big, or the caller gave up. */
-export type StartFailure = 'no_tab' | 'busy' | 'too_large' | 'aborted';
-export type StartResult = { ok: true; job: Job } | { ok: false; reason: StartFailure };
+/**
+ * Why a job could not start: no tab serves the model, all are busy past the wait, the model's queue is full, the
+ * task is too big, or the caller gave up.
+ */
+export type StartFailure = 'no_tab' | 'busy' | 'queue_full' | 'too_large' | 'aborted';
+/** With `queue_full`, `retryAfterMs` estimates when a place will be free. */
+export type StartResult = { ok: true; job: Job } | { ok: false; reason: StartFailure; retryAfterMs?: number };
 
 interface RunningJob {
   id: string;
@@ -66,6 +70,7 @@ interface RunningJob {
   check: StreamCheck | null;
   nextIndex: number;
   firstTokenAt: number | null;
+  startedAt: number;
   timer: ReturnType<typeof setTimeout> | null;
 }
 
@@ -81,6 +86,8 @@ export interface JobBoardOptions {
   idleTimeoutMs: number;
   /** How long a request waits for a free tab when every tab serving its model is busy. */
   queueTimeoutMs?: number;
+  /** Requests of one model that may wait at once (default 64); beyond that `start` answers `queue_full` at once. */
+  maxWaitingPerModel?: number;
   now?: () => number;
   log?: (message: string) => void;
   /**
@@ -113,6 +120,8 @@ export function verifyResultSignature(tab: Tab, transcript: string, signature: s
 export class JobBoard {
   private readonly jobs = new Map<string, RunningJob>();
   private readonly waiting: Waiter[] = [];
+  /** Moving average of how long a job of each model takes, start to end (ms): the queue's Retry-After estimate. */
+  private readonly jobMs = new Map<string, number>();
   private readonly now: () => number;
   private readonly log: (message: string) => void;
 
@@ -146,6 +155,8 @@ export class JobBoard {
     if (tab) return Promise.resolve({ ok: true, job: this.dispatch(task, tab, counts) });
     const { signal } = options;
     if (signal?.aborted) return Promise.resolve({ ok: false, reason: 'aborted' });
+    const queued = this.waiting.filter((w) => w.task.model === request.model).length;
+    if (queued >= (this.options.maxWaitingPerModel ?? 64)) return Promise.resolve({ ok: false, reason: 'queue_full', retryAfterMs: this.retryAfterMs(request.model, queued, tabs.length) });
 
     return new Promise<StartResult>((resolve) => {
       const waiter: Waiter = {
@@ -178,6 +189,12 @@ export class JobBoard {
       const tab = pickTab(tabs, waiter.task.model);
       if (tab) waiter.settle({ ok: true, job: this.dispatch(waiter.task, tab, waiter.counts) });
     }
+  }
+
+  /** When a place in the model's queue should be free: the jobs ahead, spread over its tabs, at their usual length. */
+  private retryAfterMs(model: string, queued: number, tabs: number): number {
+    const perJob = this.jobMs.get(model) ?? 5_000;
+    return Math.min(60_000, Math.max(1_000, Math.ceil(((queued + 1) * perJob) / Math.max(1, tabs))));
   }
 
   /** Ready tabs that serve the model and may take its jobs, busy or not. */
@@ -240,7 +257,7 @@ export class JobBoard {
   }
 
   private dispatch(task: TaskMessage, tab: Tab, counts: Counts): Job {
-    const job: RunningJob = { id: task.jobId, tab, task, params: task.params, promptTokens: counts.promptTokens, contextLength: counts.contextLength, tokens: [], queue: new EventQueue(), check: this.options.streamCheck?.(task) ?? null, nextIndex: 0, firstTokenAt: null, timer: null };
+    const job: RunningJob = { id: task.jobId, tab, task, params: task.params, promptTokens: counts.promptTokens, contextLength: counts.contextLength, tokens: [], queue: new EventQueue(), check: this.options.streamCheck?.(task) ?? null, nextIndex: 0, firstTokenAt: null, startedAt: this.now(), timer: null };
     this.jobs.set(job.id, job);
     tab.runningJobs++;
     this.touch(job);
@@ -299,6 +316,11 @@ export class JobBoard {
 
   private finish(job: RunningJob, event: JobEvent): void {
     if (!this.jobs.delete(job.id)) return;
+    if (event.type === 'done') {
+      const took = this.now() - job.startedAt;
+      const average = this.jobMs.get(job.task.model);
+      this.jobMs.set(job.task.model, average === undefined ? took : 0.8 * average + 0.2 * took);
+    }
     if (job.timer) clearTimeout(job.timer);
     job.tab.runningJobs--;
     job.queue.push(event);
