@@ -4,7 +4,7 @@
  * directly, and the added time to first token; and what verification costs (verify.ts: re-scoring vs generating,
  * cross-backend deviations, network-wide audit overhead). Writes bench-results/<timestamp>.json and prints a table.
  *   BENCH_MODEL (dolphin-small)  BENCH_RUNS (7)  BENCH_WARM_UP_MS (5000)  BENCH_TOKENS (64)  BENCH_WEBGPU_RUNS (3)  BENCH_WEBGPU_TOKENS (16)
- *   BENCH_PORT (8798)  BENCH_ONLY (engine | transport | links | verify | ledger: run one part)  BENCH_PINGS (300)  BENCH_LINKS_WS / BENCH_LINKS_RTC
+ *   BENCH_PORT (8798)  BENCH_ONLY (engine | transport | links | verify | ledger | scheduler: run one part)  BENCH_PINGS (300)  BENCH_LINKS_WS / BENCH_LINKS_RTC
  *   BENCH_VERIFY_RUNS / BENCH_VERIFY_SEEDS / BENCH_VERIFY_WASM_TOKENS / BENCH_VERIFY_WEBGPU_TOKENS (verify.ts)  BENCH_LEDGER_JOBS (ledger.ts)
  *
  * The time to first token the network adds is measured per request: the client's time to first token minus the
@@ -27,6 +27,7 @@ import { benchTransport, printTransport } from './transport.ts';
 import { benchLinks, printLinks } from './links.ts';
 import { benchVerify, printVerify } from './verify.ts';
 import { benchLedger, printLedger } from './ledger.ts';
+import { benchScheduler, printScheduler } from './scheduler.ts';
 
 const MODEL = process.env.BENCH_MODEL ?? 'dolphin-small';
 const RUNS = Number(process.env.BENCH_RUNS ?? 7);
@@ -165,14 +166,17 @@ async function openTab(browser: Awaited<ReturnType<typeof chromium.launch>>, bac
 }
 
 async function main() {
-  // The ledger needs neither the coordinator nor a browser.
-  const ledger = !process.env.BENCH_ONLY || process.env.BENCH_ONLY === 'ledger' ? await benchLedger() : null;
-  if (process.env.BENCH_ONLY === 'ledger' && ledger) {
-    const result = { date: new Date().toISOString(), machine: { cpus: cpus().length, cpu: cpus()[0]?.model ?? 'unknown' }, ledger };
+  // The ledger and the scheduler need neither the coordinator nor a browser.
+  const only = process.env.BENCH_ONLY;
+  const ledger = !only || only === 'ledger' ? await benchLedger() : null;
+  const scheduler = !only || only === 'scheduler' ? benchScheduler() : null;
+  if (only === 'ledger' || only === 'scheduler') {
+    const result = { date: new Date().toISOString(), machine: { cpus: cpus().length, cpu: cpus()[0]?.model ?? 'unknown' }, ledger, scheduler };
     await mkdir('bench-results', { recursive: true });
     const file = `bench-results/${result.date.replace(/[:.]/g, '-')}.json`;
     await writeFile(file, JSON.stringify(result, null, 2));
-    printLedger(ledger);
+    if (ledger) printLedger(ledger);
+    if (scheduler) printScheduler(scheduler);
     return console.log(`\nJSON: ${file}`);
   }
   const dataDir = mkdtempSync(join(tmpdir(), 'dolphin-bench-'));
@@ -183,7 +187,6 @@ async function main() {
   try {
     for (let i = 0; i < 100 && !(await fetch(`${BASE}/api/network`).then((r) => r.ok, () => false)); i++) await new Promise((r) => setTimeout(r, 200));
     apiKey = (await newAccount(BASE, 'bench')).apiKey;
-    const only = process.env.BENCH_ONLY;
     const transport = !only || only === 'transport' ? await benchTransport(browser, BASE) : null;
     if (transport) console.error('bench: transport done');
     const links = !only || only === 'links' ? await benchLinks({ base: BASE, coordinatorPid: coordinator.pid ?? 0 }) : null;
@@ -191,7 +194,7 @@ async function main() {
     const verify = !only || only === 'verify' ? await benchVerify(browser, BASE, MODEL) : null;
     if (verify) console.error('bench: verify done');
     if (only && only !== 'engine') {
-      const result = { date: new Date().toISOString(), machine: { cpus: cpus().length, cpu: cpus()[0]?.model ?? 'unknown' }, transport, links, verify, ledger };
+      const result = { date: new Date().toISOString(), machine: { cpus: cpus().length, cpu: cpus()[0]?.model ?? 'unknown' }, transport, links, verify, ledger, scheduler };
       await mkdir('bench-results', { recursive: true });
       const file = `bench-results/${result.date.replace(/[:.]/g, '-')}.json`;
       await writeFile(file, JSON.stringify(result, null, 2));
@@ -199,6 +202,7 @@ async function main() {
       if (links) printLinks(links);
       if (verify) printVerify(verify);
       if (ledger) printLedger(ledger);
+      if (scheduler) printScheduler(scheduler);
       console.log(`\nJSON: ${file}`);
       return;
     }
@@ -236,6 +240,7 @@ async function main() {
       links,
       verify,
       ledger,
+      scheduler,
       ratios: {
         wasmVsNode: wasm.direct.decodeTokensPerSecondP50 / node.decodeTokensPerSecondP50,
         wasmVsNodeSameThreads: wasm.threads === 1 ? wasm.direct.decodeTokensPerSecondP50 / node1.decodeTokensPerSecondP50 : null,
@@ -255,6 +260,7 @@ async function main() {
     if (links) printLinks(links);
     if (verify) printVerify(verify);
     if (ledger) printLedger(ledger);
+    if (scheduler) printScheduler(scheduler);
     console.log(`\nJSON: ${file}`);
   } finally {
     await browser.close();
