@@ -16,5 +16,7 @@ describe('economySettings', () => {
   it('refuses an unbonding delay shorter than an audit can take, and a prices file that is not valid', () => {
     expect(() => economySettings({ UNBONDING_MS: '60000' })).toThrow(/^UNBONDING_MS=/);
     expect(() => economySettings({}, 'package.json')).toThrow(/package\.json/);
+    expect(() => economySettings({ PRICES_FILE: 'no/such/prices.json' })).toThrow(/PRICES_FILE no\/such\/prices\.json/);
+    expect(() => economySettings({}, 'README.md')).toThrow(/PRICES_FILE README\.md/); // not JSON
   });
 });

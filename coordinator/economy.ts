@@ -61,12 +61,12 @@ export const DEFAULT_ECONOMY: EconomySettings = {
 const DAY = 24 * 3600_000;
 
 /** The settings from the environment; a bad value stops the coordinator with a message naming it. */
-export function economySettings(env: NodeJS.ProcessEnv, pricesFile = env.PRICES_FILE ?? 'coordinator/prices.json'): EconomySettings {
+export function economySettings(env: NodeJS.ProcessEnv, pricesFile = env.PRICES_FILE): EconomySettings {
   const ppm = (name: string, fallback: number) => Math.round(numberSetting(env, name, fallback / 1e6, { min: 0, max: 1 }) * 1e6);
   const micros = (name: string, fallback: number) => Math.round(numberSetting(env, name, fallback / MICROS_PER_DPHN, { min: 0, max: 1e6 }) * MICROS_PER_DPHN);
   const d = DEFAULT_ECONOMY;
   const settings: EconomySettings = {
-    prices: readPrices(pricesFile),
+    prices: readPrices(pricesFile ?? DEFAULT_PRICES_FILE, pricesFile !== undefined),
     contributorSharePpm: ppm('CONTRIBUTOR_SHARE', d.contributorSharePpm),
     verifierFeePpm: ppm('VERIFIER_FEE', d.verifierFeePpm),
     slashVerifierSharePpm: ppm('SLASH_VERIFIER_SHARE', d.slashVerifierSharePpm),
@@ -84,14 +84,18 @@ export function economySettings(env: NodeJS.ProcessEnv, pricesFile = env.PRICES_
   return settings;
 }
 
-function readPrices(file: string): PriceTable {
-  let text: string;
+const DEFAULT_PRICES_FILE = 'coordinator/prices.json';
+
+/** The price table from `file`; the built-in defaults when the default file is absent (a named one must exist). */
+function readPrices(file: string, named: boolean): PriceTable {
+  let json: unknown;
   try {
-    text = readFileSync(file, 'utf8');
-  } catch {
-    return DEFAULT_PRICE_TABLE;
+    json = JSON.parse(readFileSync(file, 'utf8'));
+  } catch (error) {
+    if (!named && (error as NodeJS.ErrnoException).code === 'ENOENT') return DEFAULT_PRICE_TABLE;
+    throw new Error(`PRICES_FILE ${file}: ${error instanceof Error ? error.message : String(error)}`);
   }
-  const parsed = priceTableSchema.safeParse(JSON.parse(text));
+  const parsed = priceTableSchema.safeParse(json);
   if (!parsed.success) throw new Error(`${file}: ${parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')}`);
   return parsed.data;
 }

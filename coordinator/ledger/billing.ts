@@ -45,6 +45,8 @@ function boundedCost(price: ModelPrice, promptTokens: number, completionTokens: 
   }
 }
 
+const ORPHAN_BATCH = 1000;
+
 export class Billing {
   constructor(private readonly options: BillingOptions) {}
 
@@ -87,11 +89,17 @@ export class Billing {
     let refunded = 0;
     try {
       const before = new Date(this.options.now() - staleAfterMs).toISOString();
-      for (const jobId of await this.options.store.escrowedJobs(before, 1000)) {
-        if (running(jobId)) continue;
-        const result = await this.options.store.refund(jobId, reason);
-        if (result.ok) refunded++;
-        else this.options.log(`refund of orphaned ${jobId} failed: ${result.message}`);
+      // In batches, until a batch refunds fewer than it read (the rest are running, or none are left).
+      for (let batch = await this.options.store.escrowedJobs(before, ORPHAN_BATCH); ; batch = await this.options.store.escrowedJobs(before, ORPHAN_BATCH)) {
+        let done = 0;
+        for (const jobId of batch) {
+          if (running(jobId)) continue;
+          const result = await this.options.store.refund(jobId, reason);
+          if (result.ok) done++;
+          else this.options.log(`refund of orphaned ${jobId} failed: ${result.message}`);
+        }
+        refunded += done;
+        if (batch.length < ORPHAN_BATCH || done < batch.length) break;
       }
     } catch (error) {
       this.options.log(`refunding orphaned escrows failed: ${error instanceof Error ? error.message : String(error)}`);

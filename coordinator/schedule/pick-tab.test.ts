@@ -8,6 +8,7 @@ const tab = (id: string, fields: Partial<TabSnapshot> = {}): TabSnapshot => ({
   tokensPerSecond: null,
   connectedAt: 0,
   reputation: 0.5,
+  hidden: false,
   ...fields,
 });
 
@@ -85,5 +86,11 @@ describe('pickTab', () => {
 
   it('prefers the better reputation among tabs not yet measured', () => {
     expect(pickedId([tab('newcomer', { connectedAt: 0 }), tab('trusted', { connectedAt: 5, reputation: 0.95 }), tab('convicted', { connectedAt: 1, reputation: 0.05 })])).toBe('trusted');
+  });
+
+  it('takes a hidden tab to be four times slower, and prefers a visible tab when speeds tie', () => {
+    expect(pickedId([tab('hidden', { tokensPerSecond: 30, hidden: true }), tab('visible', { tokensPerSecond: 10, connectedAt: 5 })])).toBe('visible'); // 30/4 < 10
+    expect(pickedId([tab('hidden', { tokensPerSecond: 50, hidden: true }), tab('visible', { tokensPerSecond: 10 })])).toBe('hidden'); // 50/4 > 10
+    expect(pickedId([tab('hidden', { hidden: true }), tab('visible', { connectedAt: 9 })])).toBe('visible'); // neither measured
   });
 });

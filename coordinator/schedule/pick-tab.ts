@@ -2,7 +2,8 @@
  * Chooses the tab that serves a request. Pure: works on plain snapshots of the tabs.
  * A tab runs one job at a time (its worker runs jobs sequentially), so only idle tabs are candidates.
  * Among idle tabs with the model loaded: the highest measured tokens/s weighted by reputation (×0.5 for the worst
- * record, ×1.5 for the best: a faster tab with a poor audit record loses to a sound one nearly as fast), then the
+ * record, ×1.5 for the best: a faster tab with a poor audit record loses to a sound one nearly as fast) and divided
+ * by HIDDEN_SLOWDOWN for a hidden tab (browsers throttle hidden tabs), then a visible tab over a hidden one, then the
  * better reputation, then the longest-connected tab. (Which tabs may take the job at all — stake — is the caller's.)
  */
 export interface TabSnapshot {
@@ -14,7 +15,12 @@ export interface TabSnapshot {
   connectedAt: number;
   /** The identity's reputation in [0, 1] (coordinator/ledger/reputation.ts); a newcomer's is 0.5. */
   reputation: number;
+  /** The page is hidden (its browser throttles it), as the tab last reported. */
+  hidden: boolean;
 }
+
+/** How many times slower a hidden tab is taken to be. */
+export const HIDDEN_SLOWDOWN = 4;
 
 export const JOBS_PER_TAB = 1;
 
@@ -29,8 +35,8 @@ export function pickTab<T extends TabSnapshot>(tabs: readonly T[], model: string
   return best;
 }
 
-const score = (t: TabSnapshot) => (t.tokensPerSecond ?? 0) * (0.5 + t.reputation);
+const score = (t: TabSnapshot) => ((t.tokensPerSecond ?? 0) * (0.5 + t.reputation)) / (t.hidden ? HIDDEN_SLOWDOWN : 1);
 
 function compare(a: TabSnapshot, b: TabSnapshot): number {
-  return score(b) - score(a) || b.reputation - a.reputation || a.connectedAt - b.connectedAt;
+  return score(b) - score(a) || Number(a.hidden) - Number(b.hidden) || b.reputation - a.reputation || a.connectedAt - b.connectedAt;
 }

@@ -51,6 +51,7 @@ export class TabRegistry {
       tokensServed: 0,
       jobsServed: 0,
       reputation: 0.5,
+      hidden: false,
       connectedAt: this.now(),
     };
     this.tabs.set(tab.id, tab);

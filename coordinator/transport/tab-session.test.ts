@@ -62,6 +62,7 @@ const jobFrames = {
   done: JSON.stringify({ type: 'done', jobId: 'j1', finishReason: 'stop', text: '', promptTokens: 1, completionTokens: 1, signature: 'S'.repeat(86) }),
   failed: JSON.stringify({ type: 'failed', jobId: 'j1', code: 'worker_error', message: 'oops' }),
   models: JSON.stringify({ type: 'models', models: ['m1'] }),
+  status: JSON.stringify({ type: 'status', hidden: true }),
 };
 
 describe('openTabSession', () => {
@@ -129,6 +130,17 @@ describe('openTabSession', () => {
     session.receive(JSON.stringify({ type: 'models', models: ['phantom', 'm2'] }));
     expect(session.tab.models).toEqual(['m2']);
     expect(errors()[1]).toEqual({ type: 'error', code: 'unknown_model', message: expect.stringContaining('phantom') });
+  });
+
+  it('keeps whether the tab is hidden, as it reports, and shows it in the status', () => {
+    const { registry, session } = connect();
+    session.receive(helloFrame(['m1']));
+    expect(session.tab.hidden).toBe(false);
+    session.receive(JSON.stringify({ type: 'status', hidden: true }));
+    expect(session.tab.hidden).toBe(true);
+    expect(registry.status()[0]).toMatchObject({ hidden: true });
+    session.receive(JSON.stringify({ type: 'status', hidden: false }));
+    expect(session.tab.hidden).toBe(false);
   });
 
   it('rejects a second hello and keeps what the first one announced', () => {

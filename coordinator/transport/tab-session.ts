@@ -105,6 +105,11 @@ export function openTabSession(link: Link, deps: TabSessionDeps): TabSession {
         deps.board.dispatchWaiting();
         withAudits((a) => a.pump());
         return;
+      case 'status':
+        if (!tab.ready) return reject('out_of_order', 'status before hello');
+        tab.hidden = message.hidden;
+        deps.board.dispatchWaiting();
+        return;
       case 'verdict':
       case 'audit-failed':
       case 'share-failed':

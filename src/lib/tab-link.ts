@@ -92,12 +92,17 @@ export class TabLink {
 
   start(): void {
     this.stopped = false;
+    document.addEventListener('visibilitychange', this.reportStatus);
     this.connect();
   }
+
+  /** Tells the coordinator whether the page is hidden (browsers throttle hidden tabs, so it prefers visible ones). */
+  private readonly reportStatus = () => this.send({ type: 'status', hidden: document.visibilityState === 'hidden' });
 
   /** Disconnects and stops the jobs in flight. */
   stop(): void {
     this.stopped = true;
+    document.removeEventListener('visibilitychange', this.reportStatus);
     this.cancelRunning();
     if (this.retryTimer) clearTimeout(this.retryTimer);
     this.socket?.close(1000, 'contributor stopped');
@@ -158,6 +163,7 @@ export class TabLink {
           );
         case 'accepted':
           events.onStatus('connected', this.tabId);
+          this.reportStatus();
           if (message.webrtc && this.options.webrtc !== false && !this.listener) this.listenForWebRtc(message.webrtc);
           return;
         case 'task': {

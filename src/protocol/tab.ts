@@ -124,6 +124,8 @@ export const tabToCoordinatorSchema = z.discriminatedUnion('type', [
   }),
   /** The set of models this tab can serve right now (loaded and warm). */
   z.object({ type: z.literal('models'), models: z.array(id).max(64) }),
+  /** What the tab's browser says of it, sent after `accepted` and on every change: a hidden tab is throttled. */
+  z.object({ type: z.literal('status'), hidden: z.boolean() }),
   /**
    * One or more consecutive tokens of a job. The first token of a job is sent on its own, at once; later ones may
    * be batched (see `TOKEN_BATCH_MS`), which keeps per-token messages and wake-ups off every hop of the relay.

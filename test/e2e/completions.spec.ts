@@ -316,6 +316,31 @@ test('a WebGPU worker loads a second model and comes back to the first', async (
   }
 });
 
+test('a hidden tab is preferred less: while one of two tabs is hidden, requests go to the visible one', async ({ browser, request }) => {
+  // dolphin-small: served by these two tabs only. Neither has a measured speed at first, so visibility decides; the
+  // tab to hide connects first, so without it the older tab would win the tie (and, measured first, keep winning).
+  const pair = [await openContributorTab(browser, 'wasm', { model: 'dolphin-small' })];
+  pair.push(await openContributorTab(browser, 'wasm', { model: 'dolphin-small' }));
+  try {
+    const [hidden, visible] = pair as [ContributorTab, ContributorTab];
+    const tabIdOf = async (t: ContributorTab) => /as (tab-\d+)/.exec(await t.page.getByTestId('status').innerText())?.[1] ?? '';
+    const [hiddenId, visibleId] = [await tabIdOf(hidden), await tabIdOf(visible)];
+    // What the browser does when the page goes to the background: visibilityState turns hidden, visibilitychange fires.
+    await hidden.page.evaluate(() => {
+      Object.defineProperty(document, 'visibilityState', { configurable: true, get: () => 'hidden' });
+      document.dispatchEvent(new Event('visibilitychange'));
+    });
+    type NetworkTabs = { tabs: Array<{ id: string; hidden: boolean; contributorId: string | null }> };
+    await expect.poll(async () => ((await (await request.get('/api/network')).json()) as NetworkTabs).tabs.find((t) => t.id === hiddenId)?.hidden).toBe(true);
+    for (let i = 0; i < 4; i++) {
+      const { response } = await client.chat.completions.create({ model: 'dolphin-small', messages: [{ role: 'user', content: `Which tab, ${i}?` }], max_tokens: 4, seed: i }).withResponse();
+      expect(response.headers.get('x-dolphin-tab')).toBe(visibleId);
+    }
+  } finally {
+    await Promise.all(pair.map((t) => t.close()));
+  }
+});
+
 test('a tab kept off WebRTC serves the same tokens over its WebSocket', async ({ browser }) => {
   await Promise.all(tabs.map((t) => t.close()));
   tabs = [await openContributorTab(browser, 'wasm', { webrtc: false })];
