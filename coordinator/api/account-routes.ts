@@ -19,7 +19,7 @@ import { newApiKey, type AuthEnv } from './auth.ts';
 import { ApiError, rateLimited } from './errors.ts';
 import { pageQuery, parseJsonBody } from './json-body.ts';
 import type { RateLimiter } from './rate-limit.ts';
-import { amount, entryView, keyView, usageView } from './views.ts';
+import { amount, historyPage, keyView, usageView } from './views.ts';
 
 export interface AccountRoutesDeps {
   store: Pick<Store, 'requesters' | 'billing' | 'ledger'>;
@@ -63,9 +63,8 @@ export function accountRoutes(deps: AccountRoutesDeps): Hono<AuthEnv> {
   routes.use('/account/*', deps.auth);
   routes.get('/account', async (c) => c.json(await accountView(c.get('caller').requesterId)));
   routes.get('/account/history', async (c) => {
-    const entries = await ledger.history(requesterAccount(c.get('caller').requesterId), pageQuery(c.req.query('limit'), c.req.query('before')));
-    const page = pageQuery(c.req.query('limit'), undefined);
-    return c.json({ data: entries.map(entryView), next: entries.length === page.limit ? (entries.at(-1)?.transferId ?? null) : null });
+    const page = pageQuery(c.req.query('limit'), c.req.query('before'));
+    return c.json(historyPage(await ledger.history(requesterAccount(c.get('caller').requesterId), page), page.limit));
   });
   routes.get('/account/usage', async (c) => {
     const { jobs, next } = await billing.usage(c.get('caller').requesterId, pageQuery(c.req.query('limit'), c.req.query('before')));

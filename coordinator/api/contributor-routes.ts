@@ -18,7 +18,7 @@ import { contributorIdFromPublicKey, isSoundPublicKey, sha256, verifyEd25519 } f
 import type { AuditBook } from '../trust/audit-book.ts';
 import { ApiError, insufficientFunds, invalidRequest } from './errors.ts';
 import { pageQuery, parseJsonBody } from './json-body.ts';
-import { amount, entryView } from './views.ts';
+import { amount, historyPage } from './views.ts';
 
 export const ACTION_WINDOW_MS = 5 * 60_000;
 const BUCKETS = ['available', 'pending', 'staked', 'unbonding'] as const;
@@ -49,11 +49,10 @@ export function contributorRoutes(deps: ContributorRoutesDeps): Hono {
 
   routes.get('/contributors/:contributorId', async (c) => {
     const id = c.req.param('contributorId');
-    const trust = book.contributor(id);
     const dphn = await standingView(id);
-    if (!trust && [dphn.available, dphn.pending, dphn.staked, dphn.unbonding].every((a) => a.micros === 0))
+    if (!book.contributor(id) && [dphn.available, dphn.pending, dphn.staked, dphn.unbonding].every((a) => a.micros === 0))
       throw new ApiError(404, 'invalid_request_error', `No contributor '${id}' has served, verified or held DPHN here.`, 'contributor_not_found', 'contributorId');
-    const view: ContributorView = { ...(trust ?? (book.contributor(id, true) as NonNullable<typeof trust>)), dphn };
+    const view: ContributorView = { ...book.contributor(id, true), dphn };
     return c.json(view);
   });
 
@@ -61,8 +60,7 @@ export function contributorRoutes(deps: ContributorRoutesDeps): Hono {
     const bucket = c.req.query('bucket') ?? 'available';
     if (!(BUCKETS as readonly string[]).includes(bucket)) throw invalidRequest(`Invalid value for 'bucket': one of ${BUCKETS.join(', ')}.`, 'bucket');
     const page = pageQuery(c.req.query('limit'), c.req.query('before'));
-    const entries = await deps.ledger.history(contributorAccount(c.req.param('contributorId'), bucket as (typeof BUCKETS)[number]), page);
-    return c.json({ data: entries.map(entryView), next: entries.length === page.limit ? (entries.at(-1)?.transferId ?? null) : null });
+    return c.json(historyPage(await deps.ledger.history(contributorAccount(c.req.param('contributorId'), bucket as (typeof BUCKETS)[number]), page), page.limit));
   });
 
   for (const action of ['stake', 'unstake'] as const) {

@@ -61,8 +61,8 @@ interface RunningJob {
   tab: Tab;
   task: TaskMessage;
   params: SamplingParams;
-  promptTokens: number | undefined;
-  contextLength: number | undefined;
+  /** The prompt's token count and the context length as the coordinator knows them. */
+  counts: Counts;
   /** What the tab streamed, for the transcript its result signature covers. */
   tokens: TranscriptToken[];
   queue: EventQueue<JobEvent>;
@@ -257,7 +257,7 @@ export class JobBoard {
   }
 
   private dispatch(task: TaskMessage, tab: Tab, counts: Counts): Job {
-    const job: RunningJob = { id: task.jobId, tab, task, params: task.params, promptTokens: counts.promptTokens, contextLength: counts.contextLength, tokens: [], queue: new EventQueue(), check: this.options.streamCheck?.(task) ?? null, nextIndex: 0, firstTokenAt: null, startedAt: this.now(), timer: null };
+    const job: RunningJob = { id: task.jobId, tab, task, params: task.params, counts, tokens: [], queue: new EventQueue(), check: this.options.streamCheck?.(task) ?? null, nextIndex: 0, firstTokenAt: null, startedAt: this.now(), timer: null };
     this.jobs.set(job.id, job);
     tab.runningJobs++;
     this.touch(job);
@@ -292,8 +292,9 @@ export class JobBoard {
       if (completionTokens < job.nextIndex || completionTokens > Math.min(job.nextIndex + 1, job.params.maxTokens))
         return `done reports ${completionTokens} completion tokens after ${job.nextIndex} were streamed`;
       if (event.promptTokens < 1) return 'done reports an empty prompt';
-      if (job.promptTokens !== undefined && event.promptTokens !== job.promptTokens) return `done reports ${event.promptTokens} prompt tokens; the prompt has ${job.promptTokens}`;
-      if (job.contextLength !== undefined && event.promptTokens + completionTokens > job.contextLength) return `done reports ${event.promptTokens} + ${completionTokens} tokens, more than the ${job.contextLength}-token context holds`;
+      const { promptTokens, contextLength } = job.counts;
+      if (promptTokens !== undefined && event.promptTokens !== promptTokens) return `done reports ${event.promptTokens} prompt tokens; the prompt has ${promptTokens}`;
+      if (contextLength !== undefined && event.promptTokens + completionTokens > contextLength) return `done reports ${event.promptTokens} + ${completionTokens} tokens, more than the ${contextLength}-token context holds`;
       return job.check?.done(event) ?? null;
     }
     return null;
@@ -325,7 +326,7 @@ export class JobBoard {
     job.tab.runningJobs--;
     job.queue.push(event);
     job.queue.close();
-    if (event.type !== 'tokens') this.afterwards(() => this.options.onFinished?.({ id: job.id, tab: job.tab, event, streamed: job.nextIndex, promptTokens: job.promptTokens }));
+    if (event.type !== 'tokens') this.afterwards(() => this.options.onFinished?.({ id: job.id, tab: job.tab, event, streamed: job.nextIndex, promptTokens: job.counts.promptTokens }));
     this.dispatchWaiting();
     this.afterwards(() => this.options.onTabFree?.(job.tab));
   }

@@ -13,8 +13,7 @@ export type AccountId =
   | 'treasury'
   | `requester:${string}`
   | `contributor:${string}:${'available' | 'pending' | 'staked' | 'unbonding'}`
-  | `escrow:${string}`
-  | `verifier-fees:${string}`;
+  | `escrow:${string}`;
 
 export const MINT: AccountId = 'mint';
 export const TREASURY: AccountId = 'treasury';

@@ -54,13 +54,22 @@ export class ContributorAccounts {
   /** Identities whose starter stake is being granted: a second tab accepted meanwhile must not take another unit. */
   private readonly granting = new Set<string>();
   private changeQueued = false;
+  private readonly gains = new Map<string, number>();
 
   constructor(private readonly options: ContributorAccountsOptions) {}
 
-  /** The most one job of the model can reward its contributor (the gain a cheater could pocket). */
+  /**
+   * The most one job of the model can reward its contributor (the gain a cheater could pocket). Prices and context
+   * lengths are fixed at start, and the scheduler asks for every candidate tab: computed once per model.
+   */
   maxGain(model: string): number {
-    const context = this.options.contextLength(model);
-    return context === undefined ? 0 : maxJobReward(priceOf(this.options.prices, model), context, this.options.contributorSharePpm);
+    let gain = this.gains.get(model);
+    if (gain === undefined) {
+      const context = this.options.contextLength(model);
+      gain = context === undefined ? 0 : maxJobReward(priceOf(this.options.prices, model), context, this.options.contributorSharePpm);
+      this.gains.set(model, gain);
+    }
+    return gain;
   }
 
   /**

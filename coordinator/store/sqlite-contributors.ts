@@ -41,14 +41,19 @@ export function sqliteContributors(db: Database.Database, ledger: LedgerWriter, 
   };
 
   /**
-   * Pays `amount` to `account` from the treasury, the mint covering what the treasury cannot. How it splits depends
-   * on the treasury at the time, so a repeat is answered from the key (its kind and memo, which name the payment)
-   * before the split is computed again.
+   * A payment whose amounts depend on a balance at the time (the treasury's) cannot be recognised by its postings
+   * when repeated: it is answered from its key, the kind and memo naming what was paid; null when the key is new.
    */
-  const fromTreasury = (key: string, kind: string, account: AccountId, amount: number, memo: string): TransferResult => {
+  const repeatOf = (key: string, kind: string, memo: string): TransferResult | null => {
     const done = ledger.applied(key);
-    if (done !== null)
-      return done.kind === kind && done.memo === memo ? { ok: true, transferId: done.id, replayed: true } : { ok: false, reason: 'key_reused', message: `idempotency key ${key} was used for another payment` };
+    if (done === null) return null;
+    return done.kind === kind && done.memo === memo ? { ok: true, transferId: done.id, replayed: true } : { ok: false, reason: 'key_reused', message: `idempotency key ${key} was used for another payment` };
+  };
+
+  /** Pays `amount` to `account` from the treasury, the mint covering what the treasury cannot. */
+  const fromTreasury = (key: string, kind: string, account: AccountId, amount: number, memo: string): TransferResult => {
+    const repeat = repeatOf(key, kind, memo);
+    if (repeat) return repeat;
     const fromTreasury = Math.min(amount, ledger.balance(TREASURY));
     return applyNonZero(ledger, { idempotencyKey: key, kind, memo, postings: [{ account: TREASURY, amount: -fromTreasury }, { account: MINT, amount: fromTreasury - amount }, { account, amount }] });
   };
@@ -56,8 +61,8 @@ export function sqliteContributors(db: Database.Database, ledger: LedgerWriter, 
   /** A verifier's fee, from the treasury only, as much of it as the treasury holds: fees never create DPHN. */
   const payFee = db.transaction((key: string, verifierId: string, amount: number): TransferResult => {
     const memo = `${amount} µDPHN to ${verifierId}`;
-    const done = ledger.applied(key);
-    if (done !== null) return done.kind === 'verifier-fee' && done.memo === memo ? { ok: true, transferId: done.id, replayed: true } : { ok: false, reason: 'key_reused', message: `idempotency key ${key} was used for another payment` };
+    const repeat = repeatOf(key, 'verifier-fee', memo);
+    if (repeat) return repeat;
     const paid = Math.min(amount, ledger.balance(TREASURY));
     if (paid === 0) return { ok: false, reason: 'insufficient_funds', message: 'the treasury is empty' };
     return ledger.apply({ idempotencyKey: key, kind: 'verifier-fee', memo, postings: [{ account: TREASURY, amount: -paid }, { account: contributorAccount(verifierId, 'available'), amount: paid }] });

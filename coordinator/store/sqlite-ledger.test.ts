@@ -10,7 +10,13 @@ import { describe, expect, it } from 'vitest';
 import { seededRandom, type Random } from '../../test/unit/random.ts';
 import { contributorAccount, escrowAccount, MINT, requesterAccount, TREASURY, type AccountId, type Posting } from '../ledger/accounts.ts';
 import type { LedgerStore, TransferRequest } from '../ledger/ledger-store.ts';
-import { openSqliteLedger } from './sqlite-ledger.ts';
+import { openSqliteStore } from './sqlite-store.ts';
+
+/** The store's ledger, closed with its database. */
+function openSqliteLedger(options: { path: string; now?: () => Date }) {
+  const store = openSqliteStore(options);
+  return { ...store.ledger, close: store.close };
+}
 
 const ACCOUNTS: AccountId[] = [
   requesterAccount('r1'),

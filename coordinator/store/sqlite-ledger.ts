@@ -11,7 +11,6 @@
 import type Database from 'better-sqlite3';
 import { mayGoNegative, MINT, postingsProblem, TREASURY, type AccountId } from '../ledger/accounts.ts';
 import type { HistoryEntry, LedgerAudit, LedgerStore, TransferRequest, TransferResult } from '../ledger/ledger-store.ts';
-import { openDatabase } from './schema.ts';
 
 export interface LedgerWriter {
   /** Applies the transfer in a transaction of its own, or as part of the caller's. */
@@ -119,10 +118,4 @@ export function sqliteLedger(writer: LedgerWriter): LedgerStore {
     audit: async () => writer.audit(),
     totals: async () => writer.totals(),
   };
-}
-
-/** A database holding only the ledger (tests, the ledger benchmark). */
-export function openSqliteLedger(options: { path: string; now?: () => Date }): LedgerStore & { close(): void } {
-  const db = openDatabase(options.path);
-  return { ...sqliteLedger(ledgerWriter(db, options.now ?? (() => new Date()))), close: () => db.close() };
 }

@@ -190,6 +190,8 @@ export class AuditBook {
   }
 
   /** The identity's record; undefined when it never served or verified (with `orNew`, a newcomer's record). */
+  contributor(contributorId: string, orNew: true): ContributorTrust;
+  contributor(contributorId: string, orNew?: false): ContributorTrust | undefined;
   contributor(contributorId: string, orNew = false): ContributorTrust | undefined {
     const i = this.identities.get(contributorId) ?? (orNew ? newIdentity() : undefined);
     if (!i) return undefined;
