@@ -8,6 +8,8 @@
  *   lowest audit rate)  AUDIT_PLANT_RATE (0.05: chance per job of planting a known-bad transcript with a verifier)
  *   AUDIT_VERDICT_TIMEOUT_MS (120000)
  *   QUEUE_PER_MODEL (64: requests of one model waiting for a tab; more get 429 with Retry-After)
+ *   MAX_FAILOVERS (2: times a job whose tab left or went silent continues on another tab)
+ *   HEDGE_AFTER_MS (10000: a job with no first token by then also goes to a second idle tab; 0: never)
  *   DATA_DIR (data) and the economy's settings (prices, shares, windows, faucets): see economy.ts
  */
 import { serve, upgradeWebSocket } from '@hono/node-server';
@@ -104,6 +106,8 @@ board = new JobBoard({
   registry,
   idleTimeoutMs: numberSetting(env, 'TAB_IDLE_TIMEOUT_MS', 60_000, { min: 1000, max: 3_600_000, integer: true }),
   maxWaitingPerModel: numberSetting(env, 'QUEUE_PER_MODEL', 64, { min: 0, max: 100_000, integer: true }),
+  maxFailovers: numberSetting(env, 'MAX_FAILOVERS', 2, { min: 0, max: 10, integer: true }),
+  hedgeAfterMs: numberSetting(env, 'HEDGE_AFTER_MS', 10_000, { min: 0, max: 3_600_000, integer: true }),
   log,
   streamCheck: (task) => {
     const pieces = pieceBooks.get(task.model);

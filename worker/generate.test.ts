@@ -136,6 +136,37 @@ describe('generate', () => {
     }
   });
 
+  it('continues from a prefix another tab produced: the same tokens, indices, text and usage as one uninterrupted run', async () => {
+    const cases = [params({ maxTokens: 30 }), params({ maxTokens: 30, temperature: 0 }), params({ maxTokens: 30, seed: 11, topK: 20, topLogprobs: 2 })];
+    // A stop sequence from the middle of a free run, so the continuation must hold back and cut exactly as the first tab would.
+    const free = await run(params({ maxTokens: 30, temperature: 0 }));
+    cases.push(params({ maxTokens: 30, temperature: 0, stop: [free.text.slice(20, 23)] }));
+    for (const p of cases) {
+      const whole = await run(p);
+      expect(whole.tokens.length).toBeGreaterThan(6);
+      for (const cut of [1, 5, whole.tokens.length - 1]) {
+        const rest: GeneratedToken[] = [];
+        const continued = await runChatTask(model, { messages, params: p, prefix: whole.ids.slice(0, cut) }, (t) => rest.push(t));
+        expect(rest.map((t) => t.index)).toEqual(whole.tokens.slice(cut).map((t) => t.index));
+        expect(rest.map((t) => t.id)).toEqual(whole.ids.slice(cut));
+        for (const [i, t] of rest.entries()) expect(t.logprob).toBeCloseTo(whole.tokens[cut + i]?.logprob as number, 4);
+        // What the client sees: the first tab's deltas, then the continuation's, then the tail.
+        const streamed = whole.tokens.slice(0, cut).map((t) => t.delta).join('') + rest.map((t) => t.delta).join('') + continued.tailText;
+        expect(streamed).toBe(whole.text);
+        expect(continued).toMatchObject({ finishReason: whole.finishReason, completionTokens: whole.completionTokens, promptTokens: whole.promptTokens, text: whole.text });
+      }
+    }
+  });
+
+  it('ends at once, with nothing emitted, when the prefix already fills max_tokens; refuses a longer one', async () => {
+    const whole = await run(params({ maxTokens: 6, temperature: 0 }));
+    const rest: GeneratedToken[] = [];
+    const continued = await runChatTask(model, { messages, params: params({ maxTokens: 6, temperature: 0 }), prefix: whole.ids }, (t) => rest.push(t));
+    expect(rest).toEqual([]);
+    expect(continued).toMatchObject({ finishReason: 'length', completionTokens: 6, text: whole.text });
+    await expect(runChatTask(model, { messages, params: params({ maxTokens: 5 }), prefix: whole.ids })).rejects.toMatchObject({ code: 'context_length_exceeded' });
+  });
+
   it('refuses a prompt that leaves no room in the context', async () => {
     const long = [{ role: 'user' as const, content: 'x '.repeat(model.engine.maxPositions) }];
     await expect(runChatTask(model, { messages: long, params: params() })).rejects.toMatchObject({ code: 'context_length_exceeded' });

@@ -18,6 +18,12 @@ export interface GenerateOptions {
   engine: Engine;
   tokenizer: ChatTokenizer;
   promptIds: number[];
+  /**
+   * Tokens of this completion another tab already produced (failover): taken as given, and generation goes on at
+   * step `prefixIds.length`, drawing u_t for the same steps, so the result is what one uninterrupted run gives. They
+   * are not emitted again; the result's text and token count include them.
+   */
+  prefixIds?: readonly number[];
   params: SamplingParams;
   /** Token ids that end the completion; they are counted in usage but not emitted. */
   eosIds: readonly number[];
@@ -52,6 +58,7 @@ export class GenerationError extends Error {
 
 export async function generate(options: GenerateOptions): Promise<GenerationResult> {
   const { engine, tokenizer, promptIds, params, eosIds, onToken, signal, tamper } = options;
+  const prefix = options.prefixIds ?? [];
   const room = engine.maxPositions - promptIds.length;
   if (room < 1)
     throw new GenerationError('context_length_exceeded', `prompt of ${promptIds.length} tokens leaves no room in the model's ${engine.maxPositions}-token context`);
@@ -63,12 +70,16 @@ export async function generate(options: GenerateOptions): Promise<GenerationResu
   const rule = { temperature: params.temperature, topP: params.topP, topK: params.topK };
   const stops = new StopSequenceScanner(params.stop);
   const decoder = new IncrementalDecoder(tokenizer.decode);
+  if (prefix.length > last.tokens) throw new GenerationError('context_length_exceeded', `a prefix of ${prefix.length} tokens is longer than the ${last.tokens} this completion may have`);
+  // The prefix's text was streamed already: only what it held back (a partial character or stop sequence) is still due.
+  for (const id of prefix) decoder.push(id);
+  const primed = stops.scan(decoder.text);
   const sequence = engine.startSequence();
-  let produced = 0;
-  let finishReason: GenerationResult['finishReason'] = last.finishReason;
+  let produced = prefix.length;
+  let finishReason: GenerationResult['finishReason'] = primed.stopped ? 'stop' : last.finishReason;
   try {
-    let logits = await sequence.extend(promptIds);
-    for (let step = 0; step < last.tokens; step++) {
+    let logits = await sequence.extend([...promptIds, ...prefix]);
+    for (let step = prefix.length; step < last.tokens && !primed.stopped; step++) {
       await yieldToEventLoop();
       signal?.throwIfAborted();
       const sampled = selectToken(logits, rule, uniformAt(seed, step));

@@ -30,6 +30,8 @@ export async function loadModel(bundle: ModelBundle, ort: OrtRuntime, backend: E
 export interface ChatTask {
   messages: PlainMessage[];
   params: SamplingParams;
+  /** Tokens already produced elsewhere (failover); see GenerateOptions.prefixIds. */
+  prefix?: readonly number[];
 }
 
 export function runChatTask(
@@ -44,6 +46,7 @@ export function runChatTask(
     engine: model.engine,
     tokenizer: model.tokenizer,
     promptIds: model.tokenizer.encodeChat(task.messages),
+    ...(task.prefix ? { prefixIds: task.prefix } : {}),
     params: task.params,
     eosIds: model.eosIds,
     ...(onToken ? { onToken } : {}),

@@ -1,82 +1,10 @@
 import { afterEach, describe, expect, it, vi } from 'vitest';
-import { MAX_TAB_MESSAGE_CHARS, MAX_TOKENS_PER_MESSAGE, type SamplingParams, type TabToCoordinator } from '../../src/protocol/tab.ts';
-import { RecordingLink, tokenEntry, tokensMessage, type TokensMessage } from '../../test/unit/tab-peer.ts';
-import { TabRegistry, type Tab } from '../tabs/tab-registry.ts';
-import { JobBoard, verifyResultSignature, type Job, type JobBoardOptions, type JobEvent, type JobRequest, type StartResult } from './job-board.ts';
+import { MAX_TAB_MESSAGE_CHARS, MAX_TOKENS_PER_MESSAGE, type SamplingParams } from '../../src/protocol/tab.ts';
+import { RecordingLink, tokenEntry, tokensMessage } from '../../test/unit/tab-peer.ts';
+import { batch, done, drain, flush, network, okJob, range, request, token, tokens, watch, withoutJobId, type JobMessage, type Network } from '../../test/unit/job-board-harness.ts';
+import type { Tab } from '../tabs/tab-registry.ts';
+import { verifyResultSignature, type Job, type JobRequest } from './job-board.ts';
 import { transcriptOf } from '../../src/protocol/identity.ts';
-
-type DoneMessage = Extract<TabToCoordinator, { type: 'done' }>;
-type FailedMessage = Extract<TabToCoordinator, { type: 'failed' }>;
-type JobMessage = TokensMessage | DoneMessage | FailedMessage;
-
-const params: SamplingParams = { maxTokens: 8, temperature: 0.7, topP: 0.9, topK: 40, stop: ['\n'], seed: 7, topLogprobs: 0 };
-const request = (model = 'm', overrides: Partial<SamplingParams> = {}): JobRequest => ({ model, messages: [{ role: 'user', content: 'hi' }], params: { ...params, ...overrides } });
-
-/** A message carrying the single token at `index`, as a tab sends a job's first token (and may send any other). */
-const token = (jobId: string, index: number, text = `t${index}`, alternatives = 0): TokensMessage => tokensMessage(jobId, [tokenEntry(index, text, alternatives)]);
-/** One message carrying the tokens at `indices`, in that order (not necessarily consecutive, to break the contract). */
-const batch = (jobId: string, indices: number[], alternatives = 0): TokensMessage => tokensMessage(jobId, indices.map((i) => tokenEntry(i, `t${i}`, alternatives)));
-/** `count` consecutive indices from `from`. */
-const range = (from: number, count: number) => Array.from({ length: count }, (_, i) => from + i);
-/** The first `count` tokens of a job, one message each. */
-const tokens = (jobId: string, count: number): TokensMessage[] => range(0, count).map((i) => token(jobId, i));
-// Signatures are not checked in these tests (the board gets `verifyResult: () => true`) except where stated;
-// tab-session.test.ts and the end-to-end tests check real ones.
-const done = (jobId: string, completionTokens: number, promptTokens = 3): DoneMessage => ({ type: 'done', jobId, finishReason: 'stop', text: '', promptTokens, completionTokens, signature: 'unchecked' });
-const withoutJobId = ({ jobId: _jobId, ...event }: JobMessage): JobEvent => {
-  if (event.type !== 'done') return event;
-  const { signature: _signature, ...rest } = event;
-  return rest;
-};
-
-/** A board over a real registry, on a clock the test moves by hand. */
-function network(options: { idleTimeoutMs?: number; queueTimeoutMs?: number; maxWaitingPerModel?: number; verifyResult?: (tab: Tab, transcript: string, signature: string) => boolean; streamCheck?: JobBoardOptions['streamCheck'] } = {}) {
-  let clock = 0;
-  const logs: string[] = [];
-  const registry = new TabRegistry(() => clock);
-  const board = new JobBoard({ registry, idleTimeoutMs: options.idleTimeoutMs ?? 60_000, queueTimeoutMs: options.queueTimeoutMs, maxWaitingPerModel: options.maxWaitingPerModel, now: () => clock, log: (line) => logs.push(line), verifyResult: options.verifyResult ?? (() => true), ...(options.streamCheck ? { streamCheck: options.streamCheck } : {}) });
-  const addTab = (models: string[] = ['m']) => {
-    const link = new RecordingLink();
-    const tab = registry.add(link);
-    // What the tab's session does when its hello arrives.
-    Object.assign(tab, { ready: true, backend: 'wasm', models });
-    clock++;
-    return { tab, link };
-  };
-  /** What the tab's session does when its link closes. */
-  const closeTab = (tab: Tab) => {
-    registry.remove(tab.id);
-    board.tabClosed(tab);
-  };
-  const startJob = async (req: JobRequest = request(), id?: string): Promise<Job> => {
-    const result = await board.start(req, { id });
-    if (!result.ok) throw new Error(`expected a tab to take the job, got ${result.reason}`);
-    return result.job;
-  };
-  return { registry, board, logs, addTab, closeTab, startJob, tick: (ms: number) => (clock += ms) };
-}
-type Network = ReturnType<typeof network>;
-
-async function drain(job: Job): Promise<JobEvent[]> {
-  const events: JobEvent[] = [];
-  for await (const event of job.events) events.push(event);
-  return events;
-}
-
-/** Lets settled promises run their callbacks. */
-const flush = () => new Promise<void>((resolve) => setImmediate(resolve));
-
-/** Watches a start without awaiting it, so a test can check that it is still waiting. */
-function watch(promise: Promise<StartResult>) {
-  const state: { result: StartResult | null } = { result: null };
-  void promise.then((result) => (state.result = result));
-  return state;
-}
-
-const okJob = (result: StartResult | null): Job => {
-  if (!result?.ok) throw new Error(`expected a started job, got ${JSON.stringify(result)}`);
-  return result.job;
-};
 
 describe('JobBoard.start', () => {
   it('sends the task to an idle tab and counts it against that tab', async () => {
@@ -344,11 +272,11 @@ describe('JobBoard waiting queue', () => {
     expect(other.tab.runningJobs).toBe(1);
   });
 
-  it('keeps waiters waiting when a tab closes but another, busy, tab still serves the model', async () => {
+  it('keeps waiters waiting when a tab closes but another, busy, tab still serves the model; the closed tab’s job goes first', async () => {
     const net = network();
     const leaving = net.addTab();
     const staying = net.addTab();
-    await net.startJob();
+    const onLeaving = await net.startJob();
     const onStaying = await net.startJob();
     expect(onStaying.tab.id).toBe(staying.tab.id);
     const waiter = watch(net.board.start(request(), { id: 'w' }));
@@ -358,6 +286,10 @@ describe('JobBoard waiting queue', () => {
     expect(waiter.result).toBeNull();
 
     net.board.handle(staying.tab, done(onStaying.id, 0));
+    await flush();
+    expect(waiter.result).toBeNull();
+    expect(staying.link.ofType('task').map((t) => t.jobId)).toEqual([onStaying.id, onLeaving.id]);
+    net.board.handle(staying.tab, done(onLeaving.id, 0));
     await flush();
     expect(okJob(waiter.result).tab.id).toBe(staying.tab.id);
   });
@@ -744,10 +676,10 @@ describe('JobBoard idle timeout', () => {
 });
 
 describe('JobBoard.tabClosed', () => {
-  it("fails the closed tab's jobs with tab_disconnected and leaves other tabs' jobs running", async () => {
+  it("fails the closed tab's jobs with tab_disconnected when no other tab serves the model, and leaves other tabs' jobs running", async () => {
     const net = network();
-    const leaving = net.addTab();
-    const a = await net.startJob();
+    const leaving = net.addTab(['m', 'solo']);
+    const a = await net.startJob(request('solo'));
     const staying = net.addTab();
     const b = await net.startJob();
     expect(b.tab.id).toBe(staying.tab.id);

@@ -3,6 +3,10 @@
  * tokens/done/failed messages to the job's consumer, and guarantees every job ends exactly once (done, failed,
  * cancelled, tab gone, or silent for too long) with the tab's load released.
  *
+ * A job outlives its tab: when the tab disconnects or goes silent mid-stream, the job continues on another tab from
+ * its next token (failover: the task again with the streamed tokens as `prefix`), so its consumer sees one unbroken
+ * stream. A job whose first token is late may also be hedged on a second tab (the first to answer keeps it).
+ *
  * Tabs are untrusted: a message that breaks the job's contract (tokens out of order or beyond max_tokens, more
  * alternatives than asked for, a usage count that cannot be right, a result signature that does not cover what
  * was streamed) fails the job and disconnects the tab, as does
@@ -10,18 +14,17 @@
  */
 import { randomUUID } from 'node:crypto';
 import type { PlainMessage } from '../../src/protocol/api.ts';
-import { MAX_TAB_MESSAGE_CHARS, type SamplingParams, type TabToCoordinator, type TaskFailureCode, type TaskMessage } from '../../src/protocol/tab.ts';
+import { MAX_TAB_MESSAGE_CHARS, type SamplingParams, type TaskFailureCode, type TaskMessage } from '../../src/protocol/tab.ts';
 import { pickTab, servesModel } from '../schedule/pick-tab.ts';
 import type { Tab, TabRegistry } from '../tabs/tab-registry.ts';
 import { EventQueue } from './event-queue.ts';
 import { resultMessage, transcriptOf, type TranscriptToken } from '../../src/protocol/identity.ts';
 import { sha256, verifyEd25519 } from '../identity/ed25519.ts';
 import type { StreamCheck } from './stream-check.ts';
+import { contractViolation, type FromTab, type Strip } from './job-contract.ts';
 
 /** What the coordinator knows of a job's size, to check what the tab reports. */
 type Counts = Pick<JobRequest, 'promptTokens' | 'contextLength'>;
-type Strip<T> = T extends { jobId: string } ? Omit<T, 'jobId'> : never;
-type FromTab = Extract<TabToCoordinator, { type: 'tokens' | 'done' | 'failed' }>;
 type DoneFromTab = Strip<Extract<FromTab, { type: 'done' }>>;
 /** Why a job failed: what the tab reported, or what the coordinator saw. */
 export type JobFailureCode = TaskFailureCode | 'tab_disconnected' | 'client_closed_request' | 'protocol_error' | 'tab_timeout';
@@ -58,26 +61,42 @@ export type StartResult = { ok: true; job: Job } | { ok: false; reason: StartFai
 
 interface RunningJob {
   id: string;
+  /** The tab serving the job; while `assigned` is false (after a failover, waiting for a tab) the one it left. */
   tab: Tab;
+  assigned: boolean;
+  /** The task as last sent: after a failover it carries the tokens streamed before as `prefix`. */
   task: TaskMessage;
   params: SamplingParams;
   /** The prompt's token count and the context length as the coordinator knows them. */
   counts: Counts;
-  /** What the tab streamed, for the transcript its result signature covers. */
+  /** Every token streamed to the consumer, from whichever tab. */
   tokens: TranscriptToken[];
   queue: EventQueue<JobEvent>;
   /** Checks the streamed text against the token ids (stream-check.ts); null when the model's tokenizer is unknown. */
   check: StreamCheck | null;
   nextIndex: number;
+  /** When the current tab's first token came (its decode speed is measured from there). */
   firstTokenAt: number | null;
   startedAt: number;
   timer: ReturnType<typeof setTimeout> | null;
+  /** Tabs this job left (failover) or that lost a hedge race: it does not go back to them. */
+  tried: Set<string>;
+  failovers: number;
+  /** A second tab running the same task until one of the two answers first (hedging). */
+  hedge: Tab | null;
+  hedgeTimer: ReturnType<typeof setTimeout> | null;
+  /** While waiting for a tab after a failover. */
+  waiter: Waiter | null;
 }
 
+/** A request, or a job after a failover, waiting for a free tab. */
 interface Waiter {
-  task: TaskMessage;
-  counts: Counts;
-  settle: (result: StartResult) => void;
+  model: string;
+  /** Tabs it must not be handed. */
+  avoid: ReadonlySet<string>;
+  assign(tab: Tab): void;
+  /** No tab serves the model any more, the wait timed out, or the caller gave up. */
+  giveUp(reason: 'no_tab' | 'busy' | 'aborted'): void;
 }
 
 export interface JobBoardOptions {
@@ -109,6 +128,17 @@ export interface JobBoardOptions {
    * it had streamed to the requester, and the prompt's token count as the coordinator counted it (billing).
    */
   onFinished?: (job: { id: string; tab: Tab; event: Extract<JobEvent, { type: 'done' | 'failed' }>; streamed: number; promptTokens: number | undefined }) => void;
+  /**
+   * Failover: how many times a job whose tab disconnected or went silent continues on another tab, from its next
+   * token with the task's seed (default 2; 0: the job fails instead).
+   */
+  maxFailovers?: number;
+  /**
+   * Hedging: when a job's first token has not come this long after its task went out, the task also goes to a
+   * second idle tab; the first of the two to answer keeps the job, the other is told to cancel and is not paid.
+   * Absent or 0: no hedging.
+   */
+  hedgeAfterMs?: number;
   /** Whether the tab may take a job of the model (stake, reputation); default: every tab serving it. */
   eligible?: (tab: Tab, model: string) => boolean;
 }
@@ -155,39 +185,63 @@ export class JobBoard {
     if (tab) return Promise.resolve({ ok: true, job: this.dispatch(task, tab, counts) });
     const { signal } = options;
     if (signal?.aborted) return Promise.resolve({ ok: false, reason: 'aborted' });
-    const queued = this.waiting.filter((w) => w.task.model === request.model).length;
+    const queued = this.waiting.filter((w) => w.model === request.model).length;
     if (queued >= (this.options.maxWaitingPerModel ?? 64)) return Promise.resolve({ ok: false, reason: 'queue_full', retryAfterMs: this.retryAfterMs(request.model, queued, tabs.length) });
 
     return new Promise<StartResult>((resolve) => {
-      const waiter: Waiter = {
-        task,
-        counts,
-        settle: (result) => {
-          clearTimeout(timer);
+      const onAbort = () => waiter.giveUp('aborted');
+      const waiter = this.wait(
+        request.model,
+        new Set(),
+        'back',
+        (tab) => {
           signal?.removeEventListener('abort', onAbort);
-          const at = this.waiting.indexOf(waiter);
-          if (at >= 0) this.waiting.splice(at, 1);
-          resolve(result);
+          resolve({ ok: true, job: this.dispatch(task, tab, counts) });
         },
-      };
-      const onAbort = () => waiter.settle({ ok: false, reason: 'aborted' });
-      const timer = setTimeout(() => waiter.settle({ ok: false, reason: 'busy' }), this.options.queueTimeoutMs ?? 30_000);
-      timer.unref?.();
+        (reason) => {
+          signal?.removeEventListener('abort', onAbort);
+          resolve({ ok: false, reason });
+        },
+      );
       signal?.addEventListener('abort', onAbort, { once: true });
-      this.waiting.push(waiter);
     });
+  }
+
+  /**
+   * Queues a waiter for a free tab of `model` that is not in `avoid` (at the back; at the front for a job that
+   * already streamed), for at most `queueTimeoutMs`. Exactly one of `onTab` and `onGiveUp` is called, once.
+   */
+  private wait(model: string, avoid: ReadonlySet<string>, where: 'front' | 'back', onTab: (tab: Tab) => void, onGiveUp: (reason: 'no_tab' | 'busy' | 'aborted') => void): Waiter {
+    const leave = () => {
+      clearTimeout(timer);
+      const at = this.waiting.indexOf(waiter);
+      if (at < 0) return false;
+      this.waiting.splice(at, 1);
+      return true;
+    };
+    const waiter: Waiter = {
+      model,
+      avoid,
+      assign: (tab) => leave() && onTab(tab),
+      giveUp: (reason) => leave() && onGiveUp(reason),
+    };
+    const timer = setTimeout(() => waiter.giveUp('busy'), this.options.queueTimeoutMs ?? 30_000);
+    timer.unref?.();
+    if (where === 'front') this.waiting.unshift(waiter);
+    else this.waiting.push(waiter);
+    return waiter;
   }
 
   /** A tab became free or changed what it serves: hand it the oldest waiting request it can take. */
   dispatchWaiting(): void {
     for (const waiter of [...this.waiting]) {
-      const tabs = this.candidates(waiter.task.model);
+      const tabs = this.candidates(waiter.model, waiter.avoid);
       if (tabs.length === 0) {
-        waiter.settle({ ok: false, reason: 'no_tab' });
+        waiter.giveUp('no_tab');
         continue;
       }
-      const tab = pickTab(tabs, waiter.task.model);
-      if (tab) waiter.settle({ ok: true, job: this.dispatch(waiter.task, tab, waiter.counts) });
+      const tab = pickTab(tabs, waiter.model);
+      if (tab) waiter.assign(tab);
     }
   }
 
@@ -197,22 +251,23 @@ export class JobBoard {
     return Math.min(60_000, Math.max(1_000, Math.ceil(((queued + 1) * perJob) / Math.max(1, tabs))));
   }
 
-  /** Ready tabs that serve the model and may take its jobs, busy or not. */
-  private candidates(model: string): Tab[] {
+  /** Ready tabs that serve the model and may take its jobs, busy or not, other than those in `avoid`. */
+  private candidates(model: string, avoid?: ReadonlySet<string>): Tab[] {
     const eligible = this.options.eligible;
-    return this.options.registry.ready().filter((t) => servesModel(t, model) && (!eligible || eligible(t, model)));
+    return this.options.registry.ready().filter((t) => servesModel(t, model) && !avoid?.has(t.id) && (!eligible || eligible(t, model)));
   }
 
   /** A job message from `tab`. Messages for jobs that already ended (e.g. cancelled) are dropped. */
   handle(tab: Tab, message: FromTab): void {
     const job = this.jobs.get(message.jobId);
     if (!job) return;
-    if (job.tab !== tab) {
-      this.log(`${tab.id} sent ${message.type} for ${message.jobId}, which belongs to ${job.tab.id}; dropped`);
+    if (job.hedge && (tab === job.hedge || tab === job.tab)) this.settleHedge(job, tab, message.type === 'failed');
+    if (job.tab !== tab || !job.assigned) {
+      if (!job.tried.has(tab.id)) this.log(`${tab.id} sent ${message.type} for ${message.jobId}, which belongs to ${job.tab.id}; dropped`);
       return;
     }
     const { jobId: _jobId, ...event } = message;
-    const violation = this.violation(job, event);
+    const violation = contractViolation(job, event);
     if (violation) return this.expel(job, 'protocol_error', violation);
     if (event.type === 'tokens') {
       job.nextIndex += event.tokens.length;
@@ -225,10 +280,14 @@ export class JobBoard {
     if (event.type === 'done') {
       const { signature, ...done } = event;
       const verify = this.options.verifyResult ?? verifyResultSignature;
-      if (!verify(tab, transcriptOf(job.task, job.tokens, done), signature)) return this.expel(job, 'protocol_error', 'the result signature does not match the transcript of the job');
+      // The signature covers the task as this tab got it and the tokens it streamed (after any prefix).
+      const own = job.tokens.slice(job.task.prefix?.length ?? 0);
+      if (!verify(tab, transcriptOf(job.task, own, done), signature)) return this.expel(job, 'protocol_error', 'the result signature does not match the transcript of the job');
       const seconds = job.firstTokenAt === null ? 0 : (this.now() - job.firstTokenAt) / 1000;
-      this.options.registry.recordJob(tab, job.nextIndex, seconds);
+      this.options.registry.recordJob(tab, own.length, seconds);
       this.finish(job, done);
+      // A continued job is not audited: re-scoring (worker/verify) does not take a prefix yet.
+      if (job.task.prefix) return;
       const { finishReason, promptTokens, completionTokens } = done;
       return this.afterwards(() => this.options.onCompleted?.({ tab, task: job.task, tokens: job.tokens, end: { finishReason, promptTokens, completionTokens } }));
     }
@@ -242,77 +301,152 @@ export class JobBoard {
    */
   dataChannelLost(tab: Tab): void {
     for (const job of this.jobs.values()) {
-      if (job.tab !== tab) continue;
+      if (job.hedge === tab) tab.link.send(job.task);
+      if (job.tab !== tab || !job.assigned) continue;
       this.log(`${tab.id}: ${job.id} continues on the WebSocket from token ${job.nextIndex}`);
-      tab.link.send(job.nextIndex === 0 ? job.task : { type: 'resume', jobId: job.id, from: job.nextIndex });
+      tab.link.send(job.nextIndex === 0 || job.task.prefix?.length === job.nextIndex ? job.task : { type: 'resume', jobId: job.id, from: job.nextIndex });
       this.touch(job);
     }
   }
 
-  /** The tab disconnected: every job on it fails; requests waiting for its model may have no tab left. */
+  /** The tab disconnected: its jobs continue elsewhere (or fail); requests waiting for its model may have no tab left. */
   tabClosed(tab: Tab): void {
-    for (const job of [...this.jobs.values()])
-      if (job.tab === tab) this.finish(job, { type: 'failed', code: 'tab_disconnected', message: 'the contributor tab disconnected' });
+    for (const job of [...this.jobs.values()]) {
+      if (job.hedge === tab) this.dropHedge(job, false);
+      if (job.tab !== tab || !job.assigned) continue;
+      if (job.hedge) this.settleHedge(job, job.hedge, false);
+      else if (!this.failover(job, 'disconnected')) this.finish(job, { type: 'failed', code: 'tab_disconnected', message: 'the contributor tab disconnected' });
+    }
     this.dispatchWaiting();
   }
 
   private dispatch(task: TaskMessage, tab: Tab, counts: Counts): Job {
-    const job: RunningJob = { id: task.jobId, tab, task, params: task.params, counts, tokens: [], queue: new EventQueue(), check: this.options.streamCheck?.(task) ?? null, nextIndex: 0, firstTokenAt: null, startedAt: this.now(), timer: null };
+    const job: RunningJob = { id: task.jobId, tab, assigned: false, task, params: task.params, counts, tokens: [], queue: new EventQueue(), check: this.options.streamCheck?.(task) ?? null, nextIndex: 0, firstTokenAt: null, startedAt: this.now(), timer: null, tried: new Set(), failovers: 0, hedge: null, hedgeTimer: null, waiter: null };
     this.jobs.set(job.id, job);
-    tab.runningJobs++;
-    this.touch(job);
-    tab.link.send(task);
+    this.assign(job, tab);
     return {
       id: job.id,
       tab: { id: tab.id, backend: tab.backend, transport: tab.link.kind },
       events: job.queue,
       cancel: (reason) => {
         if (!this.jobs.has(job.id)) return;
-        tab.link.send({ type: 'cancel', jobId: job.id });
+        if (job.assigned) job.tab.link.send({ type: 'cancel', jobId: job.id });
         this.finish(job, { type: 'failed', code: 'client_closed_request', message: reason });
       },
     };
   }
 
-  /** What is wrong with `event` for this job, or null. */
-  private violation(job: RunningJob, event: Strip<FromTab>): string | null {
-    if (event.type === 'tokens') {
-      for (const [offset, token] of event.tokens.entries()) {
-        const expected = job.nextIndex + offset;
-        if (token.index !== expected) return `token ${token.index} arrived where ${expected} was expected`;
-        if (token.index >= job.params.maxTokens) return `token ${token.index} is beyond max_tokens ${job.params.maxTokens}`;
-        // Exactly as many as asked: the vocabulary always has more tokens than the 20 one may ask for.
-        if (token.top.length !== job.params.topLogprobs) return `${token.top.length} alternatives sent, ${job.params.topLogprobs} asked for`;
-      }
-      return job.check?.tokens(event.tokens) ?? null;
+  /** Sends the job's task to `tab`, which now serves it. */
+  private assign(job: RunningJob, tab: Tab): void {
+    job.tab = tab;
+    job.assigned = true;
+    job.waiter = null;
+    job.firstTokenAt = null;
+    tab.runningJobs++;
+    this.touch(job);
+    tab.link.send(job.task);
+    const hedgeAfterMs = this.options.hedgeAfterMs ?? 0;
+    if (hedgeAfterMs > 0 && job.nextIndex === 0 && !job.hedgeTimer) {
+      job.hedgeTimer = setTimeout(() => this.startHedge(job), hedgeAfterMs);
+      job.hedgeTimer.unref?.();
     }
-    if (event.type === 'done') {
-      // Every streamed token counts, plus at most one end-of-sequence token that is not streamed.
-      const { completionTokens } = event;
-      if (completionTokens < job.nextIndex || completionTokens > Math.min(job.nextIndex + 1, job.params.maxTokens))
-        return `done reports ${completionTokens} completion tokens after ${job.nextIndex} were streamed`;
-      if (event.promptTokens < 1) return 'done reports an empty prompt';
-      const { promptTokens, contextLength } = job.counts;
-      if (promptTokens !== undefined && event.promptTokens !== promptTokens) return `done reports ${event.promptTokens} prompt tokens; the prompt has ${promptTokens}`;
-      if (contextLength !== undefined && event.promptTokens + completionTokens > contextLength) return `done reports ${event.promptTokens} + ${completionTokens} tokens, more than the ${contextLength}-token context holds`;
-      return job.check?.done(event) ?? null;
-    }
-    return null;
   }
 
-  /** Fails the job and disconnects its tab, which broke the protocol or went silent. */
+  /** The job's tab left or went silent: it goes on from its next token on another tab. False when it cannot. */
+  private failover(job: RunningJob, why: string): boolean {
+    const lost = job.tab;
+    job.tried.add(lost.id);
+    if (job.failovers >= (this.options.maxFailovers ?? 2) || job.nextIndex >= job.params.maxTokens) return false;
+    const others = this.candidates(job.task.model, job.tried);
+    if (others.length === 0) return false;
+    this.release(job);
+    job.failovers++;
+    if (job.nextIndex > 0) job.task = { ...job.task, prefix: job.tokens.map((t) => t.id) };
+    this.log(`${lost.id} ${why} during ${job.id}: it continues on another tab from token ${job.nextIndex}`);
+    const tab = pickTab(others, job.task.model);
+    if (tab) this.assign(job, tab);
+    else
+      job.waiter = this.wait(
+        job.task.model,
+        job.tried,
+        'front',
+        (next) => this.assign(job, next),
+        () => this.finish(job, { type: 'failed', code: 'tab_disconnected', message: 'the contributor tab left mid-job and no other tab took the job over in time' }),
+      );
+    return true;
+  }
+
+  /** Past hedgeAfterMs without a first token: the task also goes to the best idle tab, if there is one. */
+  private startHedge(job: RunningJob): void {
+    job.hedgeTimer = null;
+    if (!this.jobs.has(job.id) || !job.assigned || job.nextIndex > 0 || job.hedge) return;
+    const tab = pickTab(this.candidates(job.task.model, new Set([...job.tried, job.tab.id])), job.task.model);
+    if (!tab) return;
+    this.log(`${job.id}: no first token from ${job.tab.id} after ${this.options.hedgeAfterMs} ms; hedging on ${tab.id}`);
+    job.hedge = tab;
+    tab.runningJobs++;
+    tab.link.send(job.task);
+  }
+
+  /**
+   * A hedged job's race is decided: `spoke` sent the first message (or, with `failed`, reported a failure, so the
+   * other tab wins). The winner keeps the job; the loser is told to cancel, is not paid, and gets other work.
+   */
+  private settleHedge(job: RunningJob, spoke: Tab, failed: boolean): void {
+    const hedge = job.hedge;
+    if (!hedge) return;
+    const primary = job.tab;
+    const winner = failed === (spoke === hedge) ? primary : hedge;
+    const loser = winner === hedge ? primary : hedge;
+    job.hedge = null;
+    job.tried.add(loser.id);
+    loser.runningJobs--;
+    loser.link.send({ type: 'cancel', jobId: job.id });
+    job.tab = winner;
+    this.touch(job);
+    this.log(`${job.id}: ${winner.id} won the hedge over ${loser.id}`);
+    this.dispatchWaiting();
+    this.afterwards(() => this.options.onTabFree?.(loser));
+  }
+
+  /** The hedge stops: the job ended, or the hedge tab left (`cancel` false: nothing to tell it). */
+  private dropHedge(job: RunningJob, cancel: boolean): void {
+    const hedge = job.hedge;
+    if (!hedge) return;
+    job.hedge = null;
+    job.tried.add(hedge.id);
+    hedge.runningJobs--;
+    if (!cancel) return;
+    hedge.link.send({ type: 'cancel', jobId: job.id });
+    this.afterwards(() => this.options.onTabFree?.(hedge));
+  }
+
+  /** Fails the job and disconnects its tab, which broke the protocol; a silent tab's job fails over first. */
   private expel(job: RunningJob, code: 'protocol_error' | 'tab_timeout', message: string): void {
-    this.log(`${job.tab.id}: ${code} on ${job.id}: ${message}; disconnecting the tab`);
-    job.tab.ready = false; // no new work while it closes
-    job.tab.link.send({ type: 'cancel', jobId: job.id });
-    this.finish(job, { type: 'failed', code, message });
-    job.tab.link.close(code);
+    const tab = job.tab;
+    this.log(`${tab.id}: ${code} on ${job.id}: ${message}; disconnecting the tab`);
+    tab.ready = false; // no new work while it closes
+    tab.link.send({ type: 'cancel', jobId: job.id });
+    if (code === 'tab_timeout' && job.hedge) this.settleHedge(job, job.hedge, false);
+    else if (code !== 'tab_timeout' || !this.failover(job, 'went silent')) this.finish(job, { type: 'failed', code, message });
+    tab.link.close(code);
   }
 
   private touch(job: RunningJob): void {
     if (job.timer) clearTimeout(job.timer);
     job.timer = setTimeout(() => this.expel(job, 'tab_timeout', `the contributor tab sent nothing for ${this.options.idleTimeoutMs} ms`), this.options.idleTimeoutMs);
     job.timer.unref?.();
+  }
+
+  /** The job's tab no longer serves it: its load, its idle timer and any hedge go. */
+  private release(job: RunningJob): void {
+    if (job.timer) clearTimeout(job.timer);
+    job.timer = null;
+    if (job.hedgeTimer) clearTimeout(job.hedgeTimer);
+    job.hedgeTimer = null;
+    this.dropHedge(job, true);
+    if (job.assigned) job.tab.runningJobs--;
+    job.assigned = false;
   }
 
   private finish(job: RunningJob, event: JobEvent): void {
@@ -322,13 +456,14 @@ export class JobBoard {
       const average = this.jobMs.get(job.task.model);
       this.jobMs.set(job.task.model, average === undefined ? took : 0.8 * average + 0.2 * took);
     }
-    if (job.timer) clearTimeout(job.timer);
-    job.tab.runningJobs--;
+    const wasAssigned = job.assigned;
+    this.release(job);
+    job.waiter?.giveUp('aborted');
     job.queue.push(event);
     job.queue.close();
     if (event.type !== 'tokens') this.afterwards(() => this.options.onFinished?.({ id: job.id, tab: job.tab, event, streamed: job.nextIndex, promptTokens: job.counts.promptTokens }));
     this.dispatchWaiting();
-    this.afterwards(() => this.options.onTabFree?.(job.tab));
+    if (wasAssigned) this.afterwards(() => this.options.onTabFree?.(job.tab));
   }
 
   /** Runs a listener's reaction to a job's end; whatever it throws must not break the board. */

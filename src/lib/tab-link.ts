@@ -318,7 +318,7 @@ export class TabLink {
     try {
       const result = await worker.run(
         task.jobId,
-        { model: task.model, messages: task.messages, params: task.params },
+        { model: task.model, messages: task.messages, params: task.params, ...(task.prefix ? { prefix: task.prefix } : {}) },
         (batch: WorkerToken[]) => {
           if (ended) return; // stragglers after the job failed or was cancelled
           const now = performance.now();

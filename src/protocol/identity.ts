@@ -51,6 +51,8 @@ export interface TranscriptTask {
   model: string;
   messages: PlainMessage[];
   params: SamplingParams;
+  /** A continued job's tokens that another tab produced (failover); this transcript's tokens follow them. */
+  prefix?: readonly number[];
 }
 
 /** A streamed token as the transcript records it: its id and log-probability, and the alternatives reported with it. */
@@ -73,11 +75,12 @@ export interface TranscriptEnd {
 export function transcriptOf(task: TranscriptTask, tokens: ReadonlyArray<TranscriptToken>, end: TranscriptEnd): string {
   const p = task.params;
   return JSON.stringify([
-    'dolphin-transcript-v2',
+    'dolphin-transcript-v3',
     task.jobId,
     task.model,
     task.messages.map((m) => [m.role, m.content]),
     [p.maxTokens, p.temperature, p.topP, p.topK, p.stop, p.seed, p.topLogprobs],
+    task.prefix ?? [],
     tokens.map((t) => [t.id, t.logprob, (t.top ?? []).map((a) => [a.id, a.logprob])]),
     [end.finishReason, end.promptTokens, end.completionTokens],
   ]);

@@ -8,8 +8,8 @@ import { API_LIMITS, chatRoleSchema } from './api.ts';
 import { parseJsonMessage } from './parse-json-message.ts';
 import { base64UrlLength, ED25519_PUBLIC_KEY_BYTES, ED25519_SIGNATURE_BYTES } from './identity.ts';
 
-/** 3: audits, and the result transcript v2 (with the alternatives' ids and logprobs). */
-export const TAB_PROTOCOL_VERSION = 3;
+/** 3: audits, and the result transcript v2 (with the alternatives' ids and logprobs). 4: failover (`task.prefix`), transcript v3. */
+export const TAB_PROTOCOL_VERSION = 4;
 /** Largest message either side accepts, in characters of JSON. A task carries the whole conversation. */
 export const MAX_TAB_MESSAGE_CHARS = 1_000_000;
 
@@ -169,7 +169,12 @@ export const coordinatorToTabSchema = z.discriminatedUnion('type', [
    * carries everything.
    */
   z.object({ type: z.literal('accepted'), contributorId: z.string().regex(/^[0-9a-f]{40}$/), webrtc: webRtcInvitationSchema.nullable() }),
-  z.object({ type: z.literal('task'), jobId: id, model: id, messages: z.array(chatMessageSchema).min(1), params: samplingParamsSchema }),
+  /**
+   * A job to run. With `prefix` it continues a job another tab left mid-stream (failover): those are the tokens it
+   * streamed, taken as given; this tab's tokens start at index `prefix.length` and draw u_t for the same steps, so
+   * the continuation is what the first tab would have produced. The result signature covers the task as sent.
+   */
+  z.object({ type: z.literal('task'), jobId: id, model: id, messages: z.array(chatMessageSchema).min(1), params: samplingParamsSchema, prefix: z.array(z.number().int().nonnegative()).max(1 << 16).optional() }),
   z.object({ type: z.literal('cancel'), jobId: id }),
   /**
    * The data channel a job's messages travelled on closed: the coordinator has its tokens before index `from`; the

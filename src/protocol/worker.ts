@@ -98,6 +98,8 @@ export const chatTaskSchema = z.object({
   model: z.string().min(1).max(128),
   messages: z.array(z.object({ role: chatRoleSchema, content: z.string() })).min(1),
   params: samplingParamsSchema,
+  /** Tokens another tab already produced for this job (failover, tab.ts `task`). */
+  prefix: z.array(count).max(1 << 16).optional(),
 });
 export type ChatTask = z.infer<typeof chatTaskSchema>;
 

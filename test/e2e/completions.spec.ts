@@ -341,6 +341,48 @@ test('a hidden tab is preferred less: while one of two tabs is hidden, requests 
   }
 });
 
+test('a tab killed mid-stream: the job continues on another tab and the stream equals an uninterrupted run', async ({ browser }) => {
+  // Three tabs serve the model; the one streaming is closed after a few tokens.
+  tabs.push(await openContributorTab(browser, 'wasm'));
+  for (const t of tabs) servedBefore.set(t, await t.page.getByTestId('served').innerText());
+  const messages: PlainMessage[] = [{ role: 'user', content: 'Keep talking for a long while, please.' }];
+  const params = { maxTokens: 200, temperature: 0.9, topP: 0.95, seed: 99 };
+  const { data: stream, response } = await client.chat.completions
+    .create({ model: MODEL, messages, max_tokens: params.maxTokens, temperature: params.temperature, top_p: params.topP, seed: params.seed, stream: true, stream_options: { include_usage: true }, logprobs: true })
+    .withResponse();
+  const tabId = response.headers.get('x-dolphin-tab') ?? '';
+  const statuses = await Promise.all(tabs.map((t) => t.page.getByTestId('status').innerText()));
+  const killed = tabs[statuses.findIndex((s) => s.endsWith(` ${tabId}`))];
+  if (!killed) throw new Error(`no page shows ${tabId}`);
+
+  const tokens: Array<{ bytes: number[] | null }> = [];
+  let content = '';
+  let usage: OpenAI.CompletionUsage | null | undefined;
+  let finishReason: string | null = null;
+  let killedAt = -1;
+  for await (const chunk of stream) {
+    tokens.push(...(chunk.choices[0]?.logprobs?.content ?? []));
+    content += chunk.choices[0]?.delta.content ?? '';
+    finishReason = chunk.choices[0]?.finish_reason ?? finishReason;
+    if (chunk.usage) usage = chunk.usage;
+    if (killedAt < 0 && tokens.length >= 3) {
+      killedAt = tokens.length;
+      tabs = tabs.filter((t) => t !== killed);
+      await killed.close();
+    }
+  }
+  const expected = await referenceRun(messages, params);
+  expect(expected.ids.length, 'the kill must land mid-stream').toBeGreaterThan(killedAt + 20);
+  expect(idsFromBytes(reference, tokens)).toEqual(expected.ids);
+  expect(content).toBe(expected.text);
+  expect(finishReason).toBe(expected.finishReason);
+  expect(usage).toMatchObject({ prompt_tokens: expected.promptTokens, completion_tokens: expected.completionTokens });
+  // Another tab finished the job: its count of served jobs went up.
+  const jobsOf = (text: string | undefined) => Number.parseInt(text ?? '', 10);
+  const served = await Promise.all(tabs.map(async (t) => jobsOf(await t.page.getByTestId('served').innerText()) - jobsOf(servedBefore.get(t))));
+  expect(served.reduce((a, b) => a + b, 0)).toBe(1);
+});
+
 test('a tab kept off WebRTC serves the same tokens over its WebSocket', async ({ browser }) => {
   await Promise.all(tabs.map((t) => t.close()));
   tabs = [await openContributorTab(browser, 'wasm', { webrtc: false })];
