@@ -15,6 +15,9 @@ import { Readable } from 'node:stream';
 import { join } from 'node:path';
 import type { ModelObject } from '../src/protocol/api.ts';
 import { chatCompletionsHandler } from './api/chat-completions.ts';
+import { batchRoutes } from './api/batch-routes.ts';
+import { BatchRunner } from './batches/batch-runner.ts';
+import { randomUUID } from 'node:crypto';
 import { ApiError, modelNotFound, notFound, toApiError } from './api/errors.ts';
 import type { JobBoard } from './jobs/job-board.ts';
 import type { CatalogueModel, ModelCatalogue } from './models/catalogue.ts';
@@ -121,6 +124,18 @@ export function createApp(deps: AppDeps): Hono<AuthEnv> {
     }),
     chatCompletionsHandler({ ...deps, billing: economy.billing, countPromptTokens: economy.countPromptTokens }),
   );
+
+  const batches = new BatchRunner({
+    complete: async (body, owner, signal) => {
+      const response = await app.request('/v1/chat/completions', { method: 'POST', headers: { 'Content-Type': 'application/json', Authorization: owner.authorization }, body: JSON.stringify(body), signal });
+      const retryAfter = Number(response.headers.get('Retry-After'));
+      return { status: response.status, body: await response.json(), ...(retryAfter > 0 ? { retryAfterMs: retryAfter * 1000 } : {}) };
+    },
+    load: (model) => deps.board.load(model),
+    now: economy.now,
+    newId: () => randomUUID().replaceAll('-', ''),
+  });
+  app.route('/v1/batches', batchRoutes(batches));
 
   app.get('/tabs', tabWebSocketHandler(deps.upgradeWebSocket, { registry: deps.registry, board: deps.board, audits: deps.audits.desk, knownModels: () => deps.catalogue.ids(), log: deps.log, webrtc: deps.webrtc, clientAddress: economy.clientAddress, ...deps.tabEvents }));
 

@@ -193,7 +193,8 @@ describe('POST /v1/chat/completions validation', () => {
     ['a bad message role', chat({ messages: [{ role: 'robot', content: 'x' }] }), 400, { type: 'invalid_request_error', param: 'messages[0].role', code: 'invalid_value' }],
     ['max_tokens 0', chat({ max_tokens: 0 }), 400, { type: 'invalid_request_error', param: 'max_tokens', code: 'invalid_value' }],
     ['top_logprobs without logprobs', chat({ top_logprobs: 2 }), 400, { type: 'invalid_request_error', param: 'top_logprobs', code: 'invalid_value' }],
-    ['n 2', chat({ n: 2 }), 400, { type: 'invalid_request_error', param: 'n', code: 'invalid_value' }],
+    ['n 9', chat({ n: 9 }), 400, { type: 'invalid_request_error', param: 'n', code: 'invalid_value' }],
+    ['n 0', chat({ n: 0 }), 400, { type: 'invalid_request_error', param: 'n', code: 'invalid_value' }],
     ['temperature 3', chat({ temperature: 3 }), 400, { type: 'invalid_request_error', param: 'temperature', code: 'invalid_value' }],
     ['an unknown model', chat({ model: 'gpt-9' }), 404, { type: 'invalid_request_error', param: 'model', code: 'model_not_found' }],
   ];
@@ -1000,6 +1001,19 @@ describe('billing', () => {
 
   const amount = (micros: number) => ({ micros, dphn: formatDphn(micros) });
 
+  it('bills each choice of an n > 1 request as its own job, for the tokens it served', async () => {
+    const { connect, account, complete, usage } = await billedNetwork();
+    await connect(() => SCRIPT);
+    await connect(() => [token(0, 'Hi'), done('', 1)]);
+    const me = await account();
+    const response = await complete(me.key, chat({ n: 2 }));
+    expect(response.status).toBe(200);
+    expect(((await response.json()) as ChatCompletion).usage).toEqual({ prompt_tokens: 2 * PROMPT_TOKENS, completion_tokens: 4, total_tokens: 2 * PROMPT_TOKENS + 4 });
+    await vi.waitFor(async () => expect((await usage(me.key)).map((j) => j.status)).toEqual(['settled', 'settled']));
+    const charged = (await usage(me.key)).map((j) => j.charged?.micros).sort((a, b) => (a ?? 0) - (b ?? 0));
+    expect(charged).toEqual([costOf(PRICE, PROMPT_TOKENS, 1), costOf(PRICE, PROMPT_TOKENS, 3)]);
+  });
+
   it('charges exactly the tokens served at the model\'s price, pays the contributor its share, and returns the rest of the escrow', async () => {
     const { money, connect, account, complete, get, balance, ended } = await billedNetwork();
     const tab = await connect(() => SCRIPT);
@@ -1187,5 +1201,52 @@ describe('billing', () => {
     expect(response.status).toBe(200);
     await vi.waitFor(async () => expect((await money.store.billing.usage('demo', { limit: 10 })).jobs).toMatchObject([{ status: 'settled', charged: costOf(PRICE, PROMPT_TOKENS, 3) }]));
     expect(await money.store.ledger.balance(requesterAccount('demo'))).toBe(MAX_COST - costOf(PRICE, PROMPT_TOKENS, 3));
+  });
+});
+
+describe('n > 1: one job per choice, split across tabs', () => {
+  /** Each tab answers with a text naming its seed, so a choice shows which job served it. */
+  const bySeed = (task: TaskMessage): JobEvent[] => [token(0, `s${task.params.seed}`), done('.', 2, 7)];
+
+  it('runs each choice on its own tab with its own seed and escrow, and adds their usage', async () => {
+    const net = network();
+    const tabs = [connectScriptedTab(net, bySeed), connectScriptedTab(net, bySeed), connectScriptedTab(net, bySeed)];
+    const response = await post(net, chat({ n: 3, seed: 40 }));
+    expect(response.status).toBe(200);
+    const body = (await response.json()) as ChatCompletion;
+    expect(body.choices.map((c) => [c.index, c.message.content, c.finish_reason])).toEqual([
+      [0, 's40.', 'stop'],
+      [1, 's41.', 'stop'],
+      [2, 's42.', 'stop'],
+    ]);
+    expect(body.usage).toEqual({ prompt_tokens: 21, completion_tokens: 6, total_tokens: 27 });
+    // Three tabs, one task each: the split.
+    expect(tabs.map((t) => t.tasks.length)).toEqual([1, 1, 1]);
+    expect(new Set(tabs.map((t) => t.tasks[0]?.jobId)).size).toBe(3);
+    expect(response.headers.get('x-dolphin-tab')?.split(',')).toHaveLength(3);
+  });
+
+  it('queues the choices a single tab cannot take at once, and streams every choice with its index', async () => {
+    const net = network();
+    const tab = connectScriptedTab(net, bySeed);
+    const response = await post(net, chat({ n: 2, seed: 7, stream: true, stream_options: { include_usage: true } }));
+    const data = await sseData(response);
+    expect(data.at(-1)).toBe('[DONE]');
+    const chunks = data.slice(0, -1).map((d) => JSON.parse(d) as ChatCompletionChunk);
+    const textOf = (index: number) => chunks.flatMap((c) => c.choices.filter((choice) => choice.index === index).map((choice) => choice.delta.content ?? '')).join('');
+    expect([textOf(0), textOf(1)]).toEqual(['s7.', 's8.']);
+    expect(chunks.flatMap((c) => c.choices.filter((choice) => choice.finish_reason).map((choice) => choice.index)).sort()).toEqual([0, 1]);
+    expect(chunks.at(-1)?.usage).toEqual({ prompt_tokens: 14, completion_tokens: 4, total_tokens: 18 });
+    expect(tab.tasks.map((t) => t.params.seed)).toEqual([7, 8]);
+  });
+
+  it('fails the request when one choice fails, cancelling the others', async () => {
+    const net = network();
+    const good = connectScriptedTab(net, () => [token(0, 'a')]);
+    const bad = connectScriptedTab(net, () => [failed('worker_error')]);
+    await expectError(await post(net, chat({ n: 2 })), 503, { type: 'service_unavailable_error', param: null, code: 'worker_error' });
+    await vi.waitFor(() => expect(good.link.ofType('cancel')).toHaveLength(1));
+    expect(bad.tasks).toHaveLength(1);
+    expect(net.board.size).toBe(0);
   });
 });

@@ -5,16 +5,17 @@
  */
 import type { Context } from 'hono';
 import { streamSSE } from 'hono/streaming';
-import { chatCompletionRequestSchema, toPlainMessages, type PlainMessage, type ChatCompletion, type ChatCompletionChunk, type ChatCompletionRequest, type TokenLogprob, type Usage } from '../../src/protocol/api.ts';
+import { chatCompletionRequestSchema, toPlainMessages, type PlainMessage, type ChatCompletion, type ChatCompletionChunk, type ChatCompletionRequest, type FinishReason, type TokenLogprob, type Usage } from '../../src/protocol/api.ts';
 import type { TokenCandidate, TokenEntry } from '../../src/protocol/tab.ts';
 import type { ContentfulStatusCode } from 'hono/utils/http-status';
-import type { Job, JobBoard, JobEvent, StartFailure } from '../jobs/job-board.ts';
+import type { JobBoard, JobEvent, StartFailure } from '../jobs/job-board.ts';
 import type { ModelCatalogue } from '../models/catalogue.ts';
 import { ApiError, fromTabFailure, insufficientFunds, invalidRequest, modelNotFound, noCapacity, rateLimited, tabsBusy, toApiError } from './errors.ts';
 import type { Billing } from '../ledger/billing.ts';
 import type { AuthEnv } from './auth.ts';
 import { randomUUID } from 'node:crypto';
-import { planSampling } from './sampling-plan.ts';
+import { choiceSeed, planSampling } from './sampling-plan.ts';
+import { EventQueue } from '../jobs/event-queue.ts';
 import { parseJsonBody } from './json-body.ts';
 
 export interface ChatCompletionsDeps {
@@ -74,97 +75,154 @@ export function chatCompletionsHandler(deps: ChatCompletionsDeps) {
     // The most this can cost is held before any tab starts.
     const quote = deps.billing.quote(model.id, promptTokens, params.maxTokens, contextLength);
     const caller = c.get('caller');
-    const jobId = `chatcmpl-${randomUUID().replaceAll('-', '')}`;
-    const held = await deps.billing.hold(jobId, caller.requesterId, model.id, quote, caller.demo);
-    if (!held.ok) throw held.reason === 'insufficient_funds' ? insufficientFunds(held.message) : new ApiError(500, 'server_error', 'The coordinator could not hold the cost of this request.', 'internal_error');
-    const signal = c.req.raw.signal;
-    const started = await deps.board.start({ model: model.id, messages, params, contextLength, ...(promptTokens === null ? {} : { promptTokens }) }, { id: jobId, signal });
-    if (!started.ok) {
-      await deps.billing.jobEnded(jobId, { type: 'failed', reason: `not started: ${started.reason}` });
-      throw startFailure(started.reason, model.id, started.retryAfterMs);
+    const base = `chatcmpl-${randomUUID().replaceAll('-', '')}`;
+    const n = request.n ?? 1;
+    // Each choice is its own job: its own escrow, tab and seed.
+    const choices = Array.from({ length: n }, (_, index) => ({ index, jobId: index === 0 ? base : `${base}-${index}`, params: { ...params, seed: choiceSeed(params.seed, index) } }));
+    const heldJobs: string[] = [];
+    const release = (jobIds: string[], reason: string) => Promise.all(jobIds.map((jobId) => deps.billing.jobEnded(jobId, { type: 'failed', reason })));
+    for (const choice of choices) {
+      const held = await deps.billing.hold(choice.jobId, caller.requesterId, model.id, quote, caller.demo);
+      if (!held.ok) {
+        await release(heldJobs, 'not started: another choice could not be paid for');
+        throw held.reason === 'insufficient_funds' ? insufficientFunds(n === 1 ? held.message : `${held.message} (for each of the ${n} choices)`) : new ApiError(500, 'server_error', 'The coordinator could not hold the cost of this request.', 'internal_error');
+      }
+      heldJobs.push(choice.jobId);
     }
-    const job = started.job;
+    const signal = c.req.raw.signal;
+    // One choice that cannot start stops the others still waiting for a tab.
+    const starting = new AbortController();
+    const stopStarting = () => starting.abort();
+    signal.addEventListener('abort', stopStarting, { once: true });
+    const results = await Promise.all(
+      choices.map(async (choice) => {
+        const result = await deps.board.start({ model: model.id, messages, params: choice.params, contextLength, ...(promptTokens === null ? {} : { promptTokens }) }, { id: choice.jobId, signal: starting.signal });
+        if (!result.ok) starting.abort();
+        return result;
+      }),
+    );
+    signal.removeEventListener('abort', stopStarting);
+    const jobs = results.flatMap((r) => (r.ok ? [r.job] : []));
+    // Every job ends through the board once started (and is billed there); one that never started is released here.
+    const cancelAll = (reason: string) => jobs.forEach((job) => job.cancel(reason));
+    const failed = results.find((r) => !r.ok && r.reason !== 'aborted') ?? results.find((r) => !r.ok);
+    if (failed && !failed.ok) {
+      cancelAll('another choice of the request could not start');
+      await release(choices.filter((_, i) => !results[i]?.ok).map((choice) => choice.jobId), `not started: ${failed.reason}`);
+      throw startFailure(failed.reason, model.id, failed.retryAfterMs);
+    }
     // One place notices a client that hangs up, streaming or not: the request's signal.
-    const hangUp = () => job.cancel('the client closed the connection');
+    const hangUp = () => cancelAll('the client closed the connection');
     if (signal.aborted) hangUp();
     else signal.addEventListener('abort', hangUp, { once: true });
-    const events = job.events[Symbol.asyncIterator]();
-    const first = await events.next();
-    if (first.done) throw new ApiError(500, 'server_error', 'The job ended without a result.', 'internal_error');
-    if (first.value.type === 'failed') throw fromTabFailure(first.value.code, first.value.message);
+    // The response starts once every choice has its first event, so a failure before any token keeps a real status.
+    const streams = jobs.map((job) => job.events[Symbol.asyncIterator]());
+    const firsts = await Promise.all(streams.map((events) => events.next()));
+    for (const first of firsts) {
+      if (first.done) throw new ApiError(500, 'server_error', 'The job ended without a result.', 'internal_error');
+      if (first.value.type === 'failed') {
+        cancelAll('another choice of the request failed');
+        throw fromTabFailure(first.value.code, first.value.message);
+      }
+    }
 
-    c.header('x-dolphin-tab', job.tab.id);
-    c.header('x-dolphin-backend', job.tab.backend ?? 'unknown');
-    c.header('x-dolphin-transport', job.tab.transport);
+    c.header('x-dolphin-tab', jobs.map((job) => job.tab.id).join(','));
+    c.header('x-dolphin-backend', jobs.map((job) => job.tab.backend ?? 'unknown').join(','));
+    c.header('x-dolphin-transport', jobs.map((job) => job.tab.transport).join(','));
     c.header('x-dolphin-seed', String(params.seed));
-    const meta = { id: job.id, created, model: model.id, system_fingerprint: `dolphin-${model.manifest.files.find((f) => f.path.endsWith('.onnx'))?.sha256.slice(0, 12) ?? 'model'}` };
-    const rest = (async function* () {
-      yield first.value;
-      for (let next = await events.next(); !next.done; next = await events.next()) yield next.value;
-    })();
+    const meta = { id: base, created, model: model.id, system_fingerprint: `dolphin-${model.manifest.files.find((f) => f.path.endsWith('.onnx'))?.sha256.slice(0, 12) ?? 'model'}` };
+    const events = mergeChoices(streams.map((rest, index) => ({ first: (firsts[index] as IteratorYieldResult<JobEvent>).value, rest })));
     const wantLogprobs = request.logprobs === true;
-    return request.stream ? streamChunks(c, job, rest, meta, wantLogprobs, request.stream_options?.include_usage === true) : collect(c, rest, meta, wantLogprobs);
+    return request.stream ? streamChunks(c, cancelAll, events, n, meta, wantLogprobs, request.stream_options?.include_usage === true) : collect(c, cancelAll, events, n, meta, wantLogprobs);
   };
+}
+
+/** The events of every choice as they come, each with its choice's index; ends when every choice has ended. */
+function mergeChoices(choices: Array<{ first: JobEvent; rest: AsyncIterator<JobEvent> }>): AsyncIterable<ChoiceEvent> {
+  const queue = new EventQueue<ChoiceEvent>();
+  let open = choices.length;
+  choices.forEach(async ({ first, rest }, index) => {
+    queue.push({ index, event: first });
+    for (let next = await rest.next(); !next.done; next = await rest.next()) queue.push({ index, event: next.value });
+    if (--open === 0) queue.close();
+  });
+  return queue;
+}
+
+type ChoiceEvent = { index: number; event: JobEvent };
+
+/** Usage of the whole request: every choice's prompt and completion (each choice is a job billed on its own). */
+function addUsage(usages: Usage[]): Usage {
+  const sum = (key: keyof Usage) => usages.reduce((total, usage) => total + usage[key], 0);
+  return { prompt_tokens: sum('prompt_tokens'), completion_tokens: sum('completion_tokens'), total_tokens: sum('total_tokens') };
 }
 
 type Meta = Pick<ChatCompletion, 'id' | 'created' | 'model' | 'system_fingerprint'>;
 
-async function collect(c: Context<AuthEnv>, events: AsyncIterable<JobEvent>, meta: Meta, wantLogprobs: boolean) {
-  let content = '';
-  const logprobs: TokenLogprob[] = [];
-  for await (const event of events) {
+async function collect(c: Context<AuthEnv>, cancelAll: (reason: string) => void, events: AsyncIterable<ChoiceEvent>, n: number, meta: Meta, wantLogprobs: boolean) {
+  const choices = Array.from({ length: n }, () => ({ content: '', logprobs: [] as TokenLogprob[], finish: null as FinishReason | null, usage: null as Usage | null }));
+  for await (const { index, event } of events) {
+    const choice = choices[index] as (typeof choices)[number];
     if (event.type === 'tokens') {
       for (const entry of event.tokens) {
-        content += entry.text;
-        if (wantLogprobs) logprobs.push(tokenLogprob(entry));
+        choice.content += entry.text;
+        if (wantLogprobs) choice.logprobs.push(tokenLogprob(entry));
       }
     } else if (event.type === 'failed') {
+      cancelAll('another choice of the request failed');
       throw fromTabFailure(event.code, event.message);
     } else {
-      const body: ChatCompletion = {
-        ...meta,
-        object: 'chat.completion',
-        choices: [{ index: 0, message: { role: 'assistant', content: content + event.text, refusal: null }, logprobs: wantLogprobs ? { content: logprobs, refusal: null } : null, finish_reason: event.finishReason }],
-        usage: usageOf(event),
-      };
-      return c.json(body);
+      choice.content += event.text;
+      choice.finish = event.finishReason;
+      choice.usage = usageOf(event);
     }
   }
-  throw new ApiError(500, 'server_error', 'The job ended without a result.', 'internal_error');
+  const usages = choices.flatMap((choice) => (choice.usage ? [choice.usage] : []));
+  if (usages.length < n) throw new ApiError(500, 'server_error', 'The job ended without a result.', 'internal_error');
+  const body: ChatCompletion = {
+    ...meta,
+    object: 'chat.completion',
+    choices: choices.map((choice, index) => ({ index, message: { role: 'assistant', content: choice.content, refusal: null }, logprobs: wantLogprobs ? { content: choice.logprobs, refusal: null } : null, finish_reason: choice.finish as FinishReason })),
+    usage: addUsage(usages),
+  };
+  return c.json(body);
 }
 
-function streamChunks(c: Context<AuthEnv>, job: Job, events: AsyncIterable<JobEvent>, meta: Meta, wantLogprobs: boolean, includeUsage: boolean) {
-  const chunk = (delta: ChatCompletionChunk['choices'][0]['delta'], extra: Partial<ChatCompletionChunk['choices'][0]> = {}): ChatCompletionChunk => ({
+function streamChunks(c: Context<AuthEnv>, cancelAll: (reason: string) => void, events: AsyncIterable<ChoiceEvent>, n: number, meta: Meta, wantLogprobs: boolean, includeUsage: boolean) {
+  const chunk = (index: number, delta: ChatCompletionChunk['choices'][0]['delta'], extra: Partial<ChatCompletionChunk['choices'][0]> = {}): ChatCompletionChunk => ({
     ...meta,
     object: 'chat.completion.chunk',
-    choices: [{ index: 0, delta, logprobs: null, finish_reason: null, ...extra }],
+    choices: [{ index, delta, logprobs: null, finish_reason: null, ...extra }],
     ...(includeUsage ? { usage: null } : {}),
   });
   return streamSSE(c, async (stream) => {
     const sse = (data: unknown) => `data: ${JSON.stringify(data)}\n\n`;
     const send = (data: unknown) => stream.write(sse(data));
+    const usages: Usage[] = [];
     // Errors are caught here rather than left to streamSSE, whose handler appends a non-JSON `event: error`.
     try {
-      await send(chunk({ role: 'assistant', content: '' }));
-      for await (const event of events) {
+      await stream.write(Array.from({ length: n }, (_, index) => sse(chunk(index, { role: 'assistant', content: '' }))).join(''));
+      for await (const { index, event } of events) {
         if (event.type === 'tokens') {
           // A batch of tokens goes out in one write: one chunk per token, as OpenAI streams them.
           const chunks = event.tokens
             .filter((entry) => entry.text || wantLogprobs)
-            .map((entry) => sse(chunk({ content: entry.text }, wantLogprobs ? { logprobs: { content: [tokenLogprob(entry)], refusal: null } } : {})));
+            .map((entry) => sse(chunk(index, { content: entry.text }, wantLogprobs ? { logprobs: { content: [tokenLogprob(entry)], refusal: null } } : {})));
           if (chunks.length) await stream.write(chunks.join(''));
         } else if (event.type === 'failed') {
+          cancelAll('another choice of the request failed');
           await send(fromTabFailure(event.code, event.message).toBody());
           return;
         } else {
-          await send(chunk(event.text ? { content: event.text } : {}, { finish_reason: event.finishReason }));
-          if (includeUsage) await send({ ...meta, object: 'chat.completion.chunk', choices: [], usage: usageOf(event) });
-          await stream.write('data: [DONE]\n\n');
-          return;
+          usages.push(usageOf(event));
+          await send(chunk(index, event.text ? { content: event.text } : {}, { finish_reason: event.finishReason }));
         }
       }
+      if (usages.length < n) throw new ApiError(500, 'server_error', 'The job ended without a result.', 'internal_error');
+      if (includeUsage) await send({ ...meta, object: 'chat.completion.chunk', choices: [], usage: addUsage(usages) });
+      await stream.write('data: [DONE]\n\n');
     } catch (error) {
-      job.cancel('the stream failed');
+      cancelAll('the stream failed');
       if (!stream.aborted) await send(toApiError(error).toBody()).catch(() => {});
     }
   });

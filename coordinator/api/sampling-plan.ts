@@ -18,3 +18,11 @@ export function planSampling(request: ChatCompletionRequest, contextLength: numb
     topLogprobs: request.logprobs ? (request.top_logprobs ?? 0) : 0,
   };
 }
+
+/**
+ * The seed of choice `index` of an `n > 1` request: the request's seed for choice 0 (so `n: 1` is unchanged), the
+ * following integers for the others (wrapping within the seed range), so each choice is reproducible on its own.
+ */
+export function choiceSeed(seed: number, index: number): number {
+  return (seed + index) % (Number.MAX_SAFE_INTEGER + 1);
+}

@@ -245,6 +245,11 @@ export class JobBoard {
     }
   }
 
+  /** A model's load now: requests waiting for a tab, the tabs that may serve it, and how long its jobs usually take (ms). */
+  load(model: string): { waiting: number; tabs: number; jobMs: number } {
+    return { waiting: this.waiting.filter((w) => w.model === model).length, tabs: this.candidates(model).length, jobMs: this.jobMs.get(model) ?? 5_000 };
+  }
+
   /** When a place in the model's queue should be free: the jobs ahead, spread over its tabs, at their usual length. */
   private retryAfterMs(model: string, queued: number, tabs: number): number {
     const perJob = this.jobMs.get(model) ?? 5_000;

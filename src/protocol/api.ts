@@ -6,7 +6,7 @@ import { z } from 'zod';
 
 /** Limits that protect the coordinator; a model's own context limit is checked when the job runs. */
 /** `maxStopChars`: each stop sequence is scanned for on every token, by the tab and by the coordinator. */
-export const API_LIMITS = { maxMessages: 256, maxContentChars: 200_000, maxTopLogprobs: 20, maxStopChars: 256 } as const;
+export const API_LIMITS = { maxMessages: 256, maxContentChars: 200_000, maxTopLogprobs: 20, maxStopChars: 256, maxChoices: 8 } as const;
 
 const textPart = z.object({ type: z.literal('text'), text: z.string() });
 const tooLong = `must be at most ${API_LIMITS.maxContentChars} characters`;
@@ -49,7 +49,8 @@ export const chatCompletionRequestSchema = z
     top_p: z.number().gt(0).max(1).nullish(),
     /** Not in OpenAI's API; accepted as the common extension (vLLM, llama.cpp). 0 or absent = no top-k. */
     top_k: z.number().int().min(0).nullish(),
-    n: z.literal(1, { message: 'only n=1 is supported' }).nullish(),
+    /** Choices to generate; each is its own job (its own tab, escrow and seed, see sampling-plan.ts). */
+    n: z.number().int().min(1).max(API_LIMITS.maxChoices).nullish(),
     stop: stopSchema.nullish(),
     seed: z.number().int().min(0).max(Number.MAX_SAFE_INTEGER).nullish(),
     logprobs: z.boolean().nullish(),
@@ -124,7 +125,7 @@ export interface ChatCompletion {
   model: string;
   system_fingerprint: string;
   choices: Array<{
-    index: 0;
+    index: number;
     message: { role: 'assistant'; content: string; refusal: null };
     logprobs: ChoiceLogprobs | null;
     finish_reason: FinishReason;
@@ -139,7 +140,7 @@ export interface ChatCompletionChunk {
   model: string;
   system_fingerprint: string;
   choices: Array<{
-    index: 0;
+    index: number;
     delta: { role?: 'assistant'; content?: string };
     logprobs: ChoiceLogprobs | null;
     finish_reason: FinishReason | null;

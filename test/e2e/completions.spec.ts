@@ -12,6 +12,7 @@ import { WebSocket } from 'ws';
 import { helloMessage, TestIdentity } from '../unit/tab-peer.ts';
 import { VERIFICATION_TOLERANCES } from '../../coordinator/trust/tolerances.ts';
 import { newAccount } from '../support/account.ts';
+import type { BatchView } from '../../src/protocol/batches.ts';
 
 const MODEL = 'dolphin-tiny';
 let tabs: ContributorTab[] = [];
@@ -91,6 +92,50 @@ test('each tab streams a completion through the openai client, token for token e
     expect(s.tokens.every((t) => t.top_logprobs.length === 2 && t.logprob <= 0)).toBe(true);
     expect([...s.ids]).toHaveLength(1);
     expect([...s.ids][0]).toMatch(/^chatcmpl-/);
+  }
+});
+
+test('n: 3 is split across the tabs; each choice equals the reference run with its own seed, and usage adds up', async () => {
+  const messages: PlainMessage[] = [{ role: 'user', content: 'Three ways to say hello' }];
+  const params = { maxTokens: 12, temperature: 1, topP: 1, seed: 500 };
+  const { data, response } = await client.chat.completions
+    .create({ model: MODEL, messages, n: 3, max_tokens: params.maxTokens, temperature: params.temperature, top_p: params.topP, seed: params.seed, logprobs: true })
+    .withResponse();
+  // Two tabs serve the model: every one of them took a choice (the third waited for a free one).
+  expect(new Set(response.headers.get('x-dolphin-tab')?.split(','))).toEqual(new Set(await Promise.all(tabs.map(async (t) => /as (tab-\d+)/.exec(await t.page.getByTestId('status').innerText())?.[1]))));
+  expect(data.choices.map((c) => c.index)).toEqual([0, 1, 2]);
+  let completionTokens = 0;
+  let promptTokens = 0;
+  for (const choice of data.choices) {
+    const expected = await referenceRun(messages, { ...params, seed: params.seed + choice.index });
+    expect(idsFromBytes(reference, choice.logprobs?.content ?? [])).toEqual(expected.ids);
+    expect(choice.message.content).toBe(expected.text);
+    completionTokens += expected.completionTokens;
+    promptTokens += expected.promptTokens;
+  }
+  expect(data.usage).toMatchObject({ prompt_tokens: promptTokens, completion_tokens: completionTokens });
+});
+
+test('a batch of prompts runs across the tabs and returns every result in order, polled until done', async ({ request }) => {
+  const headers = { Authorization: `Bearer ${client.apiKey}` };
+  const prompts = ['one', 'two', 'three', 'four', 'five'].map((word, i) => ({ messages: [{ role: 'user' as const, content: `Say ${word}` }], seed: 900 + i }));
+  const created = await request.post('/v1/batches', { headers, data: { requests: prompts.map((p) => ({ model: MODEL, messages: p.messages, max_tokens: 8, temperature: 0.7, seed: p.seed, logprobs: true })) } });
+  expect(created.status()).toBe(200);
+  const batch = (await created.json()) as BatchView;
+  // Two tabs take the first two; the others wait with a place in the queue and an estimated start.
+  expect(batch.results.filter((r) => r.status === 'queued').every((r) => r.queue_position !== null && r.estimated_start_at !== null)).toBe(true);
+  let view = batch;
+  await expect
+    .poll(async () => {
+      view = (await (await request.get(`/v1/batches/${batch.id}`, { headers })).json()) as BatchView;
+      return view.status;
+    })
+    .toBe('completed');
+  expect(view.request_counts).toEqual({ total: 5, completed: 5, failed: 0 });
+  for (const [i, result] of view.results.entries()) {
+    expect(result.index).toBe(i);
+    const expected = await referenceRun(prompts[i]?.messages ?? [], { maxTokens: 8, temperature: 0.7, topP: 1, seed: 900 + i });
+    expect(idsFromBytes(reference, result.response?.choices[0]?.logprobs?.content ?? [])).toEqual(expected.ids);
   }
 });
 
