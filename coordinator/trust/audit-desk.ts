@@ -187,6 +187,9 @@ export class AuditDesk {
   }
 
   /** Gives waiting audits to free verifiers and gives up on those that waited too long. Call when tabs change. */
+  /** When pump last walked the whole queue. */
+  private lastFullPass = -Infinity;
+
   pump(): void {
     // Called on every job's end and every second: nothing to do costs nothing.
     if (this.queue.length === 0) return;
@@ -202,6 +205,10 @@ export class AuditDesk {
         else freeByModel.set(model, [t]);
       }
     }
+    // With no verifier free, a pass can only close audits that timed out or whose verdicts now decide them: once a
+    // second is enough, not at every job's end (a long queue would cost each job a walk through it).
+    if (freeByModel.size === 0 && now - this.lastFullPass < 1000) return;
+    this.lastFullPass = now;
     const waiting: Audit[] = [];
     // Planted transcripts meant for a verifier whose pass awaits its test go first.
     const order = [...this.queue.filter((a) => a.preferred !== null), ...this.queue.filter((a) => a.preferred === null)];

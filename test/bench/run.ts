@@ -4,8 +4,9 @@
  * directly, and the added time to first token; and what verification costs (verify.ts: re-scoring vs generating,
  * cross-backend deviations, network-wide audit overhead). Writes bench-results/<timestamp>.json and prints a table.
  *   BENCH_MODEL (dolphin-small)  BENCH_RUNS (7)  BENCH_WARM_UP_MS (5000)  BENCH_TOKENS (64)  BENCH_WEBGPU_RUNS (3)  BENCH_WEBGPU_TOKENS (16)
- *   BENCH_PORT (8798)  BENCH_ONLY (engine | transport | links | verify | ledger | scheduler: run one part)  BENCH_PINGS (300)  BENCH_LINKS_WS / BENCH_LINKS_RTC
+ *   BENCH_PORT (8798; the dispatch part's own coordinator: BENCH_PORT + 2)  BENCH_ONLY (engine | transport | links | verify | ledger | scheduler | dispatch: run one part)  BENCH_PINGS (300)  BENCH_LINKS_WS / BENCH_LINKS_RTC
  *   BENCH_VERIFY_RUNS / BENCH_VERIFY_SEEDS / BENCH_VERIFY_WASM_TOKENS / BENCH_VERIFY_WEBGPU_TOKENS (verify.ts)  BENCH_LEDGER_JOBS (ledger.ts)
+ *   BENCH_SIM_TABS / BENCH_DISPATCH_JOBS / BENCH_REAL_TAB_JOBS (dispatch.ts)
  *
  * The time to first token the network adds is measured per request: the client's time to first token minus the
  * time the tab itself took from receiving the task to its first token (the tab reports it with ?expose=1).
@@ -28,6 +29,7 @@ import { benchLinks, printLinks } from './links.ts';
 import { benchVerify, printVerify } from './verify.ts';
 import { benchLedger, printLedger } from './ledger.ts';
 import { benchScheduler, printScheduler } from './scheduler.ts';
+import { benchDispatch, printDispatch } from './dispatch.ts';
 
 const MODEL = process.env.BENCH_MODEL ?? 'dolphin-small';
 const RUNS = Number(process.env.BENCH_RUNS ?? 7);
@@ -179,6 +181,20 @@ async function main() {
     if (scheduler) printScheduler(scheduler);
     return console.log(`\nJSON: ${file}`);
   }
+  if (only === 'dispatch') {
+    const browser = await chromium.launch({ executablePath: chromiumPath, args: chromiumArgs });
+    try {
+      const dispatch = await benchDispatch(browser, PORT + 2);
+      const result = { date: new Date().toISOString(), machine: { cpus: cpus().length, cpu: cpus()[0]?.model ?? 'unknown' }, dispatch };
+      await mkdir('bench-results', { recursive: true });
+      const file = `bench-results/${result.date.replace(/[:.]/g, '-')}.json`;
+      await writeFile(file, JSON.stringify(result, null, 2));
+      printDispatch(dispatch);
+      return console.log(`\nJSON: ${file}`);
+    } finally {
+      await browser.close();
+    }
+  }
   const dataDir = mkdtempSync(join(tmpdir(), 'dolphin-bench-'));
   const coordinator = spawn(process.execPath, ['--import', 'tsx', 'coordinator/main.ts'], { env: { ...process.env, PORT: String(PORT), HOST: '127.0.0.1', WEBRTC_BIND_ADDRESS: '127.0.0.1', DATA_DIR: dataDir, FAUCET_PER_HOUR: '1000' }, stdio: ['ignore', 'pipe', 'inherit'] });
   // Read (and drop) its log, so an unread pipe does not hold it in the coordinator's memory.
@@ -193,6 +209,8 @@ async function main() {
     if (links) console.error('bench: links done');
     const verify = !only || only === 'verify' ? await benchVerify(browser, BASE, MODEL) : null;
     if (verify) console.error('bench: verify done');
+    const dispatch = !only ? await benchDispatch(browser, PORT + 2) : null;
+    if (dispatch) console.error('bench: dispatch done');
     if (only && only !== 'engine') {
       const result = { date: new Date().toISOString(), machine: { cpus: cpus().length, cpu: cpus()[0]?.model ?? 'unknown' }, transport, links, verify, ledger, scheduler };
       await mkdir('bench-results', { recursive: true });
@@ -241,6 +259,7 @@ async function main() {
       verify,
       ledger,
       scheduler,
+      dispatch,
       ratios: {
         wasmVsNode: wasm.direct.decodeTokensPerSecondP50 / node.decodeTokensPerSecondP50,
         wasmVsNodeSameThreads: wasm.threads === 1 ? wasm.direct.decodeTokensPerSecondP50 / node1.decodeTokensPerSecondP50 : null,
@@ -261,6 +280,7 @@ async function main() {
     if (verify) printVerify(verify);
     if (ledger) printLedger(ledger);
     if (scheduler) printScheduler(scheduler);
+    if (dispatch) printDispatch(dispatch);
     console.log(`\nJSON: ${file}`);
   } finally {
     await browser.close();
