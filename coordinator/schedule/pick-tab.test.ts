@@ -6,6 +6,7 @@ const tab = (id: string, fields: Partial<TabSnapshot> = {}): TabSnapshot => ({
   models: ['m'],
   runningJobs: 0,
   tokensPerSecond: null,
+  calibration: {},
   connectedAt: 0,
   reputation: 0.5,
   hidden: false,
@@ -92,5 +93,15 @@ describe('pickTab', () => {
     expect(pickedId([tab('hidden', { tokensPerSecond: 30, hidden: true }), tab('visible', { tokensPerSecond: 10, connectedAt: 5 })])).toBe('visible'); // 30/4 < 10
     expect(pickedId([tab('hidden', { tokensPerSecond: 50, hidden: true }), tab('visible', { tokensPerSecond: 10 })])).toBe('hidden'); // 50/4 > 10
     expect(pickedId([tab('hidden', { hidden: true }), tab('visible', { connectedAt: 9 })])).toBe('visible'); // neither measured
+  });
+
+  it('ranks a tab that has served nothing yet by its calibration speed for the model, and a measured speed over it', () => {
+    const calibrated = tab('calibrated', { calibration: { m: 40 } });
+    const otherModel = tab('other-model', { calibration: { n: 400 } });
+    const unknown = tab('unknown');
+    expect(pickedId([unknown, otherModel, calibrated])).toBe('calibrated');
+    // Served jobs tell more than the calibration run did.
+    expect(pickedId([tab('measured', { tokensPerSecond: 30, calibration: { m: 10 } }), tab('calibrated-only', { calibration: { m: 20 } })])).toBe('measured');
+    expect(pickedId([tab('measured', { tokensPerSecond: 10, calibration: { m: 90 } }), tab('calibrated-only', { calibration: { m: 20 } })])).toBe('calibrated-only');
   });
 });

@@ -19,6 +19,8 @@ export interface Tab extends TabSnapshot {
   adapter: AdapterInfo | null;
   limits: AdapterLimits | null;
   models: string[];
+  /** Models whose weights are in the tab's Cache API, as it last reported. */
+  cached: string[];
   runningJobs: number;
   tokensPerSecond: number | null;
   tokensServed: number;
@@ -46,6 +48,8 @@ export class TabRegistry {
       adapter: null,
       limits: null,
       models: [],
+      cached: [],
+      calibration: {},
       runningJobs: 0,
       tokensPerSecond: null,
       tokensServed: 0,
@@ -89,7 +93,7 @@ export class TabRegistry {
 
   status(): TabStatus[] {
     // Peer ids stay private: knowing one lets a tab call that tab.
-    return [...this.tabs.values()].map(({ link, ready: _ready, peerId: _peerId, ...rest }) => ({ ...rest, models: [...rest.models], transport: link.kind }));
+    return [...this.tabs.values()].map(({ link, ready: _ready, peerId: _peerId, ...rest }) => ({ ...rest, models: [...rest.models], cached: [...rest.cached], calibration: { ...rest.calibration }, transport: link.kind }));
   }
 
   /**

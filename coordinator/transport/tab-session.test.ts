@@ -143,6 +143,20 @@ describe('openTabSession', () => {
     expect(session.tab.hidden).toBe(false);
   });
 
+  it('keeps the models the tab has cached and its calibration speeds, and refuses a status with a bad speed', () => {
+    const { registry, session, errors } = connect();
+    session.receive(helloFrame(['m1']));
+    session.receive(JSON.stringify({ type: 'status', hidden: false, cached: ['m1', 'm2'], calibration: { m1: 42.5 } }));
+    expect(session.tab).toMatchObject({ cached: ['m1', 'm2'], calibration: { m1: 42.5 } });
+    expect(registry.status()[0]).toMatchObject({ cached: ['m1', 'm2'], calibration: { m1: 42.5 } });
+    // Fields left out keep what the tab said before.
+    session.receive(JSON.stringify({ type: 'status', hidden: true }));
+    expect(session.tab).toMatchObject({ hidden: true, cached: ['m1', 'm2'], calibration: { m1: 42.5 } });
+    for (const calibration of [{ m1: -1 }, { m1: 0 }, { m1: 'fast' }]) session.receive(JSON.stringify({ type: 'status', hidden: false, calibration }));
+    expect(session.tab.calibration).toEqual({ m1: 42.5 });
+    expect(errors().length).toBeGreaterThanOrEqual(3);
+  });
+
   it('rejects a second hello and keeps what the first one announced', () => {
     const { session, errors } = connect();
     session.receive(helloFrame(['m1'], 'webgpu'));

@@ -108,6 +108,8 @@ export function openTabSession(link: Link, deps: TabSessionDeps): TabSession {
       case 'status':
         if (!tab.ready) return reject('out_of_order', 'status before hello');
         tab.hidden = message.hidden;
+        if (message.cached) tab.cached = [...message.cached];
+        if (message.calibration) tab.calibration = { ...message.calibration };
         deps.board.dispatchWaiting();
         return;
       case 'verdict':

@@ -51,6 +51,10 @@ export interface TabLinkOptions {
   webrtc?: boolean;
   /** Test-hooks builds only: as a verifier, approve every audit without re-scoring (a lazy verifier). */
   approveEverything?: boolean;
+  /** Decode tokens/s per model from the calibration run when it loaded (calibration.ts). */
+  calibration?: Record<string, number>;
+  /** The models in this browser's model cache, asked again for every status. */
+  cachedModels?: () => Promise<string[]>;
   events: TabLinkEvents;
 }
 
@@ -96,8 +100,17 @@ export class TabLink {
     this.connect();
   }
 
-  /** Tells the coordinator whether the page is hidden (browsers throttle hidden tabs, so it prefers visible ones). */
-  private readonly reportStatus = () => this.send({ type: 'status', hidden: document.visibilityState === 'hidden' });
+  /**
+   * Tells the coordinator whether the page is hidden (browsers throttle hidden tabs, so it prefers visible ones),
+   * which models are cached here and how fast the calibration ran.
+   */
+  private readonly reportStatus = () => {
+    const hidden = document.visibilityState === 'hidden';
+    const { calibration, cachedModels } = this.options;
+    void (cachedModels?.() ?? Promise.resolve(undefined))
+      .catch(() => undefined)
+      .then((cached) => this.send({ type: 'status', hidden, ...(cached ? { cached: cached.slice(0, 64) } : {}), ...(calibration ? { calibration } : {}) }));
+  };
 
   /** Disconnects and stops the jobs in flight. */
   stop(): void {

@@ -124,8 +124,20 @@ export const tabToCoordinatorSchema = z.discriminatedUnion('type', [
   }),
   /** The set of models this tab can serve right now (loaded and warm). */
   z.object({ type: z.literal('models'), models: z.array(id).max(64) }),
-  /** What the tab's browser says of it, sent after `accepted` and on every change: a hidden tab is throttled. */
-  z.object({ type: z.literal('status'), hidden: z.boolean() }),
+  /**
+   * What the tab knows of itself, sent after `accepted` and on every change: whether its page is hidden (browsers
+   * throttle hidden tabs), the models whose weights are in its Cache API (a load, no download), and its decode
+   * speed per model measured by a short calibration run when the model was loaded.
+   */
+  z.object({
+    type: z.literal('status'),
+    hidden: z.boolean(),
+    cached: z.array(id).max(64).optional(),
+    calibration: z
+      .record(id, z.number().positive().max(1e6))
+      .refine((speeds) => Object.keys(speeds).length <= 64, 'at most 64 models')
+      .optional(),
+  }),
   /**
    * One or more consecutive tokens of a job. The first token of a job is sent on its own, at once; later ones may
    * be batched (see `TOKEN_BATCH_MS`), which keeps per-token messages and wake-ups off every hop of the relay.

@@ -95,6 +95,17 @@ test('each tab streams a completion through the openai client, token for token e
   }
 });
 
+test('tabs report the models they have cached and their calibration speed; the coordinator shows both', async ({ request }) => {
+  type NetworkTabs = { tabs: Array<{ cached: string[]; calibration: Record<string, number>; backend: string }> };
+  await expect
+    .poll(async () => ((await (await request.get('/api/network')).json()) as NetworkTabs).tabs.map((t) => [t.backend, t.cached.includes(MODEL), (t.calibration[MODEL] ?? 0) > 0]).sort())
+    .toEqual([
+      ['wasm', true, true],
+      ['webgpu', true, true],
+    ]);
+  for (const t of tabs) await expect(t.page.getByTestId('calibration')).toHaveText(/^\d+\.\d tokens\/s$/);
+});
+
 test('n: 3 is split across the tabs; each choice equals the reference run with its own seed, and usage adds up', async () => {
   const messages: PlainMessage[] = [{ role: 'user', content: 'Three ways to say hello' }];
   const params = { maxTokens: 12, temperature: 1, topP: 1, seed: 500 };
