@@ -78,8 +78,9 @@ export async function generate(options: GenerateOptions): Promise<GenerationResu
   let produced = prefix.length;
   let finishReason: GenerationResult['finishReason'] = primed.stopped ? 'stop' : last.finishReason;
   try {
-    let logits = await sequence.extend([...promptIds, ...prefix]);
-    for (let step = prefix.length; step < last.tokens && !primed.stopped; step++) {
+    const done = primed.stopped || prefix.length >= last.tokens;
+    let logits = done ? new Float32Array(0) : await sequence.extend([...promptIds, ...prefix]);
+    for (let step = prefix.length; step < last.tokens && !done; step++) {
       await yieldToEventLoop();
       signal?.throwIfAborted();
       const sampled = selectToken(logits, rule, uniformAt(seed, step));

@@ -1014,6 +1014,16 @@ describe('billing', () => {
     expect(charged).toEqual([costOf(PRICE, PROMPT_TOKENS, 1), costOf(PRICE, PROMPT_TOKENS, 3)]);
   });
 
+  it('refunds every choice of an n > 1 request that fails before its answer: the client got none of their tokens', async () => {
+    const { connect, account, complete, usage } = await billedNetwork();
+    await connect(() => [token(0, 'a')]); // streams a token, then nothing
+    await connect(() => [failed('worker_error')]);
+    const me = await account();
+    const response = await complete(me.key, chat({ n: 2 }));
+    expect(response.status).toBe(503);
+    await vi.waitFor(async () => expect((await usage(me.key)).map((j) => j.status)).toEqual(['refunded', 'refunded']));
+  });
+
   it('charges exactly the tokens served at the model\'s price, pays the contributor its share, and returns the rest of the escrow', async () => {
     const { money, connect, account, complete, get, balance, ended } = await billedNetwork();
     const tab = await connect(() => SCRIPT);

@@ -8,7 +8,7 @@ import { streamSSE } from 'hono/streaming';
 import { chatCompletionRequestSchema, toPlainMessages, type PlainMessage, type ChatCompletion, type ChatCompletionChunk, type ChatCompletionRequest, type FinishReason, type TokenLogprob, type Usage } from '../../src/protocol/api.ts';
 import type { TokenCandidate, TokenEntry } from '../../src/protocol/tab.ts';
 import type { ContentfulStatusCode } from 'hono/utils/http-status';
-import type { JobBoard, JobEvent, StartFailure } from '../jobs/job-board.ts';
+import type { JobBoard, JobEvent, StartFailure, StartResult } from '../jobs/job-board.ts';
 import type { ModelCatalogue } from '../models/catalogue.ts';
 import { ApiError, fromTabFailure, insufficientFunds, invalidRequest, modelNotFound, noCapacity, rateLimited, tabsBusy, toApiError } from './errors.ts';
 import type { Billing } from '../ledger/billing.ts';
@@ -81,49 +81,63 @@ export function chatCompletionsHandler(deps: ChatCompletionsDeps) {
     const choices = Array.from({ length: n }, (_, index) => ({ index, jobId: index === 0 ? base : `${base}-${index}`, params: { ...params, seed: choiceSeed(params.seed, index) } }));
     const heldJobs: string[] = [];
     const release = (jobIds: string[], reason: string) => Promise.all(jobIds.map((jobId) => deps.billing.jobEnded(jobId, { type: 'failed', reason })));
-    for (const choice of choices) {
-      const held = await deps.billing.hold(choice.jobId, caller.requesterId, model.id, quote, caller.demo);
-      if (!held.ok) {
-        await release(heldJobs, 'not started: another choice could not be paid for');
-        throw held.reason === 'insufficient_funds' ? insufficientFunds(n === 1 ? held.message : `${held.message} (for each of the ${n} choices)`) : new ApiError(500, 'server_error', 'The coordinator could not hold the cost of this request.', 'internal_error');
-      }
-      heldJobs.push(choice.jobId);
-    }
     const signal = c.req.raw.signal;
     // One choice that cannot start stops the others still waiting for a tab.
     const starting = new AbortController();
     const stopStarting = () => starting.abort();
     signal.addEventListener('abort', stopStarting, { once: true });
-    const results = await Promise.all(
-      choices.map(async (choice) => {
-        const result = await deps.board.start({ model: model.id, messages, params: choice.params, contextLength, ...(promptTokens === null ? {} : { promptTokens }) }, { id: choice.jobId, signal: starting.signal });
-        if (!result.ok) starting.abort();
-        return result;
-      }),
-    );
-    signal.removeEventListener('abort', stopStarting);
+    let results: StartResult[];
+    try {
+      for (const choice of choices) {
+        const held = await deps.billing.hold(choice.jobId, caller.requesterId, model.id, quote, caller.demo);
+        if (!held.ok) {
+          await release(heldJobs, 'not started: another choice could not be paid for');
+          throw held.reason === 'insufficient_funds' ? insufficientFunds(n === 1 ? held.message : `${held.message} (for each of the ${n} choices)`) : new ApiError(500, 'server_error', 'The coordinator could not hold the cost of this request.', 'internal_error');
+        }
+        heldJobs.push(choice.jobId);
+      }
+      results = await Promise.all(
+        choices.map(async (choice) => {
+          const result = await deps.board.start({ model: model.id, messages, params: choice.params, contextLength, ...(promptTokens === null ? {} : { promptTokens }) }, { id: choice.jobId, signal: starting.signal });
+          if (!result.ok) starting.abort();
+          return result;
+        }),
+      );
+    } catch (error) {
+      // Not expected (the store or the board failed): nothing may stay escrowed or running for this request.
+      starting.abort();
+      await release(heldJobs.filter((jobId) => !deps.board.running(jobId)), 'not started: the coordinator failed').catch(() => {});
+      throw error;
+    } finally {
+      signal.removeEventListener('abort', stopStarting);
+    }
     const jobs = results.flatMap((r) => (r.ok ? [r.job] : []));
     // Every job ends through the board once started (and is billed there); one that never started is released here.
-    const cancelAll = (reason: string) => jobs.forEach((job) => job.cancel(reason));
+    // Choices cancelled because another failed were not delivered: they are not billed.
+    const cancelAll = (reason: string, billed = false) => jobs.forEach((job) => job.cancel(reason, { billed }));
     const failed = results.find((r) => !r.ok && r.reason !== 'aborted') ?? results.find((r) => !r.ok);
     if (failed && !failed.ok) {
       cancelAll('another choice of the request could not start');
       await release(choices.filter((_, i) => !results[i]?.ok).map((choice) => choice.jobId), `not started: ${failed.reason}`);
       throw startFailure(failed.reason, model.id, failed.retryAfterMs);
     }
-    // One place notices a client that hangs up, streaming or not: the request's signal.
-    const hangUp = () => cancelAll('the client closed the connection');
+    // One place notices a client that hangs up, streaming or not: the request's signal. It pays for what it was sent.
+    const hangUp = () => cancelAll('the client closed the connection', true);
     if (signal.aborted) hangUp();
     else signal.addEventListener('abort', hangUp, { once: true });
-    // The response starts once every choice has its first event, so a failure before any token keeps a real status.
+    // The response starts once every choice has its first event, so a failure before any token keeps a real status;
+    // the first choice to fail stops the others at once.
     const streams = jobs.map((job) => job.events[Symbol.asyncIterator]());
-    const firsts = await Promise.all(streams.map((events) => events.next()));
+    const firsts = await Promise.all(
+      streams.map(async (events) => {
+        const first = await events.next();
+        if (first.done || first.value.type === 'failed') cancelAll('another choice of the request failed');
+        return first;
+      }),
+    );
     for (const first of firsts) {
       if (first.done) throw new ApiError(500, 'server_error', 'The job ended without a result.', 'internal_error');
-      if (first.value.type === 'failed') {
-        cancelAll('another choice of the request failed');
-        throw fromTabFailure(first.value.code, first.value.message);
-      }
+      if (first.value.type === 'failed') throw fromTabFailure(first.value.code, first.value.message);
     }
 
     c.header('x-dolphin-tab', jobs.map((job) => job.tab.id).join(','));
@@ -159,7 +173,7 @@ function addUsage(usages: Usage[]): Usage {
 
 type Meta = Pick<ChatCompletion, 'id' | 'created' | 'model' | 'system_fingerprint'>;
 
-async function collect(c: Context<AuthEnv>, cancelAll: (reason: string) => void, events: AsyncIterable<ChoiceEvent>, n: number, meta: Meta, wantLogprobs: boolean) {
+async function collect(c: Context<AuthEnv>, cancelAll: (reason: string, billed?: boolean) => void, events: AsyncIterable<ChoiceEvent>, n: number, meta: Meta, wantLogprobs: boolean) {
   const choices = Array.from({ length: n }, () => ({ content: '', logprobs: [] as TokenLogprob[], finish: null as FinishReason | null, usage: null as Usage | null }));
   for await (const { index, event } of events) {
     const choice = choices[index] as (typeof choices)[number];
@@ -188,7 +202,7 @@ async function collect(c: Context<AuthEnv>, cancelAll: (reason: string) => void,
   return c.json(body);
 }
 
-function streamChunks(c: Context<AuthEnv>, cancelAll: (reason: string) => void, events: AsyncIterable<ChoiceEvent>, n: number, meta: Meta, wantLogprobs: boolean, includeUsage: boolean) {
+function streamChunks(c: Context<AuthEnv>, cancelAll: (reason: string, billed?: boolean) => void, events: AsyncIterable<ChoiceEvent>, n: number, meta: Meta, wantLogprobs: boolean, includeUsage: boolean) {
   const chunk = (index: number, delta: ChatCompletionChunk['choices'][0]['delta'], extra: Partial<ChatCompletionChunk['choices'][0]> = {}): ChatCompletionChunk => ({
     ...meta,
     object: 'chat.completion.chunk',
@@ -210,7 +224,8 @@ function streamChunks(c: Context<AuthEnv>, cancelAll: (reason: string) => void, 
             .map((entry) => sse(chunk(index, { content: entry.text }, wantLogprobs ? { logprobs: { content: [tokenLogprob(entry)], refusal: null } } : {})));
           if (chunks.length) await stream.write(chunks.join(''));
         } else if (event.type === 'failed') {
-          cancelAll('another choice of the request failed');
+          // The other choices' tokens so far were sent: they are paid for, as on a hang-up.
+          cancelAll('another choice of the request failed', true);
           await send(fromTabFailure(event.code, event.message).toBody());
           return;
         } else {
@@ -222,7 +237,7 @@ function streamChunks(c: Context<AuthEnv>, cancelAll: (reason: string) => void, 
       if (includeUsage) await send({ ...meta, object: 'chat.completion.chunk', choices: [], usage: addUsage(usages) });
       await stream.write('data: [DONE]\n\n');
     } catch (error) {
-      cancelAll('the stream failed');
+      cancelAll('the stream failed', true);
       if (!stream.aborted) await send(toApiError(error).toBody()).catch(() => {});
     }
   });

@@ -24,5 +24,7 @@ export function planSampling(request: ChatCompletionRequest, contextLength: numb
  * following integers for the others (wrapping within the seed range), so each choice is reproducible on its own.
  */
 export function choiceSeed(seed: number, index: number): number {
-  return (seed + index) % (Number.MAX_SAFE_INTEGER + 1);
+  const max = Number.MAX_SAFE_INTEGER;
+  // Exact integer arithmetic: seed + index could pass MAX_SAFE_INTEGER, where doubles lose units.
+  return seed <= max - index ? seed + index : index - (max - seed) - 1;
 }

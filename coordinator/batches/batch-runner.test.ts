@@ -83,6 +83,18 @@ describe('BatchRunner', () => {
     expect(view?.status).toBe('completed');
   });
 
+  it('starts every request once, when one fails before it runs (a streamed request) and the queue is walked again meanwhile', async () => {
+    const h = harness({ tabs: 1 });
+    // x and y fail at once, each walking the queue again from inside the walk that started it.
+    const batch = h.runner.create(owner, { requests: [{ ...request('x'), stream: true }, { ...request('y', 'n'), stream: true }, request('a'), request('b')] });
+    expect(running(h)).toEqual(['a']);
+    await h.answer('a', { status: 200, body: completion('A') });
+    expect(running(h)).toEqual(['b']);
+    await h.answer('b', { status: 200, body: completion('B') });
+    expect(h.runner.get('r1', batch?.id ?? '')?.results.map((r) => r.status)).toEqual(['failed', 'failed', 'completed', 'completed']);
+    expect(h.calls).toEqual([]);
+  });
+
   it('cancels: queued requests never start, running ones are aborted', async () => {
     const h = harness({ tabs: 1 });
     const batch = h.runner.create(owner, { requests: [request('a'), request('b')] });

@@ -114,8 +114,10 @@ export class BatchRunner {
   private pump(): void {
     for (const entry of [...this.queue]) {
       const { batch, item } = entry;
-      if ((this.running.get(item.model) ?? 0) >= Math.max(1, this.deps.load(item.model).tabs)) continue;
-      this.queue.splice(this.queue.indexOf(entry), 1);
+      // run() may end an item at once and pump again: what that inner pass started is no longer queued.
+      const at = this.queue.indexOf(entry);
+      if (at < 0 || (this.running.get(item.model) ?? 0) >= Math.max(1, this.deps.load(item.model).tabs)) continue;
+      this.queue.splice(at, 1);
       void this.run(batch, item);
     }
   }

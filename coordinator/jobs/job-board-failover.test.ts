@@ -43,8 +43,8 @@ describe('failover', () => {
     expect(JSON.parse(transcripts[0] as string)[6].map((t: unknown[]) => t[0])).toEqual([13, 14]);
     expect(finished).toEqual([expect.objectContaining({ id: job.id, tab: second.tab, streamed: 5 })]);
     expect(second.tab).toMatchObject({ runningJobs: 0, jobsServed: 1, tokensServed: 2 });
-    // Re-scoring does not take a prefix: a continued job is not handed to the audits.
-    expect(completed).toEqual([]);
+    // The audits judge what the signature covers: the task with its prefix, and the second tab's own tokens.
+    expect(completed).toEqual([expect.objectContaining({ tab: second.tab, task, tokens: [expect.objectContaining({ id: 13 }), expect.objectContaining({ id: 14 })] })]);
   });
 
   it('sends the plain task again when the first tab streamed nothing, and that job is audited as usual', async () => {
@@ -111,6 +111,18 @@ describe('failover', () => {
     const events = await drain(job);
     expect(events.at(-1)).toEqual({ type: 'failed', code: 'tab_disconnected', message: expect.stringContaining('no other tab') });
     expect(await later).toEqual({ ok: false, reason: 'busy' });
+  });
+
+  it('continues a job that streamed all its max_tokens and lost only its done: the new tab ends it', async () => {
+    const net = network();
+    const first = net.addTab();
+    const job = await net.startJob(request('m', { maxTokens: 2 }));
+    net.board.handle(first.tab, batch(job.id, [0, 1]));
+    const second = net.addTab();
+    net.closeTab(first.tab);
+    expect(second.link.ofType('task')[0]?.prefix).toEqual([10, 11]);
+    net.board.handle(second.tab, { ...done(job.id, 2), finishReason: 'length' });
+    expect((await drain(job)).map((e) => e.type)).toEqual(['tokens', 'done']);
   });
 
   it('gives up after maxFailovers, and never goes back to a tab the job left', async () => {
@@ -212,6 +224,18 @@ describe('hedging', () => {
     c.net.closeTab(c.slow.tab);
     c.net.board.handle(c.spare.tab, done(c.job.id, 0));
     expect((await drain(c.job)).map((e) => e.type)).toEqual(['done']);
+  });
+
+  it('expels a racer whose first message breaks the contract; the other tab keeps the job', async () => {
+    const { net, slow, spare, job, finished } = await hedged();
+    net.board.handle(spare.tab, token(job.id, 5)); // a first token that is not index 0
+    expect(spare.link.closes).toEqual(['protocol_error']);
+    expect(slow.link.ofType('cancel')).toEqual([]);
+    net.board.handle(slow.tab, token(job.id, 0));
+    net.board.handle(slow.tab, done(job.id, 1));
+    expect((await drain(job)).map((e) => e.type)).toEqual(['tokens', 'done']);
+    expect(finished).toEqual([expect.objectContaining({ tab: slow.tab })]);
+    expect(busyOf(slow, spare)).toEqual([0, 0]);
   });
 
   it('does not hedge once a token came, nor without an idle tab; a job that ends cancels its hedge', async () => {

@@ -47,8 +47,11 @@ export interface Job {
   tab: Pick<Tab, 'id' | 'backend'> & { transport: Tab['link']['kind'] };
   /** Ends after a `done` or `failed` event. */
   events: AsyncIterable<JobEvent>;
-  /** Stops the job (e.g. the client hung up); the tab is told to stop. Idempotent. */
-  cancel(reason: string): void;
+  /**
+   * Stops the job; the tab is told to stop. Idempotent. By default the client hung up (`client_closed_request`: it
+   * pays for what it was sent); with `billed: false` the tokens were never delivered (`cancelled`: refunded).
+   */
+  cancel(reason: string, options?: { billed?: boolean }): void;
 }
 
 /**
@@ -266,7 +269,17 @@ export class JobBoard {
   handle(tab: Tab, message: FromTab): void {
     const job = this.jobs.get(message.jobId);
     if (!job) return;
-    if (job.hedge && (tab === job.hedge || tab === job.tab)) this.settleHedge(job, tab, message.type === 'failed');
+    if (job.hedge && (tab === job.hedge || tab === job.tab)) {
+      // A racer whose first message breaks the contract loses the race (the other tab keeps the job) and is expelled.
+      const broken = message.type === 'failed' ? null : this.firstMessageViolation(job, tab, message);
+      this.settleHedge(job, tab, message.type === 'failed' || broken !== null);
+      if (broken) {
+        this.log(`${tab.id}: protocol_error on ${job.id} while hedged: ${broken}; disconnecting the tab`);
+        tab.ready = false;
+        tab.link.close('protocol_error');
+        return;
+      }
+    }
     if (job.tab !== tab || !job.assigned) {
       if (!job.tried.has(tab.id)) this.log(`${tab.id} sent ${message.type} for ${message.jobId}, which belongs to ${job.tab.id}; dropped`);
       return;
@@ -291,12 +304,21 @@ export class JobBoard {
       const seconds = job.firstTokenAt === null ? 0 : (this.now() - job.firstTokenAt) / 1000;
       this.options.registry.recordJob(tab, own.length, seconds);
       this.finish(job, done);
-      // A continued job is not audited: re-scoring (worker/verify) does not take a prefix yet.
-      if (job.task.prefix) return;
       const { finishReason, promptTokens, completionTokens } = done;
-      return this.afterwards(() => this.options.onCompleted?.({ tab, task: job.task, tokens: job.tokens, end: { finishReason, promptTokens, completionTokens } }));
+      // What the signature covers: a continued job's audit judges this tab's tokens after the prefix it was given.
+      return this.afterwards(() => this.options.onCompleted?.({ tab, task: job.task, tokens: own, end: { finishReason, promptTokens, completionTokens } }));
     }
     this.finish(job, event);
+  }
+
+  /** What is wrong with a hedged job's first message from one of its two tabs (no token has come yet), or null. */
+  private firstMessageViolation(job: RunningJob, tab: Tab, message: Exclude<FromTab, { type: 'failed' }>): string | null {
+    const { jobId: _jobId, ...event } = message;
+    const violation = contractViolation(job, event);
+    if (violation || event.type !== 'done') return violation;
+    const { signature, ...done } = event;
+    const verify = this.options.verifyResult ?? verifyResultSignature;
+    return verify(tab, transcriptOf(job.task, [], done), signature) ? null : 'the result signature does not match the transcript of the job';
   }
 
   /**
@@ -333,10 +355,10 @@ export class JobBoard {
       id: job.id,
       tab: { id: tab.id, backend: tab.backend, transport: tab.link.kind },
       events: job.queue,
-      cancel: (reason) => {
+      cancel: (reason, options) => {
         if (!this.jobs.has(job.id)) return;
         if (job.assigned) job.tab.link.send({ type: 'cancel', jobId: job.id });
-        this.finish(job, { type: 'failed', code: 'client_closed_request', message: reason });
+        this.finish(job, { type: 'failed', code: options?.billed === false ? 'cancelled' : 'client_closed_request', message: reason });
       },
     };
   }
@@ -361,7 +383,8 @@ export class JobBoard {
   private failover(job: RunningJob, why: string): boolean {
     const lost = job.tab;
     job.tried.add(lost.id);
-    if (job.failovers >= (this.options.maxFailovers ?? 2) || job.nextIndex >= job.params.maxTokens) return false;
+    // A job that streamed all max_tokens and lost only its `done` continues too: the new tab ends it at once.
+    if (job.failovers >= (this.options.maxFailovers ?? 2) || job.nextIndex > job.params.maxTokens) return false;
     const others = this.candidates(job.task.model, job.tried);
     if (others.length === 0) return false;
     this.release(job);

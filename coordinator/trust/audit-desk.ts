@@ -186,10 +186,10 @@ export class AuditDesk {
     this.pump();
   }
 
-  /** Gives waiting audits to free verifiers and gives up on those that waited too long. Call when tabs change. */
   /** When pump last walked the whole queue. */
   private lastFullPass = -Infinity;
 
+  /** Gives waiting audits to free verifiers and gives up on those that waited too long. Call when tabs change. */
   pump(): void {
     // Called on every job's end and every second: nothing to do costs nothing.
     if (this.queue.length === 0) return;

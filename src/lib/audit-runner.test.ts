@@ -33,6 +33,17 @@ describe('AuditRunner', () => {
     expect(t.sent).toEqual([{ type: 'verdict', auditId: 'a1', transcriptSha256: SHA, verdict: FAIL, signature: `signed:a1:${SHA.slice(0, 4)}:false` }]);
   });
 
+  it('re-scores a continued job with the prefix its worker was given, which its transcript names', async () => {
+    const t = runner();
+    const continued = { ...task, prefix: [9, 10] };
+    const sha = toHex(sha256(transcriptOf(continued, tokens, end)));
+    expect(sha).not.toBe(SHA);
+    t.runner.audit(audit('p1', { transcriptSha256: sha, transcript: JSON.stringify(auditTranscriptOf('p1', continued, tokens, end)) }));
+    await t.answered();
+    expect(t.rescore).toHaveBeenCalledWith(expect.objectContaining({ prefix: [9, 10], tokens: tokens.map((x) => ({ ...x, top: [] })) }));
+    expect(t.sent[0]).toMatchObject({ type: 'verdict', auditId: 'p1', transcriptSha256: sha });
+  });
+
   it('takes a mesh transcript only from the named peer, including one that came before its audit', async () => {
     const t = runner();
     t.runner.audit(audit('a2', { from: 'peerA' }));

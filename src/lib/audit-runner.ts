@@ -153,7 +153,7 @@ export class AuditRunner {
         ? { ok: true, firstFailure: null, maxIntervalDistance: 0, maxLogitGap: 0, maxLogprobDeviation: 0 }
         : await this.withDeadline(
             deadline,
-            this.deps.rescore({ model: claim.task.model, messages: claim.task.messages, params: claim.task.params, tokens: transcriptTokensOf(claim), finishReason: claim.end.finishReason, completionTokens: claim.end.completionTokens, promptTokens: claim.end.promptTokens, tolerances: message.tolerances }),
+            this.deps.rescore({ model: claim.task.model, messages: claim.task.messages, params: claim.task.params, ...(claim.task.prefix ? { prefix: claim.task.prefix } : {}), tokens: transcriptTokensOf(claim), finishReason: claim.end.finishReason, completionTokens: claim.end.completionTokens, promptTokens: claim.end.promptTokens, tolerances: message.tolerances }),
           );
       const signature = await this.deps.signVerdict(auditId, message.transcriptSha256, verdict);
       this.deps.send({ type: 'verdict', auditId, transcriptSha256: message.transcriptSha256, verdict, signature });

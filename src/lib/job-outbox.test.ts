@@ -37,6 +37,17 @@ describe('JobOutbox', () => {
     expect(outbox.ended).toBe(true);
   });
 
+  it('sends nothing once abandoned (its session ended), on either link', () => {
+    for (const onChannel of [true, false]) {
+      const { channel, websocket, outbox } = setup(onChannel);
+      outbox.push(tokens(0));
+      outbox.abandon();
+      outbox.push(tokens(1));
+      outbox.push(done);
+      expect([...channel.sent, ...websocket]).toHaveLength(1);
+    }
+  });
+
   it('holds everything once the channel closed, and resumes on the WebSocket from where the coordinator says', () => {
     const { channel, websocket, outbox, indices } = setup();
     outbox.push(tokens(0));

@@ -17,6 +17,7 @@ export class JobOutbox {
   private readonly tokens: TokenEntry[] = [];
   private ending: Ending | null = null;
   private held = false;
+  private abandoned = false;
 
   constructor(
     readonly jobId: string,
@@ -33,7 +34,13 @@ export class JobOutbox {
     return this.ending !== null;
   }
 
+  /** Its session ended: whatever the job still produces goes nowhere (the same job id may run here again, anew). */
+  abandon(): void {
+    this.abandoned = true;
+  }
+
   push(message: JobMessage): void {
+    if (this.abandoned) return;
     if (message.type === 'tokens') this.tokens.push(...message.tokens);
     else this.ending = message;
     if (this.via && !this.via.open) this.held = true;

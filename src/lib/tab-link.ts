@@ -169,6 +169,11 @@ export class TabLink {
     switch (message.type) {
         case 'welcome':
           this.tabId = message.tabId;
+          // A new session: the jobs of the last one ended with it (the coordinator failed them over or failed them).
+          // Their work stops, and their outboxes go, so a continuation of one of them sent here runs as a new task.
+          this.cancelRunning();
+          for (const outbox of this.outboxes.values()) outbox.abandon();
+          this.outboxes.clear();
           // The coordinator gives a session work only after its hello proved the identity (`accepted`).
           return void this.options.identity.prove(message.challenge).then((identity) =>
             this.send({ type: 'hello', protocol: TAB_PROTOCOL_VERSION, backend, adapter: backend === 'webgpu' ? device.adapter : null, limits: backend === 'webgpu' ? device.limits : null, models, identity }),

@@ -65,15 +65,15 @@ export function chunkFrame(transferNumber: number, index: number, data: Uint8Arr
 export const auditTranscriptSchema = z.object({
   type: z.literal('audit-transcript'),
   auditId: z.string().min(1).max(128),
-  task: z.object({ jobId: z.string().min(1).max(128), model: z.string().min(1).max(128), messages: z.array(chatMessageSchema).min(1), params: samplingParamsSchema }),
+  task: z.object({ jobId: z.string().min(1).max(128), model: z.string().min(1).max(128), messages: z.array(chatMessageSchema).min(1), params: samplingParamsSchema, prefix: z.array(z.number().int().nonnegative()).max(1 << 16).optional() }),
   tokens: z.array(z.tuple([z.number().int().nonnegative(), z.number(), z.array(z.tuple([z.number().int().nonnegative(), z.number()])).max(20)])).max(1 << 16),
   end: z.object({ finishReason: z.enum(['stop', 'length']), promptTokens: z.number().int().nonnegative(), completionTokens: z.number().int().nonnegative() }),
 });
 export type AuditTranscript = z.infer<typeof auditTranscriptSchema>;
 
 export function auditTranscriptOf(auditId: string, task: TranscriptTask, tokens: ReadonlyArray<TranscriptToken>, end: TranscriptEnd): AuditTranscript {
-  const { jobId, model, messages, params } = task;
-  return { type: 'audit-transcript', auditId, task: { jobId, model, messages, params }, tokens: tokens.map((t) => [t.id, t.logprob, (t.top ?? []).map((a) => [a.id, a.logprob])]), end: { finishReason: end.finishReason, promptTokens: end.promptTokens, completionTokens: end.completionTokens } };
+  const { jobId, model, messages, params, prefix } = task;
+  return { type: 'audit-transcript', auditId, task: { jobId, model, messages, params, ...(prefix ? { prefix: [...prefix] } : {}) }, tokens: tokens.map((t) => [t.id, t.logprob, (t.top ?? []).map((a) => [a.id, a.logprob])]), end: { finishReason: end.finishReason, promptTokens: end.promptTokens, completionTokens: end.completionTokens } };
 }
 
 /** The tokens of an audit transcript as the transcript and the verifier take them. */

@@ -74,6 +74,11 @@ export interface TranscriptClaim {
   finishReason: 'stop' | 'length';
   /** Streamed tokens plus, when the model ended the completion, its end-of-sequence token. */
   completionTokens: number;
+  /**
+   * Tokens before this position are given, not claimed (a continued job's prefix, which another tab streamed): they
+   * condition the rest but are not judged. Default 0.
+   */
+  judgeFrom?: number;
 }
 
 export interface TranscriptVerdict {
@@ -104,6 +109,7 @@ export function judgeTranscript(claim: TranscriptClaim, logitsAt: (position: num
     verdict.maxLogprobDeviation = Math.max(verdict.maxLogprobDeviation, j.logprobDeviation);
   };
   claim.tokens.forEach((token, t) => {
+    if (t < (claim.judgeFrom ?? 0)) return;
     const j = judgeToken(logitsAt(t), claim.rule, uniformAt(claim.seed, t), token, tolerances);
     note(j);
     if (!j.ok) fail(t, j.reason ?? 'outside_interval');

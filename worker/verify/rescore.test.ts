@@ -84,6 +84,28 @@ describe('rescore', () => {
     expect((await rescore(verifier, noStop, TOLERANCES)).firstFailure).toEqual({ position: 12, reason: 'false_stop' });
   });
 
+  it('judges a continued job from its prefix on: an honest continuation passes, a tampered one fails at its position', async () => {
+    // A stop sequence from the middle of a free run: the continuation must stop exactly where the whole run did.
+    const free: number[] = [];
+    await runChatTask(worker, { messages, params: params({ seed: 6 }) }, (t) => free.push(t.id));
+    const stop = worker.tokenizer.decode(free).slice(20, 22);
+    for (const p of [params({}), params({ seed: 5, temperature: 0 }), params({ seed: 6, stop: [stop] })]) {
+      const whole = await honestClaim(p);
+      expect(whole.tokens.length).toBeGreaterThan(8);
+      const cut = 6;
+      const prefix = whole.tokens.slice(0, cut).map((t) => t.id);
+      const rest: Array<{ id: number; logprob: number }> = [];
+      const result = await runChatTask(worker, { messages, params: p, prefix }, (t) => rest.push({ id: t.id, logprob: t.logprob }));
+      const continued: RescoreClaim = { messages, params: p, prefix, tokens: rest, finishReason: result.finishReason, completionTokens: result.completionTokens };
+      expect((await rescore(verifier, continued, TOLERANCES)).ok).toBe(true);
+      // The prefix is given, not judged: its tokens carry no claim. A tampered continued token fails where it is.
+      const tampered = { ...continued, tokens: rest.map((t, i) => (i === 1 ? { ...t, logprob: t.logprob - 0.5 } : t)) };
+      expect((await rescore(verifier, tampered, TOLERANCES)).firstFailure).toEqual({ position: cut + 1, reason: 'logprob_mismatch' });
+      // Claiming the continuation without its prefix is another completion, which the seed does not give.
+      expect((await rescore(verifier, { ...continued, prefix: [] }, TOLERANCES)).ok).toBe(false);
+    }
+  });
+
   it('checks the prompt token count the worker reported', async () => {
     const honest = await honestClaim(params({ maxTokens: 5 }));
     const promptTokens = worker.tokenizer.encodeChat(messages).length;

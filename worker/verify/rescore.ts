@@ -35,27 +35,35 @@ export interface RescoreClaim {
   completionTokens: number;
   /** The prompt's token count the worker reported (and is billed by); checked against this tokenization. */
   promptTokens?: number;
+  /**
+   * A continued job's tokens that another tab streamed (failover): given, not judged. `tokens` follow them, and
+   * positions in the verdict count from the start of the completion.
+   */
+  prefix?: readonly number[];
 }
 
 export async function rescore(model: LoadedModel, claim: RescoreClaim, tolerances: Tolerances): Promise<TranscriptVerdict> {
   const { engine } = model;
   const refuse = (position: number): TranscriptVerdict => ({ ok: false, firstFailure: { position, reason: 'unknown_token' }, maxIntervalDistance: 0, maxLogitGap: 0, maxLogprobDeviation: 0 });
-  const bad = claim.tokens.findIndex((t) => !Number.isInteger(t.id) || t.id < 0 || t.id >= engine.vocabSize);
+  const prefix = claim.prefix ?? [];
+  // The completion as the worker continued it: the given prefix, then what it claims.
+  const tokens = [...prefix.map((id) => ({ id, logprob: 0 })), ...claim.tokens];
+  const bad = tokens.findIndex((t) => !Number.isInteger(t.id) || t.id < 0 || t.id >= engine.vocabSize);
   if (bad >= 0) return refuse(bad);
   const promptIds = model.tokenizer.encodeChat(claim.messages);
   if (claim.promptTokens !== undefined && claim.promptTokens !== promptIds.length) return { ...refuse(0), firstFailure: { position: 0, reason: 'prompt_mismatch' } };
-  if (promptIds.length + claim.tokens.length > engine.maxPositions) return refuse(engine.maxPositions - promptIds.length);
+  if (promptIds.length + tokens.length > engine.maxPositions) return refuse(engine.maxPositions - promptIds.length);
   const sequence = engine.startSequence();
   try {
     // Position t's logits (predicting output token t) come from the input just before it: the last prompt token
     // for t = 0, output token t - 1 after that; the last one predicts what followed the output (end of sequence).
-    const ids = claim.tokens.map((t) => t.id);
+    const ids = tokens.map((t) => t.id);
     const logits = await sequence.extendAll([...promptIds, ...ids]);
     const { temperature, topP, topK, seed } = claim.params;
     // The generation loop stops at the context's end too (generate.ts).
     const maxTokens = Math.min(claim.params.maxTokens, engine.maxPositions - promptIds.length);
     const verdict = judgeTranscript(
-      { rule: { temperature, topP, topK }, seed, maxTokens, tokens: claim.tokens, finishReason: claim.finishReason, completionTokens: claim.completionTokens },
+      { rule: { temperature, topP, topK }, seed, maxTokens, tokens, finishReason: claim.finishReason, completionTokens: claim.completionTokens, judgeFrom: prefix.length },
       (t) => {
         const row = logits[promptIds.length - 1 + t];
         if (!row) throw new Error(`no logits for output position ${t}`);
