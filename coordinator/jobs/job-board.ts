@@ -16,6 +16,7 @@ import { randomUUID } from 'node:crypto';
 import type { PlainMessage } from '../../src/protocol/api.ts';
 import { MAX_TAB_MESSAGE_CHARS, type SamplingParams, type TaskFailureCode, type TaskMessage } from '../../src/protocol/tab.ts';
 import { pickTab, servesModel } from '../schedule/pick-tab.ts';
+import { allowsModel, restAfter } from '../schedule/contributor-limits.ts';
 import type { Tab, TabRegistry } from '../tabs/tab-registry.ts';
 import { EventQueue } from './event-queue.ts';
 import { resultMessage, transcriptOf, type TranscriptToken } from '../../src/protocol/identity.ts';
@@ -67,6 +68,8 @@ interface RunningJob {
   /** The tab serving the job; while `assigned` is false (after a failover, waiting for a tab) the one it left. */
   tab: Tab;
   assigned: boolean;
+  /** When its current tab got it (the board's clock). */
+  assignedAt: number;
   /** The task as last sent: after a failover it carries the tokens streamed before as `prefix`. */
   task: TaskMessage;
   params: SamplingParams;
@@ -184,7 +187,7 @@ export class JobBoard {
     if (JSON.stringify(task).length > MAX_TAB_MESSAGE_CHARS) return Promise.resolve({ ok: false, reason: 'too_large' });
     const tabs = this.candidates(request.model);
     if (tabs.length === 0) return Promise.resolve({ ok: false, reason: 'no_tab' });
-    const tab = pickTab(tabs, request.model);
+    const tab = this.pick(tabs, request.model);
     if (tab) return Promise.resolve({ ok: true, job: this.dispatch(task, tab, counts) });
     const { signal } = options;
     if (signal?.aborted) return Promise.resolve({ ok: false, reason: 'aborted' });
@@ -243,7 +246,7 @@ export class JobBoard {
         waiter.giveUp('no_tab');
         continue;
       }
-      const tab = pickTab(tabs, waiter.model);
+      const tab = this.pick(tabs, waiter.model);
       if (tab) waiter.assign(tab);
     }
   }
@@ -262,7 +265,24 @@ export class JobBoard {
   /** Ready tabs that serve the model and may take its jobs, busy or not, other than those in `avoid`. */
   private candidates(model: string, avoid?: ReadonlySet<string>): Tab[] {
     const eligible = this.options.eligible;
-    return this.options.registry.ready().filter((t) => servesModel(t, model) && !avoid?.has(t.id) && (!eligible || eligible(t, model)));
+    return this.options.registry.ready().filter((t) => servesModel(t, model) && allowsModel(t.contributorLimits, model) && !avoid?.has(t.id) && (!eligible || eligible(t, model)));
+  }
+
+  /** The candidate to send a job to now (pickTab), leaving out tabs resting to keep to their share of time. */
+  private pick(tabs: Tab[], model: string): Tab | null {
+    const now = this.now();
+    return pickTab(
+      tabs.filter((t) => t.restUntil <= now),
+      model,
+    );
+  }
+
+  /** The tab computed for `ms` on a job: it rests to keep to its contributor's share of time, then may take the next. */
+  private rest(tab: Tab, ms: number): void {
+    const restMs = restAfter(tab.contributorLimits.share, ms);
+    if (restMs <= 0) return;
+    tab.restUntil = this.now() + restMs;
+    setTimeout(() => this.dispatchWaiting(), restMs).unref?.();
   }
 
   /** A job message from `tab`. Messages for jobs that already ended (e.g. cancelled) are dropped. */
@@ -348,7 +368,7 @@ export class JobBoard {
   }
 
   private dispatch(task: TaskMessage, tab: Tab, counts: Counts): Job {
-    const job: RunningJob = { id: task.jobId, tab, assigned: false, task, params: task.params, counts, tokens: [], queue: new EventQueue(), check: this.options.streamCheck?.(task) ?? null, nextIndex: 0, firstTokenAt: null, startedAt: this.now(), timer: null, tried: new Set(), failovers: 0, hedge: null, hedgeTimer: null, waiter: null };
+    const job: RunningJob = { id: task.jobId, tab, assigned: false, assignedAt: 0, task, params: task.params, counts, tokens: [], queue: new EventQueue(), check: this.options.streamCheck?.(task) ?? null, nextIndex: 0, firstTokenAt: null, startedAt: this.now(), timer: null, tried: new Set(), failovers: 0, hedge: null, hedgeTimer: null, waiter: null };
     this.jobs.set(job.id, job);
     this.assign(job, tab);
     return {
@@ -367,6 +387,7 @@ export class JobBoard {
   private assign(job: RunningJob, tab: Tab): void {
     job.tab = tab;
     job.assigned = true;
+    job.assignedAt = this.now();
     job.waiter = null;
     job.firstTokenAt = null;
     tab.runningJobs++;
@@ -391,7 +412,7 @@ export class JobBoard {
     job.failovers++;
     if (job.nextIndex > 0) job.task = { ...job.task, prefix: job.tokens.map((t) => t.id) };
     this.log(`${lost.id} ${why} during ${job.id}: it continues on another tab from token ${job.nextIndex}`);
-    const tab = pickTab(others, job.task.model);
+    const tab = this.pick(others, job.task.model);
     if (tab) this.assign(job, tab);
     else
       job.waiter = this.wait(
@@ -408,7 +429,7 @@ export class JobBoard {
   private startHedge(job: RunningJob): void {
     job.hedgeTimer = null;
     if (!this.jobs.has(job.id) || !job.assigned || job.nextIndex > 0 || job.hedge) return;
-    const tab = pickTab(this.candidates(job.task.model, new Set([...job.tried, job.tab.id])), job.task.model);
+    const tab = this.pick(this.candidates(job.task.model, new Set([...job.tried, job.tab.id])), job.task.model);
     if (!tab) return;
     this.log(`${job.id}: no first token from ${job.tab.id} after ${this.options.hedgeAfterMs} ms; hedging on ${tab.id}`);
     job.hedge = tab;
@@ -473,7 +494,10 @@ export class JobBoard {
     if (job.hedgeTimer) clearTimeout(job.hedgeTimer);
     job.hedgeTimer = null;
     this.dropHedge(job, true);
-    if (job.assigned) job.tab.runningJobs--;
+    if (job.assigned) {
+      job.tab.runningJobs--;
+      this.rest(job.tab, this.now() - job.assignedAt);
+    }
     job.assigned = false;
   }
 

@@ -1,7 +1,7 @@
 /**
  * The connected contributor tabs and what each announced. In memory: a tab that disconnects is gone.
  */
-import type { AdapterInfo, AdapterLimits, Backend } from '../../src/protocol/tab.ts';
+import { NO_LIMITS, type AdapterInfo, type AdapterLimits, type Backend, type ContributorLimits } from '../../src/protocol/tab.ts';
 import type { Link } from '../transport/link.ts';
 import type { TabSnapshot } from '../schedule/pick-tab.ts';
 
@@ -21,6 +21,10 @@ export interface Tab extends TabSnapshot {
   models: string[];
   /** Models whose weights are in the tab's Cache API, as it last reported. */
   cached: string[];
+  /** What its contributor allows (pause, models, share of time), as it last reported. */
+  contributorLimits: ContributorLimits;
+  /** Resting after a job until then (the board's clock), to keep to its share of time. */
+  restUntil: number;
   runningJobs: number;
   tokensPerSecond: number | null;
   tokensServed: number;
@@ -28,7 +32,7 @@ export interface Tab extends TabSnapshot {
 }
 
 /** What the network page and the status API show of a tab. */
-export type TabStatus = Omit<Tab, 'link' | 'ready' | 'peerId'> & { transport: Link['kind'] };
+export type TabStatus = Omit<Tab, 'link' | 'ready' | 'peerId' | 'restUntil'> & { transport: Link['kind'] };
 
 export class TabRegistry {
   private readonly tabs = new Map<string, Tab>();
@@ -50,6 +54,8 @@ export class TabRegistry {
       models: [],
       cached: [],
       calibration: {},
+      contributorLimits: NO_LIMITS,
+      restUntil: -Infinity,
       runningJobs: 0,
       tokensPerSecond: null,
       tokensServed: 0,
@@ -93,7 +99,7 @@ export class TabRegistry {
 
   status(): TabStatus[] {
     // Peer ids stay private: knowing one lets a tab call that tab.
-    return [...this.tabs.values()].map(({ link, ready: _ready, peerId: _peerId, ...rest }) => ({ ...rest, models: [...rest.models], cached: [...rest.cached], calibration: { ...rest.calibration }, transport: link.kind }));
+    return [...this.tabs.values()].map(({ link, ready: _ready, peerId: _peerId, restUntil: _restUntil, ...rest }) => ({ ...rest, models: [...rest.models], cached: [...rest.cached], calibration: { ...rest.calibration }, transport: link.kind }));
   }
 
   /**

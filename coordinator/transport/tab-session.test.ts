@@ -155,6 +155,12 @@ describe('openTabSession', () => {
     for (const calibration of [{ m1: -1 }, { m1: 0 }, { m1: 'fast' }]) session.receive(JSON.stringify({ type: 'status', hidden: false, calibration }));
     expect(session.tab.calibration).toEqual({ m1: 42.5 });
     expect(errors().length).toBeGreaterThanOrEqual(3);
+    // The contributor's limits: kept as sent; a share outside (0, 1] is refused.
+    session.receive(JSON.stringify({ type: 'status', hidden: false, limits: { paused: true, models: ['m1'], share: 0.5 } }));
+    expect(session.tab.contributorLimits).toEqual({ paused: true, models: ['m1'], share: 0.5 });
+    expect(registry.status()[0]).toMatchObject({ contributorLimits: { paused: true } });
+    for (const share of [0, 1.5]) session.receive(JSON.stringify({ type: 'status', hidden: false, limits: { paused: false, models: null, share } }));
+    expect(session.tab.contributorLimits.share).toBe(0.5);
   });
 
   it('rejects a second hello and keeps what the first one announced', () => {

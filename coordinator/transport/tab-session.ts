@@ -110,6 +110,7 @@ export function openTabSession(link: Link, deps: TabSessionDeps): TabSession {
         tab.hidden = message.hidden;
         if (message.cached) tab.cached = [...message.cached];
         if (message.calibration) tab.calibration = { ...message.calibration };
+        if (message.limits) tab.contributorLimits = { ...message.limits, models: message.limits.models && [...message.limits.models] };
         deps.board.dispatchWaiting();
         return;
       case 'verdict':

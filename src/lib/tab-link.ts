@@ -5,7 +5,7 @@
  * Messages from the coordinator are validated; invalid ones are logged and dropped. Reconnects with backoff until
  * stopped.
  */
-import { MAX_PING_PAD_CHARS, parseCoordinatorMessage, TAB_PROTOCOL_VERSION, type Backend, type CoordinatorToTab, type TabToCoordinator, type TaskMessage, type WebRtcInvitation } from '../protocol/tab.ts';
+import { MAX_PING_PAD_CHARS, NO_LIMITS, parseCoordinatorMessage, TAB_PROTOCOL_VERSION, type Backend, type ContributorLimits, type CoordinatorToTab, type TabToCoordinator, type TaskMessage, type WebRtcInvitation } from '../protocol/tab.ts';
 import { TASK_FAILURE_CODES, type DeviceReport, type WorkerToken } from '../protocol/worker.ts';
 import type { InferenceWorker } from './inference-worker.ts';
 import type { ContributorIdentity } from './identity.ts';
@@ -73,6 +73,7 @@ export class TabLink {
   private readonly pongs = new Map<string, () => void>();
   private pingCount = 0;
   private listeningSince: number | null = null;
+  private limits: ContributorLimits = NO_LIMITS;
   /** Jobs this tab continued on the WebSocket after their data channel closed (diagnostics, tests). */
   resumedJobs = 0;
   /** From saying `webrtc listening` to the coordinator's data channel being open, in ms (null: not yet). */
@@ -107,10 +108,17 @@ export class TabLink {
   private readonly reportStatus = () => {
     const hidden = document.visibilityState === 'hidden';
     const { calibration, cachedModels } = this.options;
+    const limits = this.limits;
     void (cachedModels?.() ?? Promise.resolve(undefined))
       .catch(() => undefined)
-      .then((cached) => this.send({ type: 'status', hidden, ...(cached ? { cached: cached.slice(0, 64) } : {}), ...(calibration ? { calibration } : {}) }));
+      .then((cached) => this.send({ type: 'status', hidden, ...(cached ? { cached: cached.slice(0, 64) } : {}), ...(calibration ? { calibration } : {}), limits }));
   };
+
+  /** What the contributor allows this tab (pause, models, share of time); the coordinator keeps to it from now on. */
+  setLimits(limits: ContributorLimits): void {
+    this.limits = { ...limits };
+    this.reportStatus();
+  }
 
   /** Disconnects and stops the jobs in flight. */
   stop(): void {

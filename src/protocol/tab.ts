@@ -112,6 +112,18 @@ export const webRtcInvitationSchema = z.object({
 });
 export type WebRtcInvitation = z.infer<typeof webRtcInvitationSchema>;
 
+/**
+ * What the contributor allows its tab: `paused` (no new job; one running ends normally), the models it may serve
+ * (null: any it has), and the share of time it may compute (1: all; 0.25: after a job of t seconds it rests 3t).
+ */
+export const contributorLimitsSchema = z.object({
+  paused: z.boolean(),
+  models: z.array(id).max(64).nullable(),
+  share: z.number().gt(0).max(1),
+});
+export type ContributorLimits = z.infer<typeof contributorLimitsSchema>;
+export const NO_LIMITS: ContributorLimits = Object.freeze({ paused: false, models: null, share: 1 });
+
 export const tabToCoordinatorSchema = z.discriminatedUnion('type', [
   z.object({
     type: z.literal('hello'),
@@ -137,6 +149,7 @@ export const tabToCoordinatorSchema = z.discriminatedUnion('type', [
       .record(id, z.number().positive().max(1e6))
       .refine((speeds) => Object.keys(speeds).length <= 64, 'at most 64 models')
       .optional(),
+    limits: contributorLimitsSchema.optional(),
   }),
   /**
    * One or more consecutive tokens of a job. The first token of a job is sent on its own, at once; later ones may

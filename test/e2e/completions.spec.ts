@@ -106,6 +106,21 @@ test('tabs report the models they have cached and their calibration speed; the c
   for (const t of tabs) await expect(t.page.getByTestId('calibration')).toHaveText(/^\d+\.\d tokens\/s$/);
 });
 
+test('a contributor who pauses its tab gets no new jobs until it resumes', async ({ request }) => {
+  const [paused, other] = tabs as [ContributorTab, ContributorTab];
+  const tabIdOf = async (t: ContributorTab) => /as (tab-\d+)/.exec(await t.page.getByTestId('status').innerText())?.[1] ?? '';
+  const [pausedId, otherId] = [await tabIdOf(paused), await tabIdOf(other)];
+  type Limits = { paused: boolean; models: string[] | null; share: number };
+  const setLimits = (limits: Limits) => paused.page.evaluate((l) => (window as unknown as { dolphin: { link(): { setLimits(l: Limits): void } } }).dolphin.link().setLimits(l), limits);
+  const limitsShown = async () => ((await (await request.get('/api/network')).json()) as { tabs: Array<{ id: string; contributorLimits: Limits }> }).tabs.find((t) => t.id === pausedId)?.contributorLimits.paused;
+  await setLimits({ paused: true, models: null, share: 1 });
+  await expect.poll(limitsShown).toBe(true);
+  const served = await Promise.all([0, 1, 2].map(async (i) => (await client.chat.completions.create({ model: MODEL, messages: [{ role: 'user', content: `paused? ${i}` }], max_tokens: 2 }).withResponse()).response.headers.get('x-dolphin-tab')));
+  expect(served).toEqual([otherId, otherId, otherId]);
+  await setLimits({ paused: false, models: null, share: 1 });
+  await expect.poll(limitsShown).toBe(false);
+});
+
 test('n: 3 is split across the tabs; each choice equals the reference run with its own seed, and usage adds up', async () => {
   const messages: PlainMessage[] = [{ role: 'user', content: 'Three ways to say hello' }];
   const params = { maxTokens: 12, temperature: 1, topP: 1, seed: 500 };
