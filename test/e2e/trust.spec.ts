@@ -214,11 +214,13 @@ for (const cheat of CHEATS) {
 }
 
 test('a verifier that approves everything is caught by a planted transcript and gets no more audits', async ({ browser, request }) => {
-  const lazy = await openContributorTab(browser, 'wasm', { baseURL: BASE, cheat: 'approve-everything' });
+  // On WebGPU (SwiftShader), the slowest tab by its calibration: it takes a job only when the others are busy, so it
+  // is free to verify most of the time (a fast new tab would be kept busy serving and rarely get an audit).
+  const lazy = await openContributorTab(browser, 'webgpu', { baseURL: BASE, cheat: 'approve-everything' });
   try {
     const lazyId = await lazy.page.getByTestId('contributor-id').innerText();
     let trust: ContributorTrust | null = null;
-    for (let round = 0; round < 12; round++) {
+    for (let round = 0; round < 30; round++) {
       await serveRound(request, 3);
       trust = await trustOf(request, lazyId).catch(() => null);
       if (trust?.verifier.plantedApproved) break;
