@@ -37,6 +37,22 @@ describe('AuditDesk', () => {
     expect(desk.open).toBe(0);
   });
 
+  it('gives no audit to a paused tab, nor to one whose contributor does not allow the model', () => {
+    const { desk, openTab } = auditDeskHarness();
+    const worker = openTab();
+    const paused = openTab();
+    paused.tab.contributorLimits = { paused: true, models: null, share: 1 };
+    const picky = openTab();
+    picky.tab.contributorLimits = { paused: false, models: ['other-model'], share: 1 };
+    const willing = openTab();
+    for (let i = 0; i < 3; i++) {
+      desk.jobCompleted(completedJob(worker));
+      answer(desk, willing, PASS);
+    }
+    expect([audits(paused), audits(picky)]).toEqual([[], []]);
+    expect(audits(willing)).toHaveLength(3);
+  });
+
   it('audits every job until the probation passes, then at max(pMin, 1/passes)', () => {
     const draws = [0.2];
     const { desk, openTab } = auditDeskHarness({ policy: { probation: 2, pMin: 0.05 }, random: () => draws[0] as number });

@@ -15,6 +15,7 @@
  * verdicts stop counting, also on audits still open. Pending audits are not published (audit-book.ts), so a
  * verifier cannot look up whether what it got is a real job.
  */
+import { allowsModel } from '../schedule/contributor-limits.ts';
 import { randomUUID } from 'node:crypto';
 import { MAX_TAB_MESSAGE_CHARS, type TabToCoordinator, type Tolerances } from '../../src/protocol/tab.ts';
 import { toHex, transcriptOf, verdictMessage, verdictStatementOf } from '../../src/protocol/identity.ts';
@@ -200,6 +201,8 @@ export class AuditDesk {
     for (const t of this.options.registry.ready()) {
       if (t.contributorId === null || this.busy.has(t) || this.strikes.paused(t, now) || !book.trustedVerifier(t.contributorId)) continue;
       for (const model of t.models) {
+        // Verifying is work too: not on a paused tab, nor on a model its contributor does not allow.
+        if (!allowsModel(t.contributorLimits, model)) continue;
         const tabs = freeByModel.get(model);
         if (tabs) tabs.push(t);
         else freeByModel.set(model, [t]);
