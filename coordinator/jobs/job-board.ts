@@ -271,10 +271,7 @@ export class JobBoard {
   /** The candidate to send a job to now (pickTab), leaving out tabs resting to keep to their share of time. */
   private pick(tabs: Tab[], model: string): Tab | null {
     const now = this.now();
-    return pickTab(
-      tabs.filter((t) => t.restUntil <= now),
-      model,
-    );
+    return pickTab(tabs.filter((t) => t.restUntil <= now), model);
   }
 
   /** The tab computed for `ms` on a job: it rests to keep to its contributor's share of time, then may take the next. */

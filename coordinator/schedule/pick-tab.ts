@@ -39,9 +39,9 @@ export function pickTab<T extends TabSnapshot>(tabs: readonly T[], model: string
 }
 
 /** The tab's decode speed for the model: measured on served jobs, else its calibration run's, else unknown (0). */
-export const speedOf = (t: TabSnapshot, model: string) => t.tokensPerSecond ?? t.calibration[model] ?? 0;
+const speedFor = (t: TabSnapshot, model: string) => t.tokensPerSecond ?? t.calibration[model] ?? 0;
 
-const score = (t: TabSnapshot, model: string) => (speedOf(t, model) * (0.5 + t.reputation)) / (t.hidden ? HIDDEN_SLOWDOWN : 1);
+const score = (t: TabSnapshot, model: string) => (speedFor(t, model) * (0.5 + t.reputation)) / (t.hidden ? HIDDEN_SLOWDOWN : 1);
 
 function compare(a: TabSnapshot, b: TabSnapshot, model: string): number {
   return score(b, model) - score(a, model) || Number(a.hidden) - Number(b.hidden) || b.reputation - a.reputation || a.connectedAt - b.connectedAt;

@@ -6,7 +6,8 @@
  *   the HTTP API: a 1-token job's round trip, jobs/s at rising concurrency (where p99 starts to climb), a burst of
  *   100, and latency over 10,000 jobs;
  * - two real tabs (Chromium, the tiny model on WASM): small jobs/s sustained;
- *   (BENCH_SIMULATED_ONLY=1: only the simulated part; BENCH_CPU_PROF=<dir>: the coordinator writes a CPU profile there)
+ *   (BENCH_SIMULATED_ONLY=1: only the simulated part; BENCH_CPU_PROF=<dir>: the coordinator writes a CPU profile there;
+ *   BENCH_LOG=<file>: the coordinator's log goes there)
  * - failover: three real tabs, the streaming one closed mid-stream; the time from the close to the next token.
  */
 import { spawn } from 'node:child_process';
