@@ -8,7 +8,9 @@ export const E2E_PORT = Number(process.env.E2E_PORT ?? 8799);
 /**
  * A second coordinator for the trust and DPHN tests (issues #4, #5): it serves the test-hooks build (`dist-test`,
  * where `?cheat=` makes a tab cheat) and the cheaters' models (`test-models`), plants known-bad transcripts often,
- * and prices one test model far beyond a new account's credits (test/e2e/prices.json).
+ * and prices one test model far beyond a new account's credits (test/e2e/prices.json). A tab holds one job at a
+ * time there, so a round of as many requests as tabs gives each tab one (the tests need every tab, a cheater
+ * among them, to serve: the scheduler alone would queue them on the fastest).
  */
 export const TRUST_PORT = E2E_PORT + 1;
 
@@ -46,7 +48,7 @@ export default defineConfig({
     {
       command: 'npx tsx coordinator/main.ts',
       url: `http://127.0.0.1:${TRUST_PORT}/api/network`,
-      env: { PORT: String(TRUST_PORT), HOST: '127.0.0.1', TAB_IDLE_TIMEOUT_MS: '120000', WEB_DIR: 'dist-test', MODELS_DIR: 'models:test-models', AUDIT_PLANT_RATE: '0.3', DATA_DIR: dataDir('trust'), PRICES_FILE: 'test/e2e/prices.json', ...economy },
+      env: { PORT: String(TRUST_PORT), HOST: '127.0.0.1', TAB_IDLE_TIMEOUT_MS: '120000', WEB_DIR: 'dist-test', MODELS_DIR: 'models:test-models', AUDIT_PLANT_RATE: '0.3', JOBS_PER_TAB: '1', DATA_DIR: dataDir('trust'), PRICES_FILE: 'test/e2e/prices.json', ...economy },
       reuseExistingServer: false,
       stdout: 'pipe',
       stderr: 'pipe',

@@ -23,6 +23,7 @@ import type { TabWebRtcOptions } from './transport/tab-webrtc.ts';
 import { createApp } from './app.ts';
 import { JobBoard } from './jobs/job-board.ts';
 import { loadCatalogue, loadTokenizer, modelDirList } from './models/catalogue.ts';
+import { modelSizeOf } from './schedule/tab-capabilities.ts';
 import { PieceBook, streamCheck } from './jobs/stream-check.ts';
 import { TabRegistry } from './tabs/tab-registry.ts';
 import { SIGNALLING_DEFAULTS, SignallingServer } from './signalling/signalling-server.ts';
@@ -108,6 +109,11 @@ board = new JobBoard({
   maxWaitingPerModel: numberSetting(env, 'QUEUE_PER_MODEL', 64, { min: 0, max: 100_000, integer: true }),
   maxFailovers: numberSetting(env, 'MAX_FAILOVERS', 2, { min: 0, max: 10, integer: true }),
   hedgeAfterMs: numberSetting(env, 'HEDGE_AFTER_MS', 10_000, { min: 0, max: 3_600_000, integer: true }),
+  jobsPerTab: numberSetting(env, 'JOBS_PER_TAB', 2, { min: 1, max: 16, integer: true }),
+  modelSize: (model) => {
+    const entry = catalogue.get(model);
+    return entry && modelSizeOf(entry);
+  },
   log,
   streamCheck: (task) => {
     const pieces = pieceBooks.get(task.model);

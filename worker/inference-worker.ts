@@ -1,7 +1,8 @@
 /// <reference lib="webworker" />
 /**
  * Entry point of the contributor's inference Web Worker: exposes `InferenceWorkerApi` to the page via comlink.
- * One model is loaded at a time; jobs run one after another on it (the scheduler gives a tab one job at a time).
+ * One model is loaded at a time; jobs run one after another, in the order they came. A job for another model loads
+ * that model first (from the same place and on the same backend as the last `load`) when its caller allows it.
  */
 import * as Comlink from 'comlink';
 import * as ort from 'onnxruntime-web';
@@ -15,6 +16,8 @@ import {
   type BackendChoice,
   type DeviceReport,
   type InferenceWorkerApi,
+  type LoadProgress,
+  type LoadRequest,
   type LoadResult,
   type TaskFailureCode,
   type WorkerToken,
@@ -35,6 +38,8 @@ const requestAdapter = () => (adapterPromise ??= navigator.gpu ? navigator.gpu.r
 
 /** `folder`: the model folder downloaded, which only a cheat makes differ from the model's id. */
 let loaded: { model: LoadedModel; backend: Backend; info: LoadResult; folder: string } | null = null;
+/** The last `load`'s request: where an on-demand load fetches another model from, and on which backend. */
+let lastLoad: LoadRequest | null = null;
 /** How this tab cheats (issue #4); only `setCheat` in a test-hooks build sets it. */
 let cheat: Cheat | null = null;
 const running = new Map<string, AbortController>();
@@ -95,39 +100,43 @@ async function chooseBackend(choice: BackendChoice): Promise<Backend> {
   return 'wasm';
 }
 
+/** Downloads (or reads from the Cache API) and loads a model, replacing the one loaded. Call only in a serial turn. */
+async function loadNow(request: LoadRequest, onProgress?: (p: LoadProgress) => void): Promise<LoadResult> {
+  const { baseUrl, modelId, backend: choice, wasmThreads } = request;
+  const started = performance.now();
+  // onnxruntime-web reads numThreads once, when its WASM module starts (the first load).
+  if (!loaded) ort.env.wasm.numThreads = wasmThreadCount({ requested: wasmThreads, hardwareConcurrency: navigator.hardwareConcurrency, crossOriginIsolated: self.crossOriginIsolated });
+  const backend = await chooseBackend(choice);
+  const folder = cheat?.modelFolder(modelId) ?? modelId;
+  lastLoad = request;
+  if (loaded?.model.id === modelId && loaded.folder === folder && loaded.backend === backend) return { ...loaded.info, loadMs: performance.now() - started };
+  const cache = 'caches' in self ? await caches.open(MODEL_CACHE_NAME) : null;
+  let progress = { cachedBytes: 0, totalBytes: 0 };
+  const bundle = await downloadModel({
+    baseUrl,
+    modelId: folder,
+    cache,
+    onProgress: (p) => {
+      progress = p;
+      onProgress?.({ ...p, modelId });
+    },
+  });
+  // Served as the model asked for, whichever folder a cheat loaded.
+  const model = { ...(await loadModel(bundle, ort, backend)), id: modelId };
+  const threads = ort.env.wasm.numThreads ?? 1;
+  const info = { modelId, backend, wasmThreads: threads, cachedBytes: progress.cachedBytes, totalBytes: progress.totalBytes, loadMs: performance.now() - started };
+  // The old engine goes first when a new one replaces it, so two never hold memory at once past this point.
+  await loaded?.model.engine.dispose();
+  loaded = { model, backend, info, folder };
+  return info;
+}
+
 const api: InferenceWorkerApi = {
   probeDevice,
 
-  load: (request, onProgress) =>
-    serially(async () => {
-      const { baseUrl, modelId, backend: choice, wasmThreads } = checkedWorkerValue(loadRequestSchema, request, 'load request');
-      const started = performance.now();
-      // onnxruntime-web reads numThreads once, when its WASM module starts (the first load).
-      if (!loaded) ort.env.wasm.numThreads = wasmThreadCount({ requested: wasmThreads, hardwareConcurrency: navigator.hardwareConcurrency, crossOriginIsolated: self.crossOriginIsolated });
-      const backend = await chooseBackend(choice);
-      const folder = cheat?.modelFolder(modelId) ?? modelId;
-      if (loaded?.model.id === modelId && loaded.folder === folder && loaded.backend === backend) return { ...loaded.info, loadMs: performance.now() - started };
-      const cache = 'caches' in self ? await caches.open(MODEL_CACHE_NAME) : null;
-      let progress = { cachedBytes: 0, totalBytes: 0 };
-      const bundle = await downloadModel({
-        baseUrl,
-        modelId: folder,
-        cache,
-        onProgress: (p) => {
-          progress = p;
-          onProgress?.({ ...p, modelId });
-        },
-      });
-      // Served as the model asked for, whichever folder a cheat loaded.
-      const model = { ...(await loadModel(bundle, ort, backend)), id: modelId };
-      const threads = ort.env.wasm.numThreads ?? 1;
-      const info = { modelId, backend, wasmThreads: threads, cachedBytes: progress.cachedBytes, totalBytes: progress.totalBytes, loadMs: performance.now() - started };
-      await loaded?.model.engine.dispose();
-      loaded = { model, backend, info, folder };
-      return info;
-    }),
+  load: (request, onProgress) => serially(() => loadNow(checkedWorkerValue(loadRequestSchema, request, 'load request'), onProgress)),
 
-  async run(jobId, untrustedTask, onTokens) {
+  async run(jobId, untrustedTask, onTokens, onLoad) {
     if (typeof jobId !== 'string' || jobId.length === 0 || jobId.length > 128) throw taskFailure('worker_error', 'invalid job id');
     const task = checkedWorkerValue(chatTaskSchema, untrustedTask, 'task');
     if (running.has(jobId)) throw taskFailure('worker_error', `job ${jobId} is already running`);
@@ -135,7 +144,13 @@ const api: InferenceWorkerApi = {
     running.set(jobId, controller);
     const turn = serially(async () => {
       controller.signal.throwIfAborted();
-      if (!loaded || loaded.model.id !== task.model) throw taskFailure('model_not_loaded', `model ${task.model} is not loaded in this tab`);
+      if (!loaded || loaded.model.id !== task.model) {
+        if (!onLoad || !lastLoad) throw taskFailure('model_not_loaded', `model ${task.model} is not loaded in this tab`);
+        await loadNow({ ...lastLoad, modelId: task.model }, (p) => void onLoad(p));
+        controller.signal.throwIfAborted();
+      }
+      const model = loaded;
+      if (model?.model.id !== task.model) throw taskFailure('model_not_loaded', `model ${task.model} did not load in this tab`);
       let tokenEvents = 0;
       let batch: WorkerToken[] = [];
       let lastFlush = -Infinity;
@@ -147,7 +162,7 @@ const api: InferenceWorkerApi = {
         lastFlush = performance.now();
       };
       const result = await (cheat?.runChatTask ?? runChatTask)(
-        loaded.model,
+        model.model,
         task,
         (t) => {
           batch.push(t);

@@ -40,7 +40,7 @@ afterAll(async () => {
 });
 
 /** A fresh coordinator (app, registry, board) over the shared catalogue. */
-function network(options: { idleTimeoutMs?: number; queueTimeoutMs?: number; maxWaitingPerModel?: number } = {}) {
+function network(options: { idleTimeoutMs?: number; queueTimeoutMs?: number; maxWaitingPerModel?: number; jobsPerTab?: number } = {}) {
   const drawnSeeds: number[] = [];
   const randomSeed = () => {
     const seed = 1_000_000 + drawnSeeds.length;
@@ -723,8 +723,9 @@ describe('client hang-up', () => {
 });
 
 describe('POST /v1/chat/completions when every tab is busy', () => {
+  // A tab holds one job here, so a second request finds it busy (job-board-queues.test.ts covers queues per tab).
   it('waits for the busy tab and serves the request when it frees up, in arrival order', async () => {
-    const net = network();
+    const net = network({ jobsPerTab: 1 });
     const tab = connectScriptedTab(net, () => []); // answers by hand
     const first = post(net, chat());
     await vi.waitFor(() => expect(tab.tasks).toHaveLength(1));
@@ -751,7 +752,7 @@ describe('POST /v1/chat/completions when every tab is busy', () => {
   });
 
   it('answers 503 tabs_busy when no tab frees up within queueTimeoutMs', async () => {
-    const net = network({ queueTimeoutMs: 50 });
+    const net = network({ jobsPerTab: 1, queueTimeoutMs: 50 });
     const tab = connectScriptedTab(net, () => [token(0, 'a')]); // never finishes
     const controller = new AbortController();
     const first = post(net, chat({ stream: true }), { signal: controller.signal });
@@ -769,7 +770,7 @@ describe('POST /v1/chat/completions when every tab is busy', () => {
   });
 
   it('answers 429 queue_full with Retry-After when the model’s queue is full, and keeps serving those already queued', async () => {
-    const net = network({ maxWaitingPerModel: 1 });
+    const net = network({ jobsPerTab: 1, maxWaitingPerModel: 1 });
     const tab = connectScriptedTab(net, () => []); // answers by hand
     const first = post(net, chat());
     await vi.waitFor(() => expect(tab.tasks).toHaveLength(1));
@@ -790,7 +791,7 @@ describe('POST /v1/chat/completions when every tab is busy', () => {
   });
 
   it('answers 503 no_capacity to waiting requests when the only tab serving the model leaves', async () => {
-    const net = network();
+    const net = network({ jobsPerTab: 1 });
     const tab = connectScriptedTab(net, () => []);
     const first = post(net, chat());
     await vi.waitFor(() => expect(tab.tasks).toHaveLength(1));
@@ -805,7 +806,7 @@ describe('POST /v1/chat/completions when every tab is busy', () => {
   });
 
   it('answers 499 and gives up its place when the client aborts while waiting', async () => {
-    const net = network();
+    const net = network({ jobsPerTab: 1 });
     const tab = connectScriptedTab(net, () => []);
     const first = post(net, chat());
     await vi.waitFor(() => expect(tab.tasks).toHaveLength(1));

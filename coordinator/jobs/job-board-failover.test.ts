@@ -104,7 +104,7 @@ describe('failover', () => {
 
     // The next time, no tab frees up: the job fails once the queue's wait is over.
     const third = net.addTab();
-    third.tab.runningJobs = 1; // busy with something else
+    await net.occupy(third.tab); // busy with something else
     net.closeTab(busy.tab);
     vi.advanceTimersByTime(1000);
     await flush();
@@ -143,13 +143,13 @@ describe('failover', () => {
     const first = net.addTab();
     const job = await net.startJob();
     const busy = net.addTab();
-    busy.tab.runningJobs = 1;
+    const other = await net.occupy(busy.tab);
     net.closeTab(first.tab);
     expect(net.board.waitingCount).toBe(1);
     job.cancel('client left');
     expect(net.board.waitingCount).toBe(0);
     expect(await drain(job)).toEqual([{ type: 'failed', code: 'client_closed_request', message: 'client left' }]);
-    expect(busy.link.sent).toEqual([]);
+    expect(busy.link.sent.map((m) => 'jobId' in m && m.jobId)).toEqual([other.id]);
     expect(first.link.ofType('cancel')).toEqual([]);
   });
 
@@ -245,9 +245,9 @@ describe('hedging', () => {
     const quick = await net.startJob();
     net.board.handle(a.tab, token(quick.id, 0));
     const b = net.addTab();
-    b.tab.runningJobs = 1;
+    b.tab.restUntil = Infinity; // not free: resting
     vi.advanceTimersByTime(500);
-    b.tab.runningJobs = 0;
+    b.tab.restUntil = -Infinity;
     expect(b.link.sent).toEqual([]);
     net.board.handle(a.tab, done(quick.id, 1));
 

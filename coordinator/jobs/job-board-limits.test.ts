@@ -24,7 +24,7 @@ describe('contributor limits', () => {
     const net = network();
     const { tab } = net.addTab();
     const busy = net.addTab();
-    busy.tab.runningJobs = 1;
+    await net.occupy(busy.tab);
     tab.contributorLimits = { ...NO_LIMITS, paused: true };
     const waiting = watch(net.board.start(request()));
     await flush();

@@ -10,7 +10,7 @@ describe('JobBoard.start', () => {
   it('sends the task to an idle tab and counts it against that tab', async () => {
     const net = network();
     const busy = net.addTab();
-    busy.tab.runningJobs = 1;
+    const other = await net.occupy(busy.tab);
     const idle = net.addTab();
 
     const job = await net.startJob();
@@ -18,9 +18,9 @@ describe('JobBoard.start', () => {
     expect(job.id).toMatch(/^chatcmpl-[0-9a-f]{32}$/);
     expect(job.tab).toEqual({ id: idle.tab.id, backend: 'wasm', transport: 'websocket' });
     expect(idle.link.sent).toEqual([{ type: 'task', jobId: job.id, ...request() }]);
-    expect(busy.link.sent).toEqual([]);
+    expect(busy.link.ofType('task').map((t) => t.jobId)).toEqual([other.id]);
     expect(idle.tab.runningJobs).toBe(1);
-    expect(net.board.size).toBe(1);
+    expect(net.board.size).toBe(2);
     expect(net.board.waitingCount).toBe(0);
   });
 
@@ -132,14 +132,15 @@ describe('JobBoard waiting queue', () => {
     const net = network();
     const slow = net.addTab();
     const fast = net.addTab();
-    slow.tab.tokensPerSecond = 10;
-    fast.tab.tokensPerSecond = 30;
-    slow.tab.runningJobs = 1;
-    fast.tab.runningJobs = 1;
+    slow.tab.speeds = { m: 10 };
+    fast.tab.speeds = { m: 30 };
+    // Both resting (to keep to a share of time), so neither may take the request yet.
+    slow.tab.restUntil = fast.tab.restUntil = Infinity;
     const waiter = watch(net.board.start(request(), { id: 'w' }));
+    await flush();
+    expect(waiter.result).toBeNull();
 
-    slow.tab.runningJobs = 0;
-    fast.tab.runningJobs = 0;
+    slow.tab.restUntil = fast.tab.restUntil = -Infinity;
     net.board.dispatchWaiting();
     await flush();
 
@@ -307,7 +308,7 @@ describe('JobBoard waiting queue', () => {
     expect(waiter.result).toBeNull();
     expect(link.sent).toEqual([]);
 
-    Object.assign(newcomer, { ready: true, models: ['m'] });
+    Object.assign(newcomer, { ready: true, backend: 'wasm', models: ['m'] });
     net.board.dispatchWaiting();
     await flush();
     expect(okJob(waiter.result).tab.id).toBe(newcomer.id);
@@ -595,7 +596,7 @@ describe('the tab contract', () => {
     const net = network();
     const cheat = net.addTab();
     const honest = net.addTab();
-    cheat.tab.tokensPerSecond = 1000; // the scheduler's favourite, were it allowed
+    cheat.tab.speeds = { m: 1000 }; // the scheduler's favourite, were it allowed
     const onCheat = await net.startJob();
     const onHonest = await net.startJob();
     expect([onCheat.tab.id, onHonest.tab.id]).toEqual([cheat.tab.id, honest.tab.id]);

@@ -1,5 +1,7 @@
 /**
- * Jobs in flight: sends each task to a free tab (waiting a while for one when all are busy), routes the tab's
+ * Jobs in flight: sends each task to the tab that should finish it first (scheduler.ts: model residency, speed,
+ * queue, visibility), queued behind at most `jobsPerTab` − 1 others there (waiting a while for room when every tab
+ * is full), routes the tab's
  * tokens/done/failed messages to the job's consumer, and guarantees every job ends exactly once (done, failed,
  * cancelled, tab gone, or silent for too long) with the tab's load released.
  *
@@ -15,8 +17,10 @@
 import { randomUUID } from 'node:crypto';
 import type { PlainMessage } from '../../src/protocol/api.ts';
 import { MAX_TAB_MESSAGE_CHARS, type SamplingParams, type TaskFailureCode, type TaskMessage } from '../../src/protocol/tab.ts';
-import { pickTab, servesModel } from '../schedule/pick-tab.ts';
-import { allowsModel, restAfter } from '../schedule/contributor-limits.ts';
+import { restAfter } from '../schedule/contributor-limits.ts';
+import { chooseTab, DEFAULT_SCHEDULER_MODEL, memoryFits, workTokens, type JobNeeds, type SchedulerModel } from '../schedule/scheduler.ts';
+import { capabilitiesOf, servableModels, type ModelSize } from '../schedule/tab-capabilities.ts';
+import { TabQueues } from './tab-queues.ts';
 import type { Tab, TabRegistry } from '../tabs/tab-registry.ts';
 import { EventQueue } from './event-queue.ts';
 import { resultMessage, transcriptOf, type TranscriptToken } from '../../src/protocol/identity.ts';
@@ -68,7 +72,7 @@ interface RunningJob {
   /** The tab serving the job; while `assigned` is false (after a failover, waiting for a tab) the one it left. */
   tab: Tab;
   assigned: boolean;
-  /** When its current tab got it (the board's clock). */
+  /** When its current tab started it: got it, or finished the job queued before it (the board's clock). */
   assignedAt: number;
   /** The task as last sent: after a failover it carries the tokens streamed before as `prefix`. */
   task: TaskMessage;
@@ -98,6 +102,7 @@ interface RunningJob {
 /** A request, or a job after a failover, waiting for a free tab. */
 interface Waiter {
   model: string;
+  needs: JobNeeds;
   /** Tabs it must not be handed. */
   avoid: ReadonlySet<string>;
   assign(tab: Tab): void;
@@ -109,6 +114,14 @@ export interface JobBoardOptions {
   registry: TabRegistry;
   /** A job whose tab sends nothing for this long fails with `tab_timeout`. */
   idleTimeoutMs: number;
+  /**
+   * How many jobs a tab holds at once: the one its engine runs and those queued behind it, so the next starts
+   * without a round trip (default 2; 1: a tab gets a job only when idle). A tab keeping to a share of time below 1
+   * takes one at a time, to rest between them.
+   */
+  jobsPerTab?: number;
+  /** A model's size (catalogue), for the scheduler's memory test and load time; unknown: nothing to load or fit. */
+  modelSize?: (model: string) => ModelSize | undefined;
   /** How long a request waits for a free tab when every tab serving its model is busy. */
   queueTimeoutMs?: number;
   /** Requests of one model that may wait at once (default 64); beyond that `start` answers `queue_full` at once. */
@@ -155,7 +168,9 @@ export function verifyResultSignature(tab: Tab, transcript: string, signature: s
 
 export class JobBoard {
   private readonly jobs = new Map<string, RunningJob>();
+  private readonly queues = new TabQueues<RunningJob>();
   private readonly waiting: Waiter[] = [];
+  private readonly schedulerModel: SchedulerModel;
   /** Moving average of how long a job of each model takes, start to end (ms): the queue's Retry-After estimate. */
   private readonly jobMs = new Map<string, number>();
   private readonly now: () => number;
@@ -164,6 +179,7 @@ export class JobBoard {
   constructor(private readonly options: JobBoardOptions) {
     this.now = options.now ?? (() => performance.now());
     this.log = options.log ?? (() => {});
+    this.schedulerModel = { ...DEFAULT_SCHEDULER_MODEL, maxQueuePerTab: options.jobsPerTab ?? DEFAULT_SCHEDULER_MODEL.maxQueuePerTab };
   }
 
   get size(): number {
@@ -185,9 +201,10 @@ export class JobBoard {
     const counts: Counts = { promptTokens, contextLength };
     const task: TaskMessage = { type: 'task', jobId: options.id ?? `chatcmpl-${randomUUID().replaceAll('-', '')}`, ...taskFields };
     if (JSON.stringify(task).length > MAX_TAB_MESSAGE_CHARS) return Promise.resolve({ ok: false, reason: 'too_large' });
-    const tabs = this.candidates(request.model);
+    const needs = this.needsOf(task, counts);
+    const tabs = this.candidates(needs);
     if (tabs.length === 0) return Promise.resolve({ ok: false, reason: 'no_tab' });
-    const tab = this.pick(tabs, request.model);
+    const tab = this.choose(tabs, needs);
     if (tab) return Promise.resolve({ ok: true, job: this.dispatch(task, tab, counts) });
     const { signal } = options;
     if (signal?.aborted) return Promise.resolve({ ok: false, reason: 'aborted' });
@@ -197,7 +214,7 @@ export class JobBoard {
     return new Promise<StartResult>((resolve) => {
       const onAbort = () => waiter.giveUp('aborted');
       const waiter = this.wait(
-        request.model,
+        needs,
         new Set(),
         'back',
         (tab) => {
@@ -217,7 +234,7 @@ export class JobBoard {
    * Queues a waiter for a free tab of `model` that is not in `avoid` (at the back; at the front for a job that
    * already streamed), for at most `queueTimeoutMs`. Exactly one of `onTab` and `onGiveUp` is called, once.
    */
-  private wait(model: string, avoid: ReadonlySet<string>, where: 'front' | 'back', onTab: (tab: Tab) => void, onGiveUp: (reason: 'no_tab' | 'busy' | 'aborted') => void): Waiter {
+  private wait(needs: JobNeeds, avoid: ReadonlySet<string>, where: 'front' | 'back', onTab: (tab: Tab) => void, onGiveUp: (reason: 'no_tab' | 'busy' | 'aborted') => void): Waiter {
     const leave = () => {
       clearTimeout(timer);
       const at = this.waiting.indexOf(waiter);
@@ -226,7 +243,8 @@ export class JobBoard {
       return true;
     };
     const waiter: Waiter = {
-      model,
+      model: needs.model,
+      needs,
       avoid,
       assign: (tab) => leave() && onTab(tab),
       giveUp: (reason) => leave() && onGiveUp(reason),
@@ -241,19 +259,19 @@ export class JobBoard {
   /** A tab became free or changed what it serves: hand it the oldest waiting request it can take. */
   dispatchWaiting(): void {
     for (const waiter of [...this.waiting]) {
-      const tabs = this.candidates(waiter.model, waiter.avoid);
+      const tabs = this.candidates(waiter.needs, waiter.avoid);
       if (tabs.length === 0) {
         waiter.giveUp('no_tab');
         continue;
       }
-      const tab = this.pick(tabs, waiter.model);
+      const tab = this.choose(tabs, waiter.needs);
       if (tab) waiter.assign(tab);
     }
   }
 
   /** A model's load now: requests waiting for a tab, the tabs that may serve it, and how long its jobs usually take (ms). */
   load(model: string): { waiting: number; tabs: number; jobMs: number } {
-    return { waiting: this.waiting.filter((w) => w.model === model).length, tabs: this.candidates(model).length, jobMs: this.jobMs.get(model) ?? 5_000 };
+    return { waiting: this.waiting.filter((w) => w.model === model).length, tabs: this.candidates(this.needsOf({ model, params: { maxTokens: 0 } }, {})).length, jobMs: this.jobMs.get(model) ?? 5_000 };
   }
 
   /** When a place in the model's queue should be free: the jobs ahead, spread over its tabs, at their usual length. */
@@ -262,16 +280,42 @@ export class JobBoard {
     return Math.min(60_000, Math.max(1_000, Math.ceil(((queued + 1) * perJob) / Math.max(1, tabs))));
   }
 
-  /** Ready tabs that serve the model and may take its jobs, busy or not, other than those in `avoid`. */
-  private candidates(model: string, avoid?: ReadonlySet<string>): Tab[] {
-    const eligible = this.options.eligible;
-    return this.options.registry.ready().filter((t) => servesModel(t, model) && allowsModel(t.contributorLimits, model) && !avoid?.has(t.id) && (!eligible || eligible(t, model)));
+  /** What the scheduler weighs of a task: its model's size and the work left (after any prefix, which is prompt now). */
+  private needsOf(task: Pick<TaskMessage, 'model' | 'prefix'> & { params: Pick<SamplingParams, 'maxTokens'> }, counts: Counts): JobNeeds {
+    const size = this.options.modelSize?.(task.model);
+    const prefix = task.prefix?.length ?? 0;
+    return { model: task.model, modelBytes: size?.modelBytes ?? 0, largestTensorBytes: size?.largestTensorBytes ?? 0, promptTokens: (counts.promptTokens ?? 0) + prefix, maxTokens: Math.max(0, task.params.maxTokens - prefix) };
   }
 
-  /** The candidate to send a job to now (pickTab), leaving out tabs resting to keep to their share of time. */
-  private pick(tabs: Tab[], model: string): Tab | null {
+  /**
+   * Ready tabs that may take the job at all, busy or not, other than those in `avoid`: not paused, the model among
+   * those they serve (servableModels: loaded, or listed by the contributor to load on demand), held by their memory,
+   * and `eligible` (stake).
+   */
+  private candidates(needs: JobNeeds, avoid?: ReadonlySet<string>): Tab[] {
+    const eligible = this.options.eligible;
+    return this.options.registry
+      .ready()
+      .filter((t) => !t.contributorLimits.paused && servableModels(t).includes(needs.model) && !avoid?.has(t.id) && memoryFits(capabilitiesOf(t, []), needs, this.schedulerModel) && (!eligible || eligible(t, needs.model)));
+  }
+
+  /**
+   * The candidate that should finish the job first (scheduler.ts chooseTab), null when none has room now. A tab
+   * resting to keep to its share of time is left out, and one with a share below 1 takes no job while it has one.
+   */
+  private choose(tabs: Tab[], needs: JobNeeds): Tab | null {
     const now = this.now();
-    return pickTab(tabs.filter((t) => t.restUntil <= now), model);
+    const views = tabs.filter((t) => t.restUntil <= now && (t.contributorLimits.share >= 1 || t.runningJobs === 0)).map((t) => ({ ...capabilitiesOf(t, this.workOf(t)), source: t }));
+    return chooseTab(views, needs, { model: this.schedulerModel })?.tab.source ?? null;
+  }
+
+  /** The tab's queue as the scheduler weighs it: each job's work left in decode-token equivalents, its model's size. */
+  private workOf(tab: Tab): Array<{ model: string; remainingTokens: number; modelBytes?: number }> {
+    return this.queues.of(tab).map((job) => {
+      const needs = this.needsOf(job.task, job.counts);
+      const streamed = job.tab === tab && this.queues.isFirst(tab, job) ? job.nextIndex - (job.task.prefix?.length ?? 0) : 0;
+      return { model: needs.model, remainingTokens: Math.max(0, workTokens(needs, this.schedulerModel) - streamed), modelBytes: needs.modelBytes };
+    });
   }
 
   /** The tab computed for `ms` on a job: it rests to keep to its contributor's share of time, then may take the next. */
@@ -308,7 +352,7 @@ export class JobBoard {
       job.nextIndex += event.tokens.length;
       for (const t of event.tokens) job.tokens.push({ id: t.token.id, logprob: t.token.logprob, top: t.top.map((a) => ({ id: a.id, logprob: a.logprob })) });
       job.firstTokenAt ??= this.now();
-      this.touch(job);
+      this.touchQueue(tab);
       job.queue.push(event);
       return;
     }
@@ -319,13 +363,19 @@ export class JobBoard {
       const own = job.tokens.slice(job.task.prefix?.length ?? 0);
       if (!verify(tab, transcriptOf(job.task, own, done), signature)) return this.expel(job, 'protocol_error', 'the result signature does not match the transcript of the job');
       const seconds = job.firstTokenAt === null ? 0 : (this.now() - job.firstTokenAt) / 1000;
-      this.options.registry.recordJob(tab, own.length, seconds);
+      this.options.registry.recordJob(tab, job.task.model, own.length, seconds);
       this.finish(job, done);
       const { finishReason, promptTokens, completionTokens } = done;
       // What the signature covers: a continued job's audit judges this tab's tokens after the prefix it was given.
       return this.afterwards(() => this.options.onCompleted?.({ tab, task: job.task, tokens: own, end: { finishReason, promptTokens, completionTokens } }));
     }
     this.finish(job, event);
+  }
+
+  /** The tab is loading the job's model before running it: the job and those queued behind it are not idle. */
+  loading(tab: Tab, jobId: string): void {
+    const job = this.jobs.get(jobId);
+    if (job && ((job.assigned && job.tab === tab) || job.hedge === tab)) this.touchQueue(tab);
   }
 
   /** What is wrong with a hedged job's first message from one of its two tabs (no token has come yet), or null. */
@@ -380,21 +430,36 @@ export class JobBoard {
     };
   }
 
-  /** Sends the job's task to `tab`, which now serves it. */
+  /** Sends the job's task to `tab`, which now serves it: at once, or after the jobs queued there before it. */
   private assign(job: RunningJob, tab: Tab): void {
     job.tab = tab;
     job.assigned = true;
     job.assignedAt = this.now();
     job.waiter = null;
     job.firstTokenAt = null;
-    tab.runningJobs++;
+    const first = this.queues.add(tab, job);
     this.touch(job);
     tab.link.send(job.task);
+    if (first) this.begin(job);
+  }
+
+  /**
+   * The job's tab starts it (it got the job idle, or finished those before it): its compute time counts from now,
+   * and so does the wait for its first token before it is hedged.
+   */
+  private begin(job: RunningJob): void {
+    job.assignedAt = this.now();
     const hedgeAfterMs = this.options.hedgeAfterMs ?? 0;
     if (hedgeAfterMs > 0 && job.nextIndex === 0 && !job.hedgeTimer) {
       job.hedgeTimer = setTimeout(() => this.startHedge(job), hedgeAfterMs);
       job.hedgeTimer.unref?.();
     }
+  }
+
+  /** The job leaves the tab's queue; the job behind it, if it was first, starts. */
+  private unqueue(tab: Tab, job: RunningJob): void {
+    const next = this.queues.remove(tab, job);
+    if (next && next.tab === tab && next.assigned) this.begin(next);
   }
 
   /** The job's tab left or went silent: it goes on from its next token on another tab. False when it cannot. */
@@ -403,17 +468,19 @@ export class JobBoard {
     job.tried.add(lost.id);
     // A job that streamed all max_tokens and lost only its `done` continues too: the new tab ends it at once.
     if (job.failovers >= (this.options.maxFailovers ?? 2) || job.nextIndex > job.params.maxTokens) return false;
-    const others = this.candidates(job.task.model, job.tried);
+    const continued = job.nextIndex > 0 ? { ...job.task, prefix: job.tokens.map((t) => t.id) } : job.task;
+    const needs = this.needsOf(continued, job.counts);
+    const others = this.candidates(needs, job.tried);
     if (others.length === 0) return false;
     this.release(job);
     job.failovers++;
-    if (job.nextIndex > 0) job.task = { ...job.task, prefix: job.tokens.map((t) => t.id) };
+    job.task = continued;
     this.log(`${lost.id} ${why} during ${job.id}: it continues on another tab from token ${job.nextIndex}`);
-    const tab = this.pick(others, job.task.model);
+    const tab = this.choose(others, needs);
     if (tab) this.assign(job, tab);
     else
       job.waiter = this.wait(
-        job.task.model,
+        needs,
         job.tried,
         'front',
         (next) => this.assign(job, next),
@@ -426,11 +493,13 @@ export class JobBoard {
   private startHedge(job: RunningJob): void {
     job.hedgeTimer = null;
     if (!this.jobs.has(job.id) || !job.assigned || job.nextIndex > 0 || job.hedge) return;
-    const tab = this.pick(this.candidates(job.task.model, new Set([...job.tried, job.tab.id])), job.task.model);
+    const needs = this.needsOf(job.task, job.counts);
+    const idle = this.candidates(needs, new Set([...job.tried, job.tab.id])).filter((t) => t.runningJobs === 0);
+    const tab = this.choose(idle, needs);
     if (!tab) return;
     this.log(`${job.id}: no first token from ${job.tab.id} after ${this.options.hedgeAfterMs} ms; hedging on ${tab.id}`);
     job.hedge = tab;
-    tab.runningJobs++;
+    this.queues.add(tab, job);
     tab.link.send(job.task);
   }
 
@@ -446,7 +515,7 @@ export class JobBoard {
     const loser = winner === hedge ? primary : hedge;
     job.hedge = null;
     job.tried.add(loser.id);
-    loser.runningJobs--;
+    this.unqueue(loser, job);
     loser.link.send({ type: 'cancel', jobId: job.id });
     job.tab = winner;
     this.touch(job);
@@ -461,7 +530,7 @@ export class JobBoard {
     if (!hedge) return;
     job.hedge = null;
     job.tried.add(hedge.id);
-    hedge.runningJobs--;
+    this.unqueue(hedge, job);
     if (!cancel) return;
     hedge.link.send({ type: 'cancel', jobId: job.id });
     this.afterwards(() => this.options.onTabFree?.(hedge));
@@ -478,6 +547,11 @@ export class JobBoard {
     tab.link.close(code);
   }
 
+  /** The tab sent a job message: it is alive, so none of its jobs (those queued behind the running one too) is idle. */
+  private touchQueue(tab: Tab): void {
+    for (const job of this.queues.of(tab)) this.touch(job);
+  }
+
   private touch(job: RunningJob): void {
     if (job.timer) clearTimeout(job.timer);
     job.timer = setTimeout(() => this.expel(job, 'tab_timeout', `the contributor tab sent nothing for ${this.options.idleTimeoutMs} ms`), this.options.idleTimeoutMs);
@@ -492,8 +566,9 @@ export class JobBoard {
     job.hedgeTimer = null;
     this.dropHedge(job, true);
     if (job.assigned) {
-      job.tab.runningJobs--;
-      this.rest(job.tab, this.now() - job.assignedAt);
+      const ran = this.queues.isFirst(job.tab, job);
+      this.unqueue(job.tab, job);
+      if (ran) this.rest(job.tab, this.now() - job.assignedAt);
     }
     job.assigned = false;
   }

@@ -1,7 +1,7 @@
 /**
  * Matches a job to a contributor tab (issue #6). No clock, no I/O: plain snapshots in, a choice out. chooseTab scans
  * the snapshots (the definition); FleetIndex (fleet-index.ts) gives the same choice from rows it keeps, fast enough
- * for a large fleet. speedOf, loadMs, queueMs, etaMs and fits are exported for FleetIndex only, which must compute
+ * for a large fleet. speedOf, loadMs, queueMs, etaMs and fits are exported for FleetIndex, which must compute
  * exactly what they do.
  *
  * The choice is the fit tab with the lowest expected completion time (ETA), ties going to the higher reputation,
@@ -164,7 +164,7 @@ function jobMs(tab: TabCapabilities, job: JobNeeds, tokens: number, slow: number
 }
 
 /** Whether the tab can hold the job's model: unfit()'s memory test. */
-function memoryFits(tab: TabCapabilities, job: JobNeeds, m: SchedulerModel): boolean {
+export function memoryFits(tab: TabCapabilities, job: JobNeeds, m: SchedulerModel): boolean {
   if (tab.backend === 'webgpu') return job.largestTensorBytes <= (tab.maxBufferBytes ?? WEBGPU_DEFAULT_MAX_BUFFER_BYTES);
   return tab.backend === 'wasm' && job.modelBytes <= m.wasmMemoryBytes;
 }

@@ -3,9 +3,9 @@
  */
 import { NO_LIMITS, type AdapterInfo, type AdapterLimits, type Backend, type ContributorLimits } from '../../src/protocol/tab.ts';
 import type { Link } from '../transport/link.ts';
-import type { TabSnapshot } from '../schedule/pick-tab.ts';
 
-export interface Tab extends TabSnapshot {
+export interface Tab {
+  id: string;
   link: Link;
   /** False until the tab's `hello` arrived and its identity was proven; such a tab gets no work. */
   ready: boolean;
@@ -18,6 +18,7 @@ export interface Tab extends TabSnapshot {
   backend: Backend | null;
   adapter: AdapterInfo | null;
   limits: AdapterLimits | null;
+  /** The models in the tab's engine now (it serves these without loading anything). */
   models: string[];
   /** Models whose weights are in the tab's Cache API, as it last reported. */
   cached: string[];
@@ -25,10 +26,21 @@ export interface Tab extends TabSnapshot {
   contributorLimits: ContributorLimits;
   /** Resting after a job until then (the board's clock), to keep to its share of time. */
   restUntil: number;
+  /** Jobs assigned to the tab: the one its engine runs and those queued behind it (the board keeps it). */
   runningJobs: number;
+  /** Measured decode speed over recent jobs of any model (what the pages show); null until it served one. */
   tokensPerSecond: number | null;
+  /** Measured decode speed per model over recent jobs: what the scheduler reads, before the calibration's. */
+  speeds: Record<string, number>;
+  /** Decode speed per model from the tab's calibration run when it loaded the model (what it reported). */
+  calibration: Record<string, number>;
   tokensServed: number;
   jobsServed: number;
+  connectedAt: number;
+  /** The identity's reputation in [0, 1] (coordinator/ledger/reputation.ts); a newcomer's is 0.5. */
+  reputation: number;
+  /** The page is hidden (its browser throttles it), as the tab last reported. */
+  hidden: boolean;
 }
 
 /** What the network page and the status API show of a tab. */
@@ -58,6 +70,7 @@ export class TabRegistry {
       restUntil: -Infinity,
       runningJobs: 0,
       tokensPerSecond: null,
+      speeds: {},
       tokensServed: 0,
       jobsServed: 0,
       reputation: 0.5,
@@ -81,15 +94,18 @@ export class TabRegistry {
   }
 
   /**
-   * Records a finished job: `tokens` streamed, `seconds` from the first token to the end. Decode speed (tokens
-   * after the first, per second) feeds an exponential moving average.
+   * Records a finished job of `model`: `tokens` streamed, `seconds` from the first token to the end. Decode speed
+   * (tokens after the first, per second) feeds exponential moving averages, the tab's and the model's on the tab.
    */
-  recordJob(tab: Tab, tokens: number, seconds: number): void {
+  recordJob(tab: Tab, model: string, tokens: number, seconds: number): void {
     tab.jobsServed++;
     tab.tokensServed += tokens;
     if (tokens < 2 || seconds <= 0) return;
     const speed = (tokens - 1) / seconds;
-    tab.tokensPerSecond = tab.tokensPerSecond === null ? speed : 0.7 * tab.tokensPerSecond + 0.3 * speed;
+    const average = (last: number | null | undefined) => (last === null || last === undefined ? speed : 0.7 * last + 0.3 * speed);
+    tab.tokensPerSecond = average(tab.tokensPerSecond);
+    // An own property, so a model named like an Object.prototype member reads nothing inherited.
+    tab.speeds[model] = average(Object.hasOwn(tab.speeds, model) ? tab.speeds[model] : undefined);
   }
 
   /** The identity's reputation changed (an audit decided): every tab of it carries the new value. */
@@ -99,7 +115,7 @@ export class TabRegistry {
 
   status(): TabStatus[] {
     // Peer ids stay private: knowing one lets a tab call that tab.
-    return [...this.tabs.values()].map(({ link, ready: _ready, peerId: _peerId, restUntil: _restUntil, ...rest }) => ({ ...rest, models: [...rest.models], cached: [...rest.cached], calibration: { ...rest.calibration }, transport: link.kind }));
+    return [...this.tabs.values()].map(({ link, ready: _ready, peerId: _peerId, restUntil: _restUntil, ...rest }) => ({ ...rest, models: [...rest.models], cached: [...rest.cached], calibration: { ...rest.calibration }, speeds: { ...rest.speeds }, transport: link.kind }));
   }
 
   /**

@@ -13,7 +13,8 @@ const request = (model = 'm1') => ({ model, messages: [{ role: 'user' as const, 
 /** A registry and board shared by any number of tab sessions, each over its own recording link. */
 function coordinator() {
   const registry = new TabRegistry();
-  const board = new JobBoard({ registry, idleTimeoutMs: 60_000 });
+  // One job per tab, so a busy tab makes requests wait (job-board-queues.test.ts covers queues per tab).
+  const board = new JobBoard({ registry, idleTimeoutMs: 60_000, jobsPerTab: 1 });
   const logs: string[] = [];
   /** A tab whose `hello` and `done` frames are completed with a real proof and signature (see `signingTab`). */
   const connectTab = (identity?: TestIdentity) => {

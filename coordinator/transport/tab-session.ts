@@ -113,6 +113,9 @@ export function openTabSession(link: Link, deps: TabSessionDeps): TabSession {
         if (message.limits) tab.contributorLimits = { ...message.limits, models: message.limits.models && [...message.limits.models] };
         deps.board.dispatchWaiting();
         return;
+      case 'loading':
+        if (!tab.ready) return reject('out_of_order', 'loading before hello');
+        return deps.board.loading(tab, message.jobId);
       case 'verdict':
       case 'audit-failed':
       case 'share-failed':

@@ -31,7 +31,14 @@ export function startInferenceWorker(): { api: InferenceWorker; terminate: () =>
     },
     // Resolves only after every token batch reached `onTokens`: comlink delivers callbacks on their own port, so the
     // result can overtake the last batches. A malformed batch is not passed on, and the run then fails with it.
-    run: async (jobId, task, onTokens) => {
+    run: async (jobId, task, onTokens, onLoad) => {
+      // A malformed progress report is dropped: it only informs.
+      const loadProgress = onLoad
+        ? Comlink.proxy((p: unknown) => {
+            const parsed = loadProgressSchema.safeParse(p);
+            if (parsed.success) onLoad(parsed.data);
+          })
+        : undefined;
       let invalid: Error | null = null;
       let seen = 0;
       let wake = () => {};
@@ -50,6 +57,7 @@ export function startInferenceWorker(): { api: InferenceWorker; terminate: () =>
               invalid = error as Error;
             }
           }),
+          loadProgress,
         ),
         'run result',
       );

@@ -5,7 +5,7 @@
  * Messages from the coordinator are validated; invalid ones are logged and dropped. Reconnects with backoff until
  * stopped.
  */
-import { MAX_PING_PAD_CHARS, NO_LIMITS, parseCoordinatorMessage, TAB_PROTOCOL_VERSION, type Backend, type ContributorLimits, type CoordinatorToTab, type TabToCoordinator, type TaskMessage, type WebRtcInvitation } from '../protocol/tab.ts';
+import { LOADING_REPORT_MS, MAX_PING_PAD_CHARS, NO_LIMITS, parseCoordinatorMessage, TAB_PROTOCOL_VERSION, type Backend, type ContributorLimits, type CoordinatorToTab, type TabToCoordinator, type TaskMessage, type WebRtcInvitation } from '../protocol/tab.ts';
 import { TASK_FAILURE_CODES, type DeviceReport, type WorkerToken } from '../protocol/worker.ts';
 import type { InferenceWorker } from './inference-worker.ts';
 import type { ContributorIdentity } from './identity.ts';
@@ -38,6 +38,8 @@ export interface TabLinkEvents {
   onTransport(transport: 'websocket' | 'webrtc'): void;
   /** A payload another tab sent over the mesh. */
   onMeshPayload?(from: string, payload: Uint8Array): void;
+  /** The engine now holds another model: one a task needed, loaded on demand. */
+  onModels?(models: string[]): void;
 }
 
 export interface TabLinkOptions {
@@ -74,6 +76,8 @@ export class TabLink {
   private pingCount = 0;
   private listeningSince: number | null = null;
   private limits: ContributorLimits = NO_LIMITS;
+  /** The models in the worker's engine, as far as this tab knows: the page's, then those tasks loaded on demand. */
+  private loaded: string[];
   /** Jobs this tab continued on the WebSocket after their data channel closed (diagnostics, tests). */
   resumedJobs = 0;
   /** From saying `webrtc listening` to the coordinator's data channel being open, in ms (null: not yet). */
@@ -85,6 +89,7 @@ export class TabLink {
   private readonly audits: AuditRunner;
 
   constructor(private readonly options: TabLinkOptions) {
+    this.loaded = [...options.models];
     this.audits = new AuditRunner({
       rescore: (request) => options.worker.rescore(request),
       signVerdict: (auditId, sha256, verdict) => options.identity.signVerdict(auditId, sha256, verdict),
@@ -170,7 +175,7 @@ export class TabLink {
 
   /** A message from the coordinator, over the WebSocket (`via` null) or a data channel. */
   private receive(raw: unknown, via: DataChannelLink | null): void {
-    const { events, backend, device, models } = this.options;
+    const { events, backend, device } = this.options;
     const parsed = parseCoordinatorMessage(raw);
     if (!parsed.ok) return events.onLog(`dropped a message from the coordinator: ${parsed.error}`);
     const message = parsed.message;
@@ -184,7 +189,7 @@ export class TabLink {
           this.outboxes.clear();
           // The coordinator gives a session work only after its hello proved the identity (`accepted`).
           return void this.options.identity.prove(message.challenge).then((identity) =>
-            this.send({ type: 'hello', protocol: TAB_PROTOCOL_VERSION, backend, adapter: backend === 'webgpu' ? device.adapter : null, limits: backend === 'webgpu' ? device.limits : null, models, identity }),
+            this.send({ type: 'hello', protocol: TAB_PROTOCOL_VERSION, backend, adapter: backend === 'webgpu' ? device.adapter : null, limits: backend === 'webgpu' ? device.limits : null, models: this.loaded, identity }),
             (error: unknown) => events.onLog(`could not sign the session challenge: ${String(error)}`),
           );
         case 'accepted':
@@ -333,8 +338,34 @@ export class TabLink {
     return outbox;
   }
 
+  /**
+   * The worker's engine now holds `model` (a task of it produced something): when that is news, the coordinator
+   * hears the models this tab now serves without loading, and its cache.
+   */
+  private holds(model: string): void {
+    if (this.loaded.length === 1 && this.loaded[0] === model) return;
+    this.loaded = [model];
+    this.send({ type: 'models', models: this.loaded });
+    this.reportStatus();
+    this.options.events.onModels?.([...this.loaded]);
+  }
+
+  /** Reports an on-demand load's progress for the job, at most every LOADING_REPORT_MS (and its first report). */
+  private loadingReporter(task: TaskMessage): (p: { loadedBytes: number; totalBytes: number }) => void {
+    let last = -Infinity;
+    return ({ loadedBytes, totalBytes }) => {
+      const now = performance.now();
+      if (now - last < LOADING_REPORT_MS) return;
+      last = now;
+      this.send({ type: 'loading', jobId: task.jobId, model: task.model, loadedBytes, totalBytes });
+    };
+  }
+
   private async runTask(task: TaskMessage, via: DataChannelLink | null): Promise<void> {
     const { worker, events } = this.options;
+    // A model the engine holds, or one the contributor lets this tab load on demand (the worker loads it at the
+    // task's turn: the engine may hold another model by then); any other fails with model_not_loaded.
+    const servable = this.loaded.includes(task.model) || (this.limits.models?.includes(task.model) ?? false);
     const activity: JobActivity = { jobId: task.jobId, tokens: 0, startedAt: performance.now(), firstTokenAt: null, lastTokenAt: null };
     let ended = false;
     const outbox = this.openOutbox(task.jobId, via);
@@ -347,6 +378,7 @@ export class TabLink {
         { model: task.model, messages: task.messages, params: task.params, ...(task.prefix ? { prefix: task.prefix } : {}) },
         (batch: WorkerToken[]) => {
           if (ended) return; // stragglers after the job failed or was cancelled
+          this.holds(task.model);
           const now = performance.now();
           activity.tokens += batch.length;
           for (const t of batch) transcriptTokens.push({ id: t.id, logprob: t.logprob, top: t.top.map((c) => ({ id: c.id, logprob: c.logprob })) });
@@ -364,8 +396,10 @@ export class TabLink {
           });
           events.onJob({ ...activity });
         },
+        servable ? this.loadingReporter(task) : undefined,
       );
       ended = true;
+      this.holds(task.model);
       const end = { finishReason: result.finishReason, promptTokens: result.promptTokens, completionTokens: result.completionTokens };
       const signature = await this.options.identity.signResult(task, transcriptTokens, end);
       this.shelf.keep(task, transcriptTokens, end);

@@ -47,6 +47,7 @@ const fromTab: TabToCoordinator[] = [
   batch,
   { type: 'done', jobId: 'chatcmpl-1', finishReason: 'length', text: 'tail', promptTokens: 12, completionTokens: 16, signature: 'a-_'.repeat(28) + 'zz' },
   { type: 'failed', jobId: 'chatcmpl-1', code: 'context_length_exceeded', message: 'the prompt fills the context' },
+  { type: 'loading', jobId: 'chatcmpl-1', model: 'dolphin-small', loadedBytes: 1_000_000, totalBytes: 40_346_911 },
   { type: 'webrtc', state: 'listening' },
   { type: 'webrtc', state: 'unavailable', reason: 'no WebRTC here' },
 ];
@@ -90,6 +91,8 @@ describe('parseTabMessage', () => {
     ['an unknown backend', tweak(hello, { backend: 'cuda' })],
     ['more than 64 models', tweak(hello, { models: Array.from({ length: 65 }, (_, i) => `m${i}`) })],
     ['an empty model id', tweak({ type: 'models' }, { models: [''] })],
+    ['a loading report with negative bytes', JSON.stringify({ type: 'loading', jobId: 'j', model: 'dolphin-small', loadedBytes: -1, totalBytes: 10 })],
+    ['a loading report without its model', JSON.stringify({ type: 'loading', jobId: 'j', loadedBytes: 1, totalBytes: 10 })],
     ['an over-long adapter description', tweak(hello, { adapter: { ...hello.adapter, description: 'd'.repeat(501) } })],
     ['a tokens message with no entries', tweak(token, { tokens: [] })],
     [`a tokens message with more than MAX_TOKENS_PER_MESSAGE (${MAX_TOKENS_PER_MESSAGE}) entries`, JSON.stringify(batchOf(MAX_TOKENS_PER_MESSAGE + 1))],

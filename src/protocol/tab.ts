@@ -8,8 +8,11 @@ import { API_LIMITS, chatRoleSchema } from './api.ts';
 import { parseJsonMessage } from './parse-json-message.ts';
 import { base64UrlLength, ED25519_PUBLIC_KEY_BYTES, ED25519_SIGNATURE_BYTES } from './identity.ts';
 
-/** 3: audits, and the result transcript v2 (with the alternatives' ids and logprobs). 4: failover (`task.prefix`), transcript v3. */
-export const TAB_PROTOCOL_VERSION = 4;
+/**
+ * 3: audits, and the result transcript v2 (with the alternatives' ids and logprobs). 4: failover (`task.prefix`),
+ * transcript v3. 5: tasks queue in the tab and may name a model it loads on demand (`loading`).
+ */
+export const TAB_PROTOCOL_VERSION = 5;
 /** Largest message either side accepts, in characters of JSON. A task carries the whole conversation. */
 export const MAX_TAB_MESSAGE_CHARS = 1_000_000;
 
@@ -53,6 +56,8 @@ export const tokenEntrySchema = z.object({
 });
 export type TokenEntry = z.infer<typeof tokenEntrySchema>;
 
+/** A tab loading a model for a job reports its progress at most this often (`loading`). */
+export const LOADING_REPORT_MS = 1000;
 /** A tab sends the tokens made within this many milliseconds of the last send together. */
 export const TOKEN_BATCH_MS = 50;
 export const MAX_TOKENS_PER_MESSAGE = 256;
@@ -114,7 +119,8 @@ export type WebRtcInvitation = z.infer<typeof webRtcInvitationSchema>;
 
 /**
  * What the contributor allows its tab: `paused` (no new job; one running ends normally), the models it may serve
- * (null: any it has), and the share of time it may compute (1: all; 0.25: after a job of t seconds it rests 3t).
+ * (null: those it loaded; a list: those, loaded on demand when a task needs one), and the share of time it may
+ * compute (1: all; 0.25: after a job of t seconds it rests 3t).
  */
 export const contributorLimitsSchema = z.object({
   paused: z.boolean(),
@@ -168,6 +174,11 @@ export const tabToCoordinatorSchema = z.discriminatedUnion('type', [
     signature: signatureSchema,
   }),
   z.object({ type: z.literal('failed'), jobId: id, code: z.enum(TASK_FAILURE_CODES), message: z.string().max(2000) }),
+  /**
+   * The tab is loading `model` for job `jobId` before running it (the model was not in its engine): download
+   * progress, at most every `LOADING_REPORT_MS`. It keeps the job (and those queued behind it) from timing out.
+   */
+  z.object({ type: z.literal('loading'), jobId: id, model: id, loadedBytes: z.number().nonnegative(), totalBytes: z.number().nonnegative() }),
   /** Answered with `pong` on the link it came on: round trips and throughput of each link (`npm run bench`). */
   z.object({ type: z.literal('ping'), nonce: z.string().min(1).max(64), pad: z.string().max(MAX_PING_PAD_CHARS).optional() }),
   /** The tab's PeerJS peer is registered (`listening`) or cannot be (`unavailable`, e.g. no WebRTC in this browser). */
@@ -195,7 +206,8 @@ export const coordinatorToTabSchema = z.discriminatedUnion('type', [
    */
   z.object({ type: z.literal('accepted'), contributorId: z.string().regex(/^[0-9a-f]{40}$/), webrtc: webRtcInvitationSchema.nullable() }),
   /**
-   * A job to run. With `prefix` it continues a job another tab left mid-stream (failover): those are the tokens it
+   * A job to run, after those the tab already has (it runs them one at a time, in the order they came). Its model
+   * is one the tab serves: loaded, or listed in its limits to load on demand. With `prefix` it continues a job another tab left mid-stream (failover): those are the tokens it
    * streamed, taken as given; this tab's tokens start at index `prefix.length` and draw u_t for the same steps, so
    * the continuation is what the first tab would have produced. The result signature covers the task as sent.
    */

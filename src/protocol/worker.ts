@@ -140,10 +140,12 @@ export interface InferenceWorkerApi {
   probeDevice(): Promise<DeviceReport>;
   load(request: LoadRequest, onProgress?: (p: LoadProgress) => void): Promise<LoadResult>;
   /**
-   * Runs a chat task on the loaded model, one task at a time. `onTokens` receives the tokens in order: the first
-   * at once, later ones batched when they come faster than every `TOKEN_BATCH_MS`.
+   * Runs a chat task on the loaded model, one task at a time, in call order. `onTokens` receives the tokens in
+   * order: the first at once, later ones batched when they come faster than every `TOKEN_BATCH_MS`. With `onLoad`,
+   * a task for a model not loaded first loads it (as the last `load` did its model: same base URL and backend),
+   * reporting the download's progress there; without it, such a task fails with `model_not_loaded`.
    */
-  run(jobId: string, task: ChatTask, onTokens: (tokens: WorkerToken[]) => void): Promise<WorkerResult>;
+  run(jobId: string, task: ChatTask, onTokens: (tokens: WorkerToken[]) => void, onLoad?: (progress: LoadProgress) => void): Promise<WorkerResult>;
   /** Re-scores a claimed completion on the loaded model (one teacher-forced pass) and judges it. */
   rescore(request: RescoreRequest): Promise<RescoreVerdict>;
   /** Stops a running or queued job; its `run` call rejects with name 'cancelled'. Unknown ids are ignored. */

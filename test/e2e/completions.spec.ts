@@ -2,7 +2,7 @@
  * The walking skeleton end to end: real Chromium tabs (one on WASM, one on WebGPU via SwiftShader), the real
  * worker and engine on the generated tiny model, the real coordinator, and the official `openai` client.
  */
-import { test, expect } from '@playwright/test';
+import { test, expect, type APIRequestContext } from '@playwright/test';
 import OpenAI from 'openai';
 import { openContributorTab, type ContributorTab } from '../support/contributor-tab.ts';
 import { loadNodeModel } from '../support/node-model.ts';
@@ -45,40 +45,66 @@ function idsFromBytes(model: LoadedModel, tokens: Array<{ bytes: number[] | null
   return tokens.map((t) => byBytes.get((t.bytes ?? []).join(',')) ?? -1);
 }
 
+const tabIdOf = async (t: ContributorTab) => /as (tab-\d+)/.exec(await t.page.getByTestId('status').innerText())?.[1] ?? '';
+type Limits = { paused: boolean; models: string[] | null; share: number };
+type NetworkView = { tabs: Array<{ id: string; contributorLimits: Limits }> };
+
+/** Sets the contributor's limits on a tab, as its page would, and waits until the coordinator shows them. */
+async function setLimits(request: APIRequestContext, t: ContributorTab, limits: Limits): Promise<void> {
+  const id = await tabIdOf(t);
+  await t.page.evaluate((l) => (window as unknown as { dolphin: { link(): { setLimits(l: Limits): void } } }).dolphin.link().setLimits(l), limits);
+  await expect.poll(async () => ((await (await request.get('/api/network')).json()) as NetworkView).tabs.find((v) => v.id === id)?.contributorLimits).toEqual(limits);
+}
+
+/** Runs `work` while every tab but `only` is paused, so the scheduler can only choose `only`. */
+async function onlyOn<T>(request: APIRequestContext, only: ContributorTab, work: () => Promise<T>): Promise<T> {
+  const others = tabs.filter((t) => t !== only);
+  for (const t of others) await setLimits(request, t, { paused: true, models: null, share: 1 });
+  try {
+    return await work();
+  } finally {
+    for (const t of others) await setLimits(request, t, { paused: false, models: null, share: 1 });
+  }
+}
+
 async function referenceRun(messages: PlainMessage[], params: { maxTokens: number; temperature: number; topP: number; seed: number }) {
   const ids: number[] = [];
   const result = await runChatTask(reference, { messages, params: { ...params, topK: 0, stop: [], topLogprobs: 0 } }, (t) => ids.push(t.id));
   return { ids, ...result };
 }
 
-test('each tab streams a completion through the openai client, token for token equal to the Node reference', async () => {
+test('each tab streams a completion through the openai client, token for token equal to the Node reference', async ({ request }) => {
   const cases = [
     { messages: [{ role: 'user' as const, content: 'Hello, Dolphin! Как дела? 你好 🐬' }], maxTokens: 24, temperature: 0.8, topP: 0.95, seed: 1234 },
     { messages: [{ role: 'system' as const, content: 'Be brief.' }, { role: 'user' as const, content: 'Count: one two three' }], maxTokens: 20, temperature: 0, topP: 1, seed: 7 },
   ];
-  // Sent together: the scheduler gives each to a different idle tab.
-  const served = await Promise.all(
-    cases.map(async (c) => {
-      const { data: stream, response } = await client.chat.completions
-        .create({ model: MODEL, messages: c.messages, max_tokens: c.maxTokens, temperature: c.temperature, top_p: c.topP, seed: c.seed, stream: true, stream_options: { include_usage: true }, logprobs: true, top_logprobs: 2 })
-        .withResponse();
-      let content = '';
-      const tokens: Array<{ bytes: number[] | null; logprob: number; top_logprobs: unknown[] }> = [];
-      let usage: OpenAI.CompletionUsage | null | undefined;
-      let finishReason: string | null = null;
-      const ids = new Set<string>();
-      for await (const chunk of stream) {
-        ids.add(chunk.id);
-        if (chunk.usage) usage = chunk.usage;
-        const choice = chunk.choices[0];
-        if (!choice) continue;
-        content += choice.delta.content ?? '';
-        tokens.push(...(choice.logprobs?.content ?? []));
-        finishReason = choice.finish_reason ?? finishReason;
-      }
-      return { c, backend: response.headers.get('x-dolphin-backend'), transport: response.headers.get('x-dolphin-transport'), content, tokens, usage, finishReason, ids };
-    }),
-  );
+  // One case on each tab (the scheduler would give both to the faster one: the WASM tab is several times faster
+  // than SwiftShader's WebGPU here).
+  const served = [];
+  for (const [i, c] of cases.entries()) {
+    served.push(
+      await onlyOn(request, tabs[i] as ContributorTab, async () => {
+        const { data: stream, response } = await client.chat.completions
+          .create({ model: MODEL, messages: c.messages, max_tokens: c.maxTokens, temperature: c.temperature, top_p: c.topP, seed: c.seed, stream: true, stream_options: { include_usage: true }, logprobs: true, top_logprobs: 2 })
+          .withResponse();
+        let content = '';
+        const tokens: Array<{ bytes: number[] | null; logprob: number; top_logprobs: unknown[] }> = [];
+        let usage: OpenAI.CompletionUsage | null | undefined;
+        let finishReason: string | null = null;
+        const ids = new Set<string>();
+        for await (const chunk of stream) {
+          ids.add(chunk.id);
+          if (chunk.usage) usage = chunk.usage;
+          const choice = chunk.choices[0];
+          if (!choice) continue;
+          content += choice.delta.content ?? '';
+          tokens.push(...(choice.logprobs?.content ?? []));
+          finishReason = choice.finish_reason ?? finishReason;
+        }
+        return { c, backend: response.headers.get('x-dolphin-backend'), transport: response.headers.get('x-dolphin-transport'), content, tokens, usage, finishReason, ids };
+      }),
+    );
+  }
 
   expect(new Set(served.map((s) => s.backend))).toEqual(new Set(['wasm', 'webgpu']));
   expect(served.map((s) => s.transport)).toEqual(['webrtc', 'webrtc']);
@@ -108,17 +134,11 @@ test('tabs report the models they have cached and their calibration speed; the c
 
 test('a contributor who pauses its tab gets no new jobs until it resumes', async ({ request }) => {
   const [paused, other] = tabs as [ContributorTab, ContributorTab];
-  const tabIdOf = async (t: ContributorTab) => /as (tab-\d+)/.exec(await t.page.getByTestId('status').innerText())?.[1] ?? '';
-  const [pausedId, otherId] = [await tabIdOf(paused), await tabIdOf(other)];
-  type Limits = { paused: boolean; models: string[] | null; share: number };
-  const setLimits = (limits: Limits) => paused.page.evaluate((l) => (window as unknown as { dolphin: { link(): { setLimits(l: Limits): void } } }).dolphin.link().setLimits(l), limits);
-  const limitsShown = async () => ((await (await request.get('/api/network')).json()) as { tabs: Array<{ id: string; contributorLimits: Limits }> }).tabs.find((t) => t.id === pausedId)?.contributorLimits.paused;
-  await setLimits({ paused: true, models: null, share: 1 });
-  await expect.poll(limitsShown).toBe(true);
+  const otherId = await tabIdOf(other);
+  await setLimits(request, paused, { paused: true, models: null, share: 1 });
   const served = await Promise.all([0, 1, 2].map(async (i) => (await client.chat.completions.create({ model: MODEL, messages: [{ role: 'user', content: `paused? ${i}` }], max_tokens: 2 }).withResponse()).response.headers.get('x-dolphin-tab')));
   expect(served).toEqual([otherId, otherId, otherId]);
-  await setLimits({ paused: false, models: null, share: 1 });
-  await expect.poll(limitsShown).toBe(false);
+  await setLimits(request, paused, { paused: false, models: null, share: 1 });
 });
 
 test('n: 3 is split across the tabs; each choice equals the reference run with its own seed, and usage adds up', async () => {
@@ -165,7 +185,7 @@ test('a batch of prompts runs across the tabs and returns every result in order,
   }
 });
 
-test('a completion from one backend passes re-scoring on the other (WebGPU <-> WASM)', async () => {
+test('a completion from one backend passes re-scoring on the other (WebGPU <-> WASM)', async ({ request: api }) => {
   type RescoreWindow = { dolphin: { worker: { rescore(request: unknown): Promise<{ ok: boolean; maxIntervalDistance: number; maxLogitGap: number; maxLogprobDeviation: number }> } } };
   const tolerances = VERIFICATION_TOLERANCES;
   const cases = [
@@ -173,8 +193,9 @@ test('a completion from one backend passes re-scoring on the other (WebGPU <-> W
     { messages: [{ role: 'user' as const, content: 'List the colours of the sea.' }], max_tokens: 40, temperature: 0, top_p: 1, seed: 32 },
   ];
   const deviations: string[] = [];
-  // Sent together, so each tab serves one and each direction is checked.
-  const served = await Promise.all(cases.map(async (c) => ({ c, ...(await client.chat.completions.create({ model: MODEL, ...c, logprobs: true }).withResponse()) })));
+  // One on each tab, so each direction is checked.
+  const served = [];
+  for (const [i, c] of cases.entries()) served.push(await onlyOn(api, tabs[i] as ContributorTab, async () => ({ c, ...(await client.chat.completions.create({ model: MODEL, ...c, logprobs: true }).withResponse()) })));
   expect(new Set(served.map((s) => s.response.headers.get('x-dolphin-backend')))).toEqual(new Set(['wasm', 'webgpu']));
   for (const { c, data, response } of served) {
     const backend = response.headers.get('x-dolphin-backend');
@@ -394,7 +415,6 @@ test('a hidden tab is preferred less: while one of two tabs is hidden, requests 
   pair.push(await openContributorTab(browser, 'wasm', { model: 'dolphin-small' }));
   try {
     const [hidden, visible] = pair as [ContributorTab, ContributorTab];
-    const tabIdOf = async (t: ContributorTab) => /as (tab-\d+)/.exec(await t.page.getByTestId('status').innerText())?.[1] ?? '';
     const [hiddenId, visibleId] = [await tabIdOf(hidden), await tabIdOf(visible)];
     // What the browser does when the page goes to the background: visibilityState turns hidden, visibilitychange fires.
     await hidden.page.evaluate(() => {
@@ -409,6 +429,45 @@ test('a hidden tab is preferred less: while one of two tabs is hidden, requests 
     }
   } finally {
     await Promise.all(pair.map((t) => t.close()));
+  }
+});
+
+test('a tab whose contributor lists a model it has not loaded loads it for a job; two jobs queue in it; the tokens equal the reference', async ({ browser, request }) => {
+  const lender = await openContributorTab(browser, 'wasm');
+  const small = await loadNodeModel('dolphin-small');
+  try {
+    const lenderId = /as (tab-\d+)/.exec(await lender.page.getByTestId('status').innerText())?.[1] ?? '';
+    type NetworkTabs = { tabs: Array<{ id: string; models: string[]; cached: string[] }> };
+    const shown = async () => ((await (await request.get('/api/network')).json()) as NetworkTabs).tabs.find((t) => t.id === lenderId);
+    // No tab serves dolphin-small until the contributor lists it.
+    const refused = await request.post('/v1/chat/completions', { headers: { authorization: `Bearer ${client.apiKey}` }, data: { model: 'dolphin-small', messages: [{ role: 'user', content: 'hi' }] } });
+    expect(refused.status()).toBe(503);
+    await lender.page.evaluate(() => (window as unknown as { dolphin: { link(): { setLimits(l: unknown): void } } }).dolphin.link().setLimits({ paused: false, models: ['dolphin-tiny', 'dolphin-small'], share: 1 }));
+    await expect.poll(async () => (await shown())?.models).toEqual(['dolphin-tiny']);
+
+    // Two requests at once: both go to the only tab that may serve the model, the second queued behind the first.
+    const cases = [0, 1].map((i) => ({ messages: [{ role: 'user' as const, content: `On demand, ${i}` }], maxTokens: 12, temperature: 0.7, topP: 1, seed: 40 + i }));
+    const answers = await Promise.all(
+      cases.map(async (c) => {
+        const { data, response } = await client.chat.completions
+          .create({ model: 'dolphin-small', messages: c.messages, max_tokens: c.maxTokens, temperature: c.temperature, top_p: c.topP, seed: c.seed, logprobs: true })
+          .withResponse();
+        return { tab: response.headers.get('x-dolphin-tab'), ids: idsFromBytes(small, data.choices[0]?.logprobs?.content ?? []) };
+      }),
+    );
+    for (const [i, answer] of answers.entries()) {
+      const c = cases[i] as (typeof cases)[number];
+      const expected: number[] = [];
+      await runChatTask(small, { messages: c.messages, params: { maxTokens: c.maxTokens, temperature: c.temperature, topP: c.topP, seed: c.seed, topK: 0, stop: [], topLogprobs: 0 } }, (t) => expected.push(t.id));
+      expect(answer).toEqual({ tab: lenderId, ids: expected });
+    }
+    // The tab now holds dolphin-small (and has cached it), says so, and shows it.
+    await expect.poll(async () => (await shown())?.models).toEqual(['dolphin-small']);
+    expect((await shown())?.cached).toContain('dolphin-small');
+    await expect(lender.page.getByTestId('engine-model')).toContainText('dolphin-small');
+  } finally {
+    await lender.close();
+    await small.engine.dispose();
   }
 });
 

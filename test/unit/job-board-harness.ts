@@ -31,12 +31,15 @@ export const withoutJobId = ({ jobId: _jobId, ...event }: JobMessage): JobEvent 
   return rest;
 };
 
-/** A board over a real registry, on a clock the test moves by hand. */
-export function network(options: { idleTimeoutMs?: number; queueTimeoutMs?: number; maxWaitingPerModel?: number; verifyResult?: (tab: Tab, transcript: string, signature: string) => boolean; streamCheck?: JobBoardOptions['streamCheck'] } & Pick<JobBoardOptions, 'maxFailovers' | 'hedgeAfterMs' | 'onCompleted' | 'onFinished'> = {}) {
+/**
+ * A board over a real registry, on a clock the test moves by hand. A tab holds one job at a time unless `jobsPerTab`
+ * says otherwise (the production default, 2, has its own tests in job-board-queues.test.ts).
+ */
+export function network(options: { idleTimeoutMs?: number; queueTimeoutMs?: number; maxWaitingPerModel?: number; verifyResult?: (tab: Tab, transcript: string, signature: string) => boolean; streamCheck?: JobBoardOptions['streamCheck'] } & Pick<JobBoardOptions, 'maxFailovers' | 'hedgeAfterMs' | 'onCompleted' | 'onFinished' | 'jobsPerTab' | 'modelSize'> = {}) {
   let clock = 0;
   const logs: string[] = [];
   const registry = new TabRegistry(() => clock);
-  const board = new JobBoard({ registry, idleTimeoutMs: options.idleTimeoutMs ?? 60_000, queueTimeoutMs: options.queueTimeoutMs, maxWaitingPerModel: options.maxWaitingPerModel, now: () => clock, log: (line) => logs.push(line), verifyResult: options.verifyResult ?? (() => true), ...(options.streamCheck ? { streamCheck: options.streamCheck } : {}), maxFailovers: options.maxFailovers, hedgeAfterMs: options.hedgeAfterMs, onCompleted: options.onCompleted, onFinished: options.onFinished });
+  const board = new JobBoard({ registry, idleTimeoutMs: options.idleTimeoutMs ?? 60_000, queueTimeoutMs: options.queueTimeoutMs, maxWaitingPerModel: options.maxWaitingPerModel, now: () => clock, log: (line) => logs.push(line), verifyResult: options.verifyResult ?? (() => true), ...(options.streamCheck ? { streamCheck: options.streamCheck } : {}), maxFailovers: options.maxFailovers, hedgeAfterMs: options.hedgeAfterMs, onCompleted: options.onCompleted, onFinished: options.onFinished, jobsPerTab: options.jobsPerTab ?? 1, ...(options.modelSize ? { modelSize: options.modelSize } : {}) });
   const addTab = (models: string[] = ['m']) => {
     const link = new RecordingLink();
     const tab = registry.add(link);
@@ -55,7 +58,17 @@ export function network(options: { idleTimeoutMs?: number; queueTimeoutMs?: numb
     if (!result.ok) throw new Error(`expected a tab to take the job, got ${result.reason}`);
     return result.job;
   };
-  return { registry, board, logs, addTab, closeTab, startJob, tick: (ms: number) => (clock += ms) };
+  /** Starts a job (of `request()`) on exactly this tab, to keep it busy: the other tabs sit it out. */
+  const occupy = async (tab: Tab, id?: string): Promise<Job> => {
+    const others = registry.ready().filter((t) => t !== tab);
+    for (const t of others) t.ready = false;
+    try {
+      return await startJob(request(), id);
+    } finally {
+      for (const t of others) t.ready = true;
+    }
+  };
+  return { registry, board, logs, addTab, closeTab, startJob, occupy, tick: (ms: number) => (clock += ms) };
 }
 export type Network = ReturnType<typeof network>;
 
