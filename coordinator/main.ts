@@ -89,7 +89,7 @@ const desk = new AuditDesk({
     ...wiring.audits,
     decided: (d) => {
       wiring.audits.decided(d);
-      registry.setReputation(d.workerId, book.reputation(d.workerId));
+      for (const tab of registry.setReputation(d.workerId, book.reputation(d.workerId))) board?.tabChanged(tab);
     },
   },
   registry,

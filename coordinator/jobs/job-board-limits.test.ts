@@ -11,10 +11,10 @@ describe('contributor limits', () => {
   it('gives a paused tab no new job, and serves the model only from tabs whose contributor allows it', async () => {
     const net = network();
     const paused = net.addTab(['m', 'n']);
-    paused.tab.contributorLimits = { ...NO_LIMITS, paused: true };
+    net.update(paused.tab, { contributorLimits: { ...NO_LIMITS, paused: true } });
     expect(await net.board.start(request('m'))).toEqual({ ok: false, reason: 'no_tab' });
     const picky = net.addTab(['m', 'n']);
-    picky.tab.contributorLimits = { ...NO_LIMITS, models: ['n'] };
+    net.update(picky.tab, { contributorLimits: { ...NO_LIMITS, models: ['n'] } });
     expect(await net.board.start(request('m'))).toEqual({ ok: false, reason: 'no_tab' });
     expect((await net.startJob(request('n'))).tab.id).toBe(picky.tab.id);
     expect(paused.link.sent).toEqual([]);
@@ -25,12 +25,11 @@ describe('contributor limits', () => {
     const { tab } = net.addTab();
     const busy = net.addTab();
     await net.occupy(busy.tab);
-    tab.contributorLimits = { ...NO_LIMITS, paused: true };
+    net.update(tab, { contributorLimits: { ...NO_LIMITS, paused: true } });
     const waiting = watch(net.board.start(request()));
     await flush();
     expect(waiting.result).toBeNull();
-    tab.contributorLimits = NO_LIMITS;
-    net.board.dispatchWaiting(); // what the tab's session does on its status
+    net.update(tab, { contributorLimits: NO_LIMITS }); // what the tab's session does on its status
     await flush();
     expect(okJob(waiting.result).tab.id).toBe(tab.id);
   });
@@ -39,7 +38,7 @@ describe('contributor limits', () => {
     vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout'] });
     const net = network();
     const { tab } = net.addTab();
-    tab.contributorLimits = { ...NO_LIMITS, share: 0.25 };
+    net.update(tab, { contributorLimits: { ...NO_LIMITS, share: 0.25 } });
     const first = await net.startJob();
     net.tick(100);
     net.board.handle(tab, done(first.id, 0));

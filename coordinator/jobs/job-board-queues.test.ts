@@ -18,9 +18,9 @@ describe('queues per tab', () => {
     vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout'] });
     const net = network({ jobsPerTab: 2, hedgeAfterMs: 500 });
     const fast = net.addTab();
-    fast.tab.speeds = { m: 100 };
+    net.update(fast.tab, { speeds: { m: 100 } });
     const slow = net.addTab();
-    slow.tab.speeds = { m: 1 };
+    net.update(slow.tab, { speeds: { m: 1 } });
     const first = await net.startJob();
     const second = await net.startJob();
     expect([first.tab.id, second.tab.id]).toEqual([fast.tab.id, fast.tab.id]);
@@ -110,7 +110,7 @@ describe('queues per tab', () => {
   it('gives a tab keeping to a share of time below 1 one job at a time', async () => {
     const net = network({ jobsPerTab: 2 });
     const { tab } = net.addTab();
-    tab.contributorLimits = { ...NO_LIMITS, share: 0.5 };
+    net.update(tab, { contributorLimits: { ...NO_LIMITS, share: 0.5 } });
     await net.startJob();
     const next = watch(net.board.start(request()));
     await flush();
@@ -125,7 +125,7 @@ describe('residency, on-demand loading and memory', () => {
     const plain = net.addTab(['m']);
     expect(await net.board.start(request('n'))).toEqual({ ok: false, reason: 'no_tab' });
     const lender = net.addTab(['m']);
-    lender.tab.contributorLimits = { ...NO_LIMITS, models: ['m', 'n'] };
+    net.update(lender.tab, { contributorLimits: { ...NO_LIMITS, models: ['m', 'n'] } });
     const job = await net.startJob(request('n'));
     expect(job.tab.id).toBe(lender.tab.id);
     expect(plain.link.sent).toEqual([]);
@@ -137,11 +137,10 @@ describe('residency, on-demand loading and memory', () => {
     const downloads = net.addTab(['m']);
     const cached = net.addTab(['m']);
     const loaded = net.addTab(['big']);
-    for (const t of [downloads, cached, loaded]) t.tab.contributorLimits = all;
-    cached.tab.cached = ['big'];
     // The tab holding the model is slower at decoding, but a load costs more than the difference here.
-    loaded.tab.speeds = { big: 40 };
-    downloads.tab.speeds = cached.tab.speeds = { big: 50 };
+    net.update(downloads.tab, { contributorLimits: all, speeds: { big: 50 } });
+    net.update(cached.tab, { contributorLimits: all, speeds: { big: 50 }, cached: ['big'] });
+    net.update(loaded.tab, { contributorLimits: all, speeds: { big: 40 } });
 
     expect((await net.startJob(request('big'))).tab.id).toBe(loaded.tab.id);
     expect((await net.startJob(request('big'))).tab.id).toBe(cached.tab.id);
@@ -151,10 +150,10 @@ describe('residency, on-demand loading and memory', () => {
   it("leaves out a WebGPU tab whose largest buffer cannot hold the model's largest tensor", async () => {
     const net = network({ modelSize });
     const small = net.addTab(['big']);
-    Object.assign(small.tab, { backend: 'webgpu', limits: { maxBufferSize: 40e6, maxStorageBufferBindingSize: 40e6 } });
+    net.update(small.tab, { backend: 'webgpu', limits: { maxBufferSize: 40e6, maxStorageBufferBindingSize: 40e6 } });
     expect(await net.board.start(request('big'))).toEqual({ ok: false, reason: 'no_tab' });
     const roomy = net.addTab(['big']);
-    Object.assign(roomy.tab, { backend: 'webgpu', limits: { maxBufferSize: 60e6, maxStorageBufferBindingSize: 60e6 } });
+    net.update(roomy.tab, { backend: 'webgpu', limits: { maxBufferSize: 60e6, maxStorageBufferBindingSize: 60e6 } });
     expect((await net.startJob(request('big'))).tab.id).toBe(roomy.tab.id);
   });
 
@@ -162,9 +161,8 @@ describe('residency, on-demand loading and memory', () => {
     const net = network();
     const a = net.addTab(['m', 'n']);
     const b = net.addTab(['m', 'n']);
-    a.tab.calibration = { m: 50, n: 50 };
-    b.tab.calibration = { m: 40, n: 40 };
-    a.tab.speeds = { n: 10 }; // slow on n, as its jobs showed
+    net.update(a.tab, { calibration: { m: 50, n: 50 }, speeds: { n: 10 } }); // slow on n, as its jobs showed
+    net.update(b.tab, { calibration: { m: 40, n: 40 } });
     const onM = await net.startJob(request('m'));
     expect(onM.tab.id).toBe(a.tab.id);
     net.board.handle(a.tab, done(onM.id, 0));

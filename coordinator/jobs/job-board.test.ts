@@ -37,7 +37,7 @@ describe('JobBoard.start', () => {
     const other = net.addTab(['other']);
     const notReadyLink = new RecordingLink();
     const notReady = net.registry.add(notReadyLink);
-    notReady.models = ['m'];
+    net.update(notReady, { models: ['m'] });
 
     expect(await net.board.start(request('m'))).toEqual({ ok: false, reason: 'no_tab' });
     expect(other.link.sent).toEqual([]);
@@ -128,23 +128,25 @@ describe('JobBoard waiting queue', () => {
     expect(n.link.ofType('task')).toHaveLength(1);
   });
 
-  it('hands a waiter the fastest idle tab when several are free', async () => {
+  it('hands a waiter the first tab free to take it, however slow, and the next waiter the next', async () => {
     const net = network();
     const slow = net.addTab();
     const fast = net.addTab();
-    slow.tab.speeds = { m: 10 };
-    fast.tab.speeds = { m: 30 };
-    // Both resting (to keep to a share of time), so neither may take the request yet.
-    slow.tab.restUntil = fast.tab.restUntil = Infinity;
-    const waiter = watch(net.board.start(request(), { id: 'w' }));
+    // Both resting (to keep to a share of time), so neither may take the requests yet.
+    net.update(slow.tab, { speeds: { m: 10 }, restUntil: Infinity });
+    net.update(fast.tab, { speeds: { m: 30 }, restUntil: Infinity });
+    const first = watch(net.board.start(request(), { id: 'w1' }));
+    const second = watch(net.board.start(request(), { id: 'w2' }));
     await flush();
-    expect(waiter.result).toBeNull();
+    expect([first.result, second.result]).toEqual([null, null]);
 
-    slow.tab.restUntil = fast.tab.restUntil = -Infinity;
-    net.board.dispatchWaiting();
+    net.update(slow.tab, { restUntil: -Infinity });
     await flush();
-
-    expect(okJob(waiter.result).tab.id).toBe(fast.tab.id);
+    expect(okJob(first.result).tab.id).toBe(slow.tab.id);
+    expect(second.result).toBeNull();
+    net.update(fast.tab, { restUntil: -Infinity });
+    await flush();
+    expect(okJob(second.result).tab.id).toBe(fast.tab.id);
   });
 
   it('resolves busy after queueTimeoutMs and forgets the waiter', async () => {
@@ -308,8 +310,7 @@ describe('JobBoard waiting queue', () => {
     expect(waiter.result).toBeNull();
     expect(link.sent).toEqual([]);
 
-    Object.assign(newcomer, { ready: true, backend: 'wasm', models: ['m'] });
-    net.board.dispatchWaiting();
+    net.update(newcomer, { ready: true, backend: 'wasm', models: ['m'] });
     await flush();
     expect(okJob(waiter.result).tab.id).toBe(newcomer.id);
     expect(link.ofType('task').map((t) => t.jobId)).toEqual(['w']);
@@ -596,7 +597,7 @@ describe('the tab contract', () => {
     const net = network();
     const cheat = net.addTab();
     const honest = net.addTab();
-    cheat.tab.speeds = { m: 1000 }; // the scheduler's favourite, were it allowed
+    net.update(cheat.tab, { speeds: { m: 1000 } }); // the scheduler's favourite, were it allowed
     const onCheat = await net.startJob();
     const onHonest = await net.startJob();
     expect([onCheat.tab.id, onHonest.tab.id]).toEqual([cheat.tab.id, honest.tab.id]);

@@ -18,7 +18,8 @@ import { randomUUID } from 'node:crypto';
 import type { PlainMessage } from '../../src/protocol/api.ts';
 import { MAX_TAB_MESSAGE_CHARS, type SamplingParams, type TaskFailureCode, type TaskMessage } from '../../src/protocol/tab.ts';
 import { restAfter } from '../schedule/contributor-limits.ts';
-import { chooseTab, DEFAULT_SCHEDULER_MODEL, memoryFits, workTokens, type JobNeeds, type SchedulerModel } from '../schedule/scheduler.ts';
+import { DEFAULT_SCHEDULER_MODEL, memoryFits, workTokens, type JobNeeds, type SchedulerModel, type TabCapabilities } from '../schedule/scheduler.ts';
+import { FleetIndex } from '../schedule/fleet-index.ts';
 import { capabilitiesOf, servableModels, type ModelSize } from '../schedule/tab-capabilities.ts';
 import { TabQueues } from './tab-queues.ts';
 import type { Tab, TabRegistry } from '../tabs/tab-registry.ts';
@@ -169,6 +170,11 @@ export function verifyResultSignature(tab: Tab, transcript: string, signature: s
 export class JobBoard {
   private readonly jobs = new Map<string, RunningJob>();
   private readonly queues = new TabQueues<RunningJob>();
+  /**
+   * The ready tabs as the scheduler sees them (FleetIndex: chooseTab's choice without scanning every tab), kept
+   * current by refresh(): on every change of a tab's queue, speed or rest here, and on tabChanged() for the rest.
+   */
+  private readonly index: FleetIndex<TabCapabilities & { source: Tab }>;
   private readonly waiting: Waiter[] = [];
   private readonly schedulerModel: SchedulerModel;
   /** Moving average of how long a job of each model takes, start to end (ms): the queue's Retry-After estimate. */
@@ -180,6 +186,17 @@ export class JobBoard {
     this.now = options.now ?? (() => performance.now());
     this.log = options.log ?? (() => {});
     this.schedulerModel = { ...DEFAULT_SCHEDULER_MODEL, maxQueuePerTab: options.jobsPerTab ?? DEFAULT_SCHEDULER_MODEL.maxQueuePerTab };
+    this.index = new FleetIndex(this.schedulerModel);
+  }
+
+  /**
+   * Something the scheduler weighs changed about the tab outside the board (it became ready; its models, cache,
+   * calibration, visibility, limits or reputation): the board's view of it follows, and waiting requests may now go
+   * to it. Call after every such change.
+   */
+  tabChanged(tab: Tab): void {
+    this.refresh(tab);
+    this.dispatchWaiting();
   }
 
   get size(): number {
@@ -202,14 +219,13 @@ export class JobBoard {
     const task: TaskMessage = { type: 'task', jobId: options.id ?? `chatcmpl-${randomUUID().replaceAll('-', '')}`, ...taskFields };
     if (JSON.stringify(task).length > MAX_TAB_MESSAGE_CHARS) return Promise.resolve({ ok: false, reason: 'too_large' });
     const needs = this.needsOf(task, counts);
-    const tabs = this.candidates(needs);
-    if (tabs.length === 0) return Promise.resolve({ ok: false, reason: 'no_tab' });
-    const tab = this.choose(tabs, needs);
+    const tab = this.choose(needs);
     if (tab) return Promise.resolve({ ok: true, job: this.dispatch(task, tab, counts) });
+    if (!this.anyCandidate(needs)) return Promise.resolve({ ok: false, reason: 'no_tab' });
     const { signal } = options;
     if (signal?.aborted) return Promise.resolve({ ok: false, reason: 'aborted' });
     const queued = this.waiting.filter((w) => w.model === request.model).length;
-    if (queued >= (this.options.maxWaitingPerModel ?? 64)) return Promise.resolve({ ok: false, reason: 'queue_full', retryAfterMs: this.retryAfterMs(request.model, queued, tabs.length) });
+    if (queued >= (this.options.maxWaitingPerModel ?? 64)) return Promise.resolve({ ok: false, reason: 'queue_full', retryAfterMs: this.retryAfterMs(request.model, queued, this.candidates(needs).length) });
 
     return new Promise<StartResult>((resolve) => {
       const onAbort = () => waiter.giveUp('aborted');
@@ -259,13 +275,9 @@ export class JobBoard {
   /** A tab became free or changed what it serves: hand it the oldest waiting request it can take. */
   dispatchWaiting(): void {
     for (const waiter of [...this.waiting]) {
-      const tabs = this.candidates(waiter.needs, waiter.avoid);
-      if (tabs.length === 0) {
-        waiter.giveUp('no_tab');
-        continue;
-      }
-      const tab = this.choose(tabs, waiter.needs);
+      const tab = this.choose(waiter.needs, waiter.avoid);
       if (tab) waiter.assign(tab);
+      else if (!this.anyCandidate(waiter.needs, waiter.avoid)) waiter.giveUp('no_tab');
     }
   }
 
@@ -288,25 +300,47 @@ export class JobBoard {
   }
 
   /**
-   * Ready tabs that may take the job at all, busy or not, other than those in `avoid`: not paused, the model among
-   * those they serve (servableModels: loaded, or listed by the contributor to load on demand), held by their memory,
-   * and `eligible` (stake).
+   * Whether the tab may take the job at all, busy or not: ready, not paused, the model among those it serves
+   * (servableModels: loaded, or listed by the contributor to load on demand), held by its memory, and `eligible`
+   * (stake).
    */
-  private candidates(needs: JobNeeds, avoid?: ReadonlySet<string>): Tab[] {
+  private isCandidate(t: Tab, needs: JobNeeds, avoid?: ReadonlySet<string>): boolean {
     const eligible = this.options.eligible;
-    return this.options.registry
-      .ready()
-      .filter((t) => !t.contributorLimits.paused && servableModels(t).includes(needs.model) && !avoid?.has(t.id) && memoryFits(capabilitiesOf(t, []), needs, this.schedulerModel) && (!eligible || eligible(t, needs.model)));
+    return t.ready && !t.contributorLimits.paused && !avoid?.has(t.id) && servableModels(t).includes(needs.model) && memoryFits(capabilitiesOf(t, []), needs, this.schedulerModel) && (!eligible || eligible(t, needs.model));
+  }
+
+  private candidates(needs: JobNeeds, avoid?: ReadonlySet<string>): Tab[] {
+    return this.options.registry.ready().filter((t) => this.isCandidate(t, needs, avoid));
+  }
+
+  /** Whether any tab may take the job, now or once it has room (stops at the first). */
+  private anyCandidate(needs: JobNeeds, avoid?: ReadonlySet<string>): boolean {
+    return this.options.registry.some((t) => this.isCandidate(t, needs, avoid));
   }
 
   /**
-   * The candidate that should finish the job first (scheduler.ts chooseTab), null when none has room now. A tab
-   * resting to keep to its share of time is left out, and one with a share below 1 takes no job while it has one.
+   * The tab that should finish the job first (the scheduler's choice over the index), other than those in `avoid`,
+   * only an idle one with `idleOnly`; null when none has room now.
    */
-  private choose(tabs: Tab[], needs: JobNeeds): Tab | null {
-    const now = this.now();
-    const views = tabs.filter((t) => t.restUntil <= now && (t.contributorLimits.share >= 1 || t.runningJobs === 0)).map((t) => ({ ...capabilitiesOf(t, this.workOf(t)), source: t }));
-    return chooseTab(views, needs, { model: this.schedulerModel })?.tab.source ?? null;
+  private choose(needs: JobNeeds, avoid?: ReadonlySet<string>, idleOnly = false): Tab | null {
+    const eligible = this.options.eligible;
+    const fit = (view: { id: string; source: Tab }) => !avoid?.has(view.id) && (!idleOnly || view.source.runningJobs === 0) && (!eligible || eligible(view.source, needs.model));
+    return this.index.choose(needs, fit)?.tab.source ?? null;
+  }
+
+  /**
+   * Brings the tab's row in the index up to date: its capabilities and queue (the running job's work as of its last
+   * queue change: it is not refreshed per token, so its ETA errs long). A tab resting to keep to its share of time,
+   * or below a full share with a job, is in it as paused; a tab not ready, or gone, leaves it.
+   */
+  private refresh(tab: Tab): void {
+    if (!tab.ready || this.options.registry.get(tab.id) !== tab) {
+      this.index.delete(tab.id);
+      return;
+    }
+    const view = capabilitiesOf(tab, this.workOf(tab));
+    const resting = tab.restUntil > this.now() || (tab.contributorLimits.share < 1 && tab.runningJobs > 0);
+    this.index.set({ ...view, paused: view.paused || resting, source: tab });
   }
 
   /** The tab's queue as the scheduler weighs it: each job's work left in decode-token equivalents, its model's size. */
@@ -323,7 +357,8 @@ export class JobBoard {
     const restMs = restAfter(tab.contributorLimits.share, ms);
     if (restMs <= 0) return;
     tab.restUntil = this.now() + restMs;
-    setTimeout(() => this.dispatchWaiting(), restMs).unref?.();
+    this.refresh(tab);
+    setTimeout(() => this.tabChanged(tab), restMs).unref?.();
   }
 
   /** A job message from `tab`. Messages for jobs that already ended (e.g. cancelled) are dropped. */
@@ -337,6 +372,7 @@ export class JobBoard {
       if (broken) {
         this.log(`${tab.id}: protocol_error on ${job.id} while hedged: ${broken}; disconnecting the tab`);
         tab.ready = false;
+        this.refresh(tab);
         tab.link.close('protocol_error');
         return;
       }
@@ -405,6 +441,7 @@ export class JobBoard {
 
   /** The tab disconnected: its jobs continue elsewhere (or fail); requests waiting for its model may have no tab left. */
   tabClosed(tab: Tab): void {
+    this.index.delete(tab.id);
     for (const job of [...this.jobs.values()]) {
       if (job.hedge === tab) this.dropHedge(job, false);
       if (job.tab !== tab || !job.assigned) continue;
@@ -438,6 +475,7 @@ export class JobBoard {
     job.waiter = null;
     job.firstTokenAt = null;
     const first = this.queues.add(tab, job);
+    this.refresh(tab);
     this.touch(job);
     tab.link.send(job.task);
     if (first) this.begin(job);
@@ -459,6 +497,7 @@ export class JobBoard {
   /** The job leaves the tab's queue; the job behind it, if it was first, starts. */
   private unqueue(tab: Tab, job: RunningJob): void {
     const next = this.queues.remove(tab, job);
+    this.refresh(tab);
     if (next && next.tab === tab && next.assigned) this.begin(next);
   }
 
@@ -470,13 +509,12 @@ export class JobBoard {
     if (job.failovers >= (this.options.maxFailovers ?? 2) || job.nextIndex > job.params.maxTokens) return false;
     const continued = job.nextIndex > 0 ? { ...job.task, prefix: job.tokens.map((t) => t.id) } : job.task;
     const needs = this.needsOf(continued, job.counts);
-    const others = this.candidates(needs, job.tried);
-    if (others.length === 0) return false;
+    if (!this.anyCandidate(needs, job.tried)) return false;
     this.release(job);
     job.failovers++;
     job.task = continued;
     this.log(`${lost.id} ${why} during ${job.id}: it continues on another tab from token ${job.nextIndex}`);
-    const tab = this.choose(others, needs);
+    const tab = this.choose(needs, job.tried);
     if (tab) this.assign(job, tab);
     else
       job.waiter = this.wait(
@@ -494,12 +532,12 @@ export class JobBoard {
     job.hedgeTimer = null;
     if (!this.jobs.has(job.id) || !job.assigned || job.nextIndex > 0 || job.hedge) return;
     const needs = this.needsOf(job.task, job.counts);
-    const idle = this.candidates(needs, new Set([...job.tried, job.tab.id])).filter((t) => t.runningJobs === 0);
-    const tab = this.choose(idle, needs);
+    const tab = this.choose(needs, new Set([...job.tried, job.tab.id]), true);
     if (!tab) return;
     this.log(`${job.id}: no first token from ${job.tab.id} after ${this.options.hedgeAfterMs} ms; hedging on ${tab.id}`);
     job.hedge = tab;
     this.queues.add(tab, job);
+    this.refresh(tab);
     tab.link.send(job.task);
   }
 
@@ -541,6 +579,7 @@ export class JobBoard {
     const tab = job.tab;
     this.log(`${tab.id}: ${code} on ${job.id}: ${message}; disconnecting the tab`);
     tab.ready = false; // no new work while it closes
+    this.refresh(tab);
     tab.link.send({ type: 'cancel', jobId: job.id });
     if (code === 'tab_timeout' && job.hedge) this.settleHedge(job, job.hedge, false);
     else if (code !== 'tab_timeout' || !this.failover(job, 'went silent')) this.finish(job, { type: 'failed', code, message });

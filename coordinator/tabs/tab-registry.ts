@@ -93,6 +93,12 @@ export class TabRegistry {
     return [...this.tabs.values()].filter((t) => t.ready);
   }
 
+  /** Whether a ready tab meets `test` (stops at the first; copies nothing). */
+  some(test: (tab: Tab) => boolean): boolean {
+    for (const tab of this.tabs.values()) if (tab.ready && test(tab)) return true;
+    return false;
+  }
+
   /**
    * Records a finished job of `model`: `tokens` streamed, `seconds` from the first token to the end. Decode speed
    * (tokens after the first, per second) feeds exponential moving averages, the tab's and the model's on the tab.
@@ -108,9 +114,11 @@ export class TabRegistry {
     tab.speeds[model] = average(Object.hasOwn(tab.speeds, model) ? tab.speeds[model] : undefined);
   }
 
-  /** The identity's reputation changed (an audit decided): every tab of it carries the new value. */
-  setReputation(contributorId: string, reputation: number): void {
-    for (const tab of this.tabs.values()) if (tab.contributorId === contributorId) tab.reputation = reputation;
+  /** The identity's reputation changed (an audit decided): every tab of it carries the new value; those tabs. */
+  setReputation(contributorId: string, reputation: number): Tab[] {
+    const changed = [...this.tabs.values()].filter((tab) => tab.contributorId === contributorId);
+    for (const tab of changed) tab.reputation = reputation;
+    return changed;
   }
 
   status(): TabStatus[] {

@@ -83,7 +83,7 @@ export function openTabSession(link: Link, deps: TabSessionDeps): TabSession {
         tab.ready = true;
         link.send({ type: 'accepted', contributorId: tab.contributorId, webrtc: deps.webrtc?.invitation ?? null });
         deps.onAccepted?.(tab);
-        deps.board.dispatchWaiting();
+        deps.board.tabChanged(tab);
         withAudits((a) => a.pump());
         deps.log(`${tab.id}: contributor ${tab.contributorId}, hello over ${link.kind}: ${message.backend}${message.adapter ? ` (${message.adapter.description || message.adapter.vendor})` : ''}, models [${tab.models.join(', ')}]`);
         return;
@@ -102,7 +102,7 @@ export function openTabSession(link: Link, deps: TabSessionDeps): TabSession {
       case 'models':
         if (!tab.ready) return reject('out_of_order', 'models before hello');
         tab.models = onlyKnown(message.models);
-        deps.board.dispatchWaiting();
+        deps.board.tabChanged(tab);
         withAudits((a) => a.pump());
         return;
       case 'status':
@@ -111,7 +111,7 @@ export function openTabSession(link: Link, deps: TabSessionDeps): TabSession {
         if (message.cached) tab.cached = [...message.cached];
         if (message.calibration) tab.calibration = { ...message.calibration };
         if (message.limits) tab.contributorLimits = { ...message.limits, models: message.limits.models && [...message.limits.models] };
-        deps.board.dispatchWaiting();
+        deps.board.tabChanged(tab);
         return;
       case 'loading':
         if (!tab.ready) return reject('out_of_order', 'loading before hello');

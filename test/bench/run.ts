@@ -28,7 +28,7 @@ import { benchTransport, printTransport } from './transport.ts';
 import { benchLinks, printLinks } from './links.ts';
 import { benchVerify, printVerify } from './verify.ts';
 import { benchLedger, printLedger } from './ledger.ts';
-import { benchScheduler, printScheduler } from './scheduler.ts';
+import { benchBoard, benchScheduler, printScheduler } from './scheduler.ts';
 import { benchDispatch, printDispatch } from './dispatch.ts';
 
 const MODEL = process.env.BENCH_MODEL ?? 'dolphin-small';
@@ -171,7 +171,7 @@ async function main() {
   // The ledger and the scheduler need neither the coordinator nor a browser.
   const only = process.env.BENCH_ONLY;
   const ledger = !only || only === 'ledger' ? await benchLedger() : null;
-  const scheduler = !only || only === 'scheduler' ? benchScheduler() : null;
+  const scheduler = !only || only === 'scheduler' ? { ...benchScheduler(), board: await benchBoard() } : null;
   if (only === 'ledger' || only === 'scheduler') {
     const result = { date: new Date().toISOString(), machine: { cpus: cpus().length, cpu: cpus()[0]?.model ?? 'unknown' }, ledger, scheduler };
     await mkdir('bench-results', { recursive: true });

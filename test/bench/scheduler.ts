@@ -7,10 +7,15 @@
  * job on it (set), and, to keep the fleet in a steady state, finish the oldest job still in flight, with a new
  * speed measurement for its tab (set). Also shown: FleetIndex choices alone (the fleet unchanged), and chooseTab,
  * the plain scan over the tab objects that FleetIndex must agree with (checked here on the first decisions).
+ * benchBoard: the same fleet as tabs of a real JobBoard (links that drop what they are sent): jobs started through
+ * JobBoard.start and finished with a `done`, the board's whole path per job (choice, queues, timers, the index).
  *   BENCH_SCHEDULER_TABS (10000)  BENCH_SCHEDULER_DECISIONS (200000)
  */
 import { chooseTab, workTokens, type JobNeeds, type TabCapabilities } from '../../coordinator/schedule/scheduler.ts';
 import { FleetIndex } from '../../coordinator/schedule/fleet-index.ts';
+import { JobBoard, type Job } from '../../coordinator/jobs/job-board.ts';
+import { TabRegistry, type Tab } from '../../coordinator/tabs/tab-registry.ts';
+import { NO_LIMITS } from '../../src/protocol/tab.ts';
 import { seededRandom, type Random } from '../unit/random.ts';
 
 const TABS = Number(process.env.BENCH_SCHEDULER_TABS ?? 10_000);
@@ -132,7 +137,7 @@ export function benchScheduler() {
   };
 }
 
-export function printScheduler(r: ReturnType<typeof benchScheduler>) {
+export function printScheduler(r: ReturnType<typeof benchScheduler> & { board?: Awaited<ReturnType<typeof benchBoard>> }) {
   const n = (x: number) => Math.round(x).toLocaleString('en');
   console.log(
     `\nscheduler, ${n(r.tabs)} tabs: ${n(r.decisions)} decisions (choose, queue, finish) in ${r.seconds.toFixed(2)} s = ${n(r.decisionsPerSecond)} decisions/s (target ≥ 50,000: ${r.decisionsPerSecond >= 50_000 ? 'met' : 'NOT met'}), a tab found for ${(r.chosenShare * 100).toFixed(1)} %`,
@@ -140,4 +145,59 @@ export function printScheduler(r: ReturnType<typeof benchScheduler>) {
   console.log(
     `  FleetIndex choices alone ${n(r.chooseOnly.decisionsPerSecond)}/s; chooseTab scanning the tab objects ${n(r.chooseTab.decisionsPerSecond)}/s`,
   );
+  if (r.board) printBoard(r.board);
+}
+
+/** Jobs per second through a real JobBoard over the generated fleet: start one (the board chooses), finish the oldest. */
+export async function benchBoard(jobsToRun = Math.min(DECISIONS, 50_000)) {
+  const random = seededRandom(7);
+  const fleet = benchFleet(random, TABS);
+  const registry = new TabRegistry();
+  const board = new JobBoard({ registry, idleTimeoutMs: 3_600_000, verifyResult: () => true, modelSize: (model) => MODELS.find((m) => m.model === model) });
+  const drop = { kind: 'websocket' as const, send: () => {}, close: () => {} };
+  for (const f of fleet) {
+    const tab = registry.add(drop);
+    Object.assign(tab, {
+      ready: true,
+      contributorId: f.contributorId,
+      backend: f.backend,
+      limits: f.maxBufferBytes === null ? null : { maxBufferSize: f.maxBufferBytes, maxStorageBufferBindingSize: f.maxBufferBytes },
+      models: [...f.loaded],
+      cached: [...f.cached],
+      speeds: { ...f.tokensPerSecond },
+      hidden: f.hidden,
+      contributorLimits: { ...NO_LIMITS, paused: f.paused, models: f.allowedModels && [...f.allowedModels] },
+      reputation: f.reputation,
+    } satisfies Partial<Tab>);
+    board.tabChanged(tab);
+  }
+  const inFlight: Job[] = [];
+  const tabOf = new Map<string, Tab>();
+  let started = 0;
+  const run = async (count: number) => {
+    for (let i = 0; i < count; i++) {
+      const model = MODELS[i % MODELS.length]!.model;
+      const result = await board.start({ model, messages: [{ role: 'user', content: 'hi' }], params: { maxTokens: 16 + (i % 500), temperature: 1, topP: 1, topK: 0, stop: [], seed: i, topLogprobs: 0 }, promptTokens: 20 });
+      if (!result.ok) continue;
+      started++;
+      inFlight.push(result.job);
+      tabOf.set(result.job.id, registry.get(result.job.tab.id)!);
+      if (inFlight.length > IN_FLIGHT) {
+        const oldest = inFlight.shift()!;
+        board.handle(tabOf.get(oldest.id)!, { type: 'done', jobId: oldest.id, finishReason: 'stop', text: '', promptTokens: 20, completionTokens: 0, signature: 'unchecked' });
+        tabOf.delete(oldest.id);
+      }
+    }
+  };
+  await run(2_000); // warm-up
+  started = 0;
+  const clock = performance.now();
+  await run(jobsToRun);
+  const seconds = (performance.now() - clock) / 1000;
+  return { tabs: TABS, jobs: jobsToRun, started, seconds, jobsPerSecond: jobsToRun / seconds };
+}
+
+function printBoard(r: Awaited<ReturnType<typeof benchBoard>>) {
+  const n = (x: number) => Math.round(x).toLocaleString('en');
+  console.log(`  JobBoard over ${n(r.tabs)} tabs: ${n(r.jobs)} jobs started and finished in ${r.seconds.toFixed(2)} s = ${n(r.jobsPerSecond)} jobs/s (a tab found for ${n(r.started)})`);
 }

@@ -45,8 +45,14 @@ export function network(options: { idleTimeoutMs?: number; queueTimeoutMs?: numb
     const tab = registry.add(link);
     // What the tab's session does when its hello arrives.
     Object.assign(tab, { ready: true, backend: 'wasm', models });
+    board.tabChanged(tab);
     clock++;
     return { tab, link };
+  };
+  /** Changes what the board's scheduler weighs of a tab, as a tab's status (or an audit's reputation) does. */
+  const update = (tab: Tab, fields: Partial<Tab>) => {
+    Object.assign(tab, fields);
+    board.tabChanged(tab);
   };
   /** What the tab's session does when its link closes. */
   const closeTab = (tab: Tab) => {
@@ -61,14 +67,14 @@ export function network(options: { idleTimeoutMs?: number; queueTimeoutMs?: numb
   /** Starts a job (of `request()`) on exactly this tab, to keep it busy: the other tabs sit it out. */
   const occupy = async (tab: Tab, id?: string): Promise<Job> => {
     const others = registry.ready().filter((t) => t !== tab);
-    for (const t of others) t.ready = false;
+    for (const t of others) update(t, { ready: false });
     try {
       return await startJob(request(), id);
     } finally {
-      for (const t of others) t.ready = true;
+      for (const t of others) update(t, { ready: true });
     }
   };
-  return { registry, board, logs, addTab, closeTab, startJob, occupy, tick: (ms: number) => (clock += ms) };
+  return { registry, board, logs, addTab, closeTab, startJob, occupy, update, tick: (ms: number) => (clock += ms) };
 }
 export type Network = ReturnType<typeof network>;
 
