@@ -100,8 +100,11 @@ async function chooseBackend(choice: BackendChoice): Promise<Backend> {
   return 'wasm';
 }
 
-/** Downloads (or reads from the Cache API) and loads a model, replacing the one loaded. Call only in a serial turn. */
-async function loadNow(request: LoadRequest, onProgress?: (p: LoadProgress) => void): Promise<LoadResult> {
+/**
+ * Downloads (or reads from the Cache API) and loads a model, replacing the one loaded. Call only in a serial turn.
+ * Aborted by `signal` before the new engine exists, the one loaded stays.
+ */
+async function loadNow(request: LoadRequest, onProgress?: (p: LoadProgress) => void, signal?: AbortSignal): Promise<LoadResult> {
   const { baseUrl, modelId, backend: choice, wasmThreads } = request;
   const started = performance.now();
   // onnxruntime-web reads numThreads once, when its WASM module starts (the first load).
@@ -116,11 +119,13 @@ async function loadNow(request: LoadRequest, onProgress?: (p: LoadProgress) => v
     baseUrl,
     modelId: folder,
     cache,
+    ...(signal ? { signal } : {}),
     onProgress: (p) => {
       progress = p;
       onProgress?.({ ...p, modelId });
     },
   });
+  signal?.throwIfAborted();
   // Served as the model asked for, whichever folder a cheat loaded.
   const model = { ...(await loadModel(bundle, ort, backend)), id: modelId };
   const threads = ort.env.wasm.numThreads ?? 1;
@@ -129,6 +134,21 @@ async function loadNow(request: LoadRequest, onProgress?: (p: LoadProgress) => v
   await loaded?.model.engine.dispose();
   loaded = { model, backend, info, folder };
   return info;
+}
+
+/**
+ * Loads `model` for a task (or a re-scoring) that needs it, as the last `load` did its model, when the caller allows
+ * it (`onLoad`); a load that fails is `model_not_loaded`, naming why.
+ */
+async function loadOnDemand(model: string, onLoad: ((p: LoadProgress) => void) | undefined, signal?: AbortSignal): Promise<void> {
+  if (!onLoad || !lastLoad) throw taskFailure('model_not_loaded', `model ${model} is not loaded in this tab`);
+  try {
+    await loadNow({ ...lastLoad, modelId: model }, (p) => void onLoad(p), signal);
+  } catch (error) {
+    if (signal?.aborted) throw error;
+    throw taskFailure('model_not_loaded', `could not load model ${model}: ${error instanceof Error ? error.message : String(error)}`);
+  }
+  signal?.throwIfAborted();
 }
 
 const api: InferenceWorkerApi = {
@@ -144,11 +164,7 @@ const api: InferenceWorkerApi = {
     running.set(jobId, controller);
     const turn = serially(async () => {
       controller.signal.throwIfAborted();
-      if (!loaded || loaded.model.id !== task.model) {
-        if (!onLoad || !lastLoad) throw taskFailure('model_not_loaded', `model ${task.model} is not loaded in this tab`);
-        await loadNow({ ...lastLoad, modelId: task.model }, (p) => void onLoad(p));
-        controller.signal.throwIfAborted();
-      }
+      if (!loaded || loaded.model.id !== task.model) await loadOnDemand(task.model, onLoad, controller.signal);
       const model = loaded;
       if (model?.model.id !== task.model) throw taskFailure('model_not_loaded', `model ${task.model} did not load in this tab`);
       let tokenEvents = 0;
@@ -182,12 +198,15 @@ const api: InferenceWorkerApi = {
     }
   },
 
-  rescore: (untrusted) =>
+  rescore: (untrusted, onLoad) =>
     serially(async () => {
       const { tolerances, ...claim } = checkedWorkerValue(rescoreRequestSchema, untrusted, 'rescore request');
-      if (!loaded || loaded.model.id !== claim.model) throw taskFailure('model_not_loaded', `model ${claim.model} is not loaded in this tab`);
+      if (!loaded || loaded.model.id !== claim.model) await loadOnDemand(claim.model, onLoad);
+      if (loaded?.model.id !== claim.model) throw taskFailure('model_not_loaded', `model ${claim.model} did not load in this tab`);
       return rescore(loaded.model, claim, tolerances);
     }),
+
+  held: async () => loaded?.model.id ?? null,
 
   cancel(jobId) {
     running.get(jobId)?.abort();

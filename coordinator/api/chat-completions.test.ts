@@ -354,12 +354,19 @@ describe('POST /v1/chat/completions (non-streaming)', () => {
   it.each([
     ['context_length_exceeded', 400, { type: 'invalid_request_error', param: 'messages', code: 'context_length_exceeded' }],
     ['cancelled', 503, { type: 'service_unavailable_error', param: null, code: 'cancelled' }],
-    ['model_not_loaded', 503, { type: 'service_unavailable_error', param: null, code: 'model_not_loaded' }],
   ] as const)('maps a tab failure %s before the first token to HTTP %i', async (code, status, error) => {
     const net = network();
     const tab = connectScriptedTab(net, () => [failed(code)]);
     await expectError(await post(net, chat()), status, error);
     await expectError(await post(net, chat({ stream: true })), status, error);
+    expect(tab.tab.runningJobs).toBe(0);
+  });
+
+  it('maps a tab failure model_not_loaded to HTTP 503; that tab is not given the model again', async () => {
+    const net = network();
+    const tab = connectScriptedTab(net, () => [failed('model_not_loaded')]);
+    await expectError(await post(net, chat()), 503, { type: 'service_unavailable_error', param: null, code: 'model_not_loaded' });
+    await expectError(await post(net, chat({ stream: true })), 503, { type: 'service_unavailable_error', param: 'model', code: 'no_capacity' });
     expect(tab.tab.runningJobs).toBe(0);
   });
 

@@ -69,6 +69,7 @@ describe('queues per tab', () => {
     expect(net.board.running(second.id)).toBe(true);
     const b = net.addTab();
     vi.advanceTimersByTime(1000);
+    net.closeTab(a.tab); // what its session does when the expelled tab's link closes
     expect(b.link.ofType('task').map((t) => [t.jobId, t.prefix?.length])).toEqual([
       [first.id, 3],
       [second.id, undefined],
@@ -76,22 +77,75 @@ describe('queues per tab', () => {
     expect([a.tab.ready, b.tab.runningJobs]).toEqual([false, 2]);
   });
 
-  it("keeps a job alive while its tab reports loading the job's model; a report for another tab's job does nothing", async () => {
-    vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout'] });
-    const net = network({ jobsPerTab: 2, idleTimeoutMs: 1000 });
+  describe('loading reports', () => {
+    // A 5 MB model: the allowance is the idle timeout (1 s) plus 5 s at the slowest load rate (1 MB/s).
+    const setup = async () => {
+      vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout'] });
+      const net = network({ jobsPerTab: 2, idleTimeoutMs: 1000, hedgeAfterMs: 1500, modelSize: (model) => (model === 'n' ? { modelBytes: 5e6, largestTensorBytes: 1e6 } : undefined) });
+      const a = net.addTab(['m']);
+      net.update(a.tab, { contributorLimits: { ...NO_LIMITS, models: ['m', 'n'] } });
+      const first = await net.startJob(request('n'));
+      const second = await net.startJob(request('n'));
+      const report = (jobId: string, afterMs = 900) => {
+        vi.advanceTimersByTime(afterMs);
+        net.tick(afterMs);
+        net.board.loading(a.tab, jobId);
+      };
+      return { net, a, first, second, report };
+    };
+
+    it('keep the job the tab runs alive and unhedged for the load’s allowance, then count no more', async () => {
+      const { net, a, first, second, report } = await setup();
+      const spare = net.addTab(['n']); // idle, holding the model: the hedge would go there
+      for (let i = 0; i < 7; i++) report(first.id); // t = 900 … 6300: within 6 s of the first report
+      expect([net.board.running(first.id), net.board.running(second.id), a.tab.ready]).toEqual([true, true, true]);
+      expect(spare.link.ofType('task')).toEqual([]);
+      report(first.id); // t = 7200: past the allowance, so the tab has been silent since 6300
+      vi.advanceTimersByTime(100);
+      expect(a.tab.ready).toBe(false);
+      expect(spare.link.ofType('task').map((t) => t.jobId)).toEqual([first.id, second.id]);
+    });
+
+    it('for a job queued behind the one the tab runs, or for a model already in its engine, count for nothing', async () => {
+      const { a, second, report } = await setup();
+      report(second.id);
+      vi.advanceTimersByTime(100);
+      expect(a.tab.ready).toBe(false);
+
+      const other = await setup();
+      other.net.update(other.a.tab, { models: ['m', 'n'] });
+      other.report(other.first.id);
+      vi.advanceTimersByTime(100);
+      expect(other.a.tab.ready).toBe(false);
+    });
+  });
+
+  it('moves a job still queued on a tab that closes without counting a failover', async () => {
+    const net = network({ jobsPerTab: 2, maxFailovers: 0 });
     const a = net.addTab();
     const first = await net.startJob();
     const second = await net.startJob();
     const b = net.addTab();
-    const other = await net.startJob();
-    expect(other.tab.id).toBe(b.tab.id);
-    for (let i = 0; i < 3; i++) {
-      vi.advanceTimersByTime(900);
-      net.board.loading(a.tab, first.id);
-      net.board.loading(a.tab, other.id); // not a's job
-    }
-    expect([net.board.running(first.id), net.board.running(second.id)]).toEqual([true, true]);
-    expect(b.tab.ready).toBe(false); // silent for 2.7 s: expelled
+    net.closeTab(a.tab);
+    // The running job may not fail over (maxFailovers 0); the queued one had not started, so it simply moves.
+    expect((await drain(first)).at(-1)).toMatchObject({ type: 'failed', code: 'tab_disconnected' });
+    expect(b.link.ofType('task').map((t) => t.jobId)).toEqual([second.id]);
+  });
+
+  it('a tab that fails to load a model is not given it again, and the job goes to another tab', async () => {
+    const net = network({ jobsPerTab: 2 });
+    const lists = { ...NO_LIMITS, models: ['m', 'n'] };
+    const a = net.addTab(['m']);
+    net.update(a.tab, { contributorLimits: lists, speeds: { n: 100 } });
+    const b = net.addTab(['m']);
+    net.update(b.tab, { contributorLimits: lists, speeds: { n: 10 } });
+    const job = await net.startJob(request('n'));
+    expect(job.tab.id).toBe(a.tab.id);
+    net.board.handle(a.tab, { type: 'failed', jobId: job.id, code: 'model_not_loaded', message: 'could not load model n: HTTP 404' });
+    expect(b.link.ofType('task').map((t) => t.jobId)).toEqual([job.id]);
+    expect(a.tab.loadFailed).toEqual(['n']);
+    expect((await net.startJob(request('n'))).tab.id).toBe(b.tab.id);
+    expect((await net.startJob(request('m'))).tab.id).toBe(a.tab.id);
   });
 
   it('a queued job cancelled leaves the queue and the tab is told; the job before it runs on', async () => {

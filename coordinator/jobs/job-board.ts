@@ -29,6 +29,12 @@ import { sha256, verifyEd25519 } from '../identity/ed25519.ts';
 import type { StreamCheck } from './stream-check.ts';
 import { contractViolation, type FromTab, type Strip } from './job-contract.ts';
 
+/**
+ * The slowest a model load may go (download and engine start), in bytes/s: a tab may keep a job alive with `loading`
+ * reports for the idle timeout plus the model's files at this rate (1 MB/s: 40 s more for a 40 MB model).
+ */
+const MIN_LOAD_BYTES_PER_SECOND = 1e6;
+
 /** What the coordinator knows of a job's size, to check what the tab reports. */
 type Counts = Pick<JobRequest, 'promptTokens' | 'contextLength'>;
 type DoneFromTab = Strip<Extract<FromTab, { type: 'done' }>>;
@@ -75,6 +81,10 @@ interface RunningJob {
   assigned: boolean;
   /** When its current tab started it: got it, or finished the job queued before it (the board's clock). */
   assignedAt: number;
+  /** Its current tab started it (it is first in the tab's queue); false while queued behind another job there. */
+  started: boolean;
+  /** When its current tab first reported loading its model for it (null: no load reported). */
+  loadingSince: number | null;
   /** The task as last sent: after a failover it carries the tokens streamed before as `prefix`. */
   task: TaskMessage;
   params: SamplingParams;
@@ -405,13 +415,35 @@ export class JobBoard {
       // What the signature covers: a continued job's audit judges this tab's tokens after the prefix it was given.
       return this.afterwards(() => this.options.onCompleted?.({ tab, task: job.task, tokens: own, end: { finishReason, promptTokens, completionTokens } }));
     }
+    if (event.code === 'model_not_loaded' && job.nextIndex === (job.task.prefix?.length ?? 0)) {
+      // The tab could not load the model: it is not given it again this session, and the job goes to another tab.
+      if (!tab.loadFailed.includes(job.task.model)) tab.loadFailed.push(job.task.model);
+      this.refresh(tab);
+      this.log(`${tab.id}: could not load ${job.task.model}: ${event.message}`);
+      if (this.failover(job, 'could not load the model')) return;
+    }
     this.finish(job, event);
   }
 
-  /** The tab is loading the job's model before running it: the job and those queued behind it are not idle. */
+  /**
+   * The tab is loading the job's model before running it: the job and those queued behind it are not idle, and the
+   * job is not hedged for a late first token while the load goes on. Taken only from the tab running the job (first
+   * in its queue), for a model not in its engine, and for at most the load's allowance (loadAllowanceMs) in all:
+   * a tab cannot keep jobs alive with reports alone.
+   */
   loading(tab: Tab, jobId: string): void {
     const job = this.jobs.get(jobId);
-    if (job && ((job.assigned && job.tab === tab) || job.hedge === tab)) this.touchQueue(tab);
+    if (!job || !job.assigned || job.tab !== tab || !this.queues.isFirst(tab, job) || tab.models.includes(job.task.model)) return;
+    const now = this.now();
+    job.loadingSince ??= now;
+    if (now - job.loadingSince > this.loadAllowanceMs(job.task.model)) return;
+    this.touchQueue(tab);
+    this.armHedge(job);
+  }
+
+  /** How long a tab may report loading a model: the idle timeout, plus its files at MIN_LOAD_BYTES_PER_SECOND. */
+  private loadAllowanceMs(model: string): number {
+    return this.options.idleTimeoutMs + ((this.options.modelSize?.(model)?.modelBytes ?? 0) * 1000) / MIN_LOAD_BYTES_PER_SECOND;
   }
 
   /** What is wrong with a hedged job's first message from one of its two tabs (no token has come yet), or null. */
@@ -430,7 +462,8 @@ export class JobBoard {
    * may have been lost). The tab held the job's messages since the channel closed, so none is lost or repeated.
    */
   dataChannelLost(tab: Tab): void {
-    for (const job of this.jobs.values()) {
+    // In the tab's queue order: the tab runs its tasks in the order they arrive.
+    for (const job of [...this.queues.of(tab)]) {
       if (job.hedge === tab) tab.link.send(job.task);
       if (job.tab !== tab || !job.assigned) continue;
       this.log(`${tab.id}: ${job.id} continues on the WebSocket from token ${job.nextIndex}`);
@@ -452,7 +485,7 @@ export class JobBoard {
   }
 
   private dispatch(task: TaskMessage, tab: Tab, counts: Counts): Job {
-    const job: RunningJob = { id: task.jobId, tab, assigned: false, assignedAt: 0, task, params: task.params, counts, tokens: [], queue: new EventQueue(), check: this.options.streamCheck?.(task) ?? null, nextIndex: 0, firstTokenAt: null, startedAt: this.now(), timer: null, tried: new Set(), failovers: 0, hedge: null, hedgeTimer: null, waiter: null };
+    const job: RunningJob = { id: task.jobId, tab, assigned: false, assignedAt: 0, started: false, loadingSince: null, task, params: task.params, counts, tokens: [], queue: new EventQueue(), check: this.options.streamCheck?.(task) ?? null, nextIndex: 0, firstTokenAt: null, startedAt: this.now(), timer: null, tried: new Set(), failovers: 0, hedge: null, hedgeTimer: null, waiter: null };
     this.jobs.set(job.id, job);
     this.assign(job, tab);
     return {
@@ -472,6 +505,8 @@ export class JobBoard {
     job.tab = tab;
     job.assigned = true;
     job.assignedAt = this.now();
+    job.started = false;
+    job.loadingSince = null;
     job.waiter = null;
     job.firstTokenAt = null;
     const first = this.queues.add(tab, job);
@@ -487,31 +522,40 @@ export class JobBoard {
    */
   private begin(job: RunningJob): void {
     job.assignedAt = this.now();
-    const hedgeAfterMs = this.options.hedgeAfterMs ?? 0;
-    if (hedgeAfterMs > 0 && job.nextIndex === 0 && !job.hedgeTimer) {
-      job.hedgeTimer = setTimeout(() => this.startHedge(job), hedgeAfterMs);
-      job.hedgeTimer.unref?.();
-    }
+    job.started = true;
+    this.touch(job);
+    this.armHedge(job);
   }
 
-  /** The job leaves the tab's queue; the job behind it, if it was first, starts. */
+  /** (Re)starts the wait for the job's first token before it is hedged, if it may be hedged. */
+  private armHedge(job: RunningJob): void {
+    const hedgeAfterMs = this.options.hedgeAfterMs ?? 0;
+    if (hedgeAfterMs <= 0 || job.nextIndex !== 0 || job.hedge) return;
+    if (job.hedgeTimer) clearTimeout(job.hedgeTimer);
+    job.hedgeTimer = setTimeout(() => this.startHedge(job), hedgeAfterMs);
+    job.hedgeTimer.unref?.();
+  }
+
+  /** The job leaves the tab's queue; the job behind it, if it was first, starts (unless the tab is leaving). */
   private unqueue(tab: Tab, job: RunningJob): void {
     const next = this.queues.remove(tab, job);
     this.refresh(tab);
-    if (next && next.tab === tab && next.assigned) this.begin(next);
+    if (next && next.tab === tab && next.assigned && tab.ready && this.options.registry.get(tab.id) === tab) this.begin(next);
   }
 
   /** The job's tab left or went silent: it goes on from its next token on another tab. False when it cannot. */
   private failover(job: RunningJob, why: string): boolean {
     const lost = job.tab;
     job.tried.add(lost.id);
+    // A job still queued behind another on the tab never started there: moving it is no failover.
+    const counts = job.started;
     // A job that streamed all max_tokens and lost only its `done` continues too: the new tab ends it at once.
-    if (job.failovers >= (this.options.maxFailovers ?? 2) || job.nextIndex > job.params.maxTokens) return false;
+    if ((counts && job.failovers >= (this.options.maxFailovers ?? 2)) || job.nextIndex > job.params.maxTokens) return false;
     const continued = job.nextIndex > 0 ? { ...job.task, prefix: job.tokens.map((t) => t.id) } : job.task;
     const needs = this.needsOf(continued, job.counts);
     if (!this.anyCandidate(needs, job.tried)) return false;
     this.release(job);
-    job.failovers++;
+    if (counts) job.failovers++;
     job.task = continued;
     this.log(`${lost.id} ${why} during ${job.id}: it continues on another tab from token ${job.nextIndex}`);
     const tab = this.choose(needs, job.tried);

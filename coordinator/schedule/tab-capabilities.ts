@@ -14,6 +14,7 @@ export interface TabView {
   limits: { maxBufferSize: number } | null;
   models: readonly string[];
   cached: readonly string[];
+  loadFailed: readonly string[];
   calibration: Readonly<Record<string, number>>;
   speeds: Readonly<Record<string, number>>;
   contributorLimits: ContributorLimits;
@@ -29,10 +30,11 @@ export interface ModelSize {
 
 /**
  * The models a tab may be given: those its contributor listed, which it loads on demand; with no list (the
- * default), only the models already in its engine.
+ * default), only the models already in its engine. Not those it failed to load.
  */
-export function servableModels(tab: Pick<TabView, 'models' | 'contributorLimits'>): readonly string[] {
-  return tab.contributorLimits.models ?? tab.models;
+export function servableModels(tab: Pick<TabView, 'models' | 'contributorLimits' | 'loadFailed'>): readonly string[] {
+  const models = tab.contributorLimits.models ?? tab.models;
+  return tab.loadFailed.length === 0 ? models : models.filter((m) => !tab.loadFailed.includes(m));
 }
 
 /**

@@ -22,6 +22,8 @@ export interface Tab {
   models: string[];
   /** Models whose weights are in the tab's Cache API, as it last reported. */
   cached: string[];
+  /** Models the tab failed to load for a job (`model_not_loaded`): it is not given them again this session. */
+  loadFailed: string[];
   /** What its contributor allows (pause, models, share of time), as it last reported. */
   contributorLimits: ContributorLimits;
   /** Resting after a job until then (the board's clock), to keep to its share of time. */
@@ -65,6 +67,7 @@ export class TabRegistry {
       limits: null,
       models: [],
       cached: [],
+      loadFailed: [],
       calibration: {},
       contributorLimits: NO_LIMITS,
       restUntil: -Infinity,
@@ -123,7 +126,7 @@ export class TabRegistry {
 
   status(): TabStatus[] {
     // Peer ids stay private: knowing one lets a tab call that tab.
-    return [...this.tabs.values()].map(({ link, ready: _ready, peerId: _peerId, restUntil: _restUntil, ...rest }) => ({ ...rest, models: [...rest.models], cached: [...rest.cached], calibration: { ...rest.calibration }, speeds: { ...rest.speeds }, transport: link.kind }));
+    return [...this.tabs.values()].map(({ link, ready: _ready, peerId: _peerId, restUntil: _restUntil, ...rest }) => ({ ...rest, models: [...rest.models], cached: [...rest.cached], loadFailed: [...rest.loadFailed], calibration: { ...rest.calibration }, speeds: { ...rest.speeds }, transport: link.kind }));
   }
 
   /**

@@ -13,12 +13,23 @@ import {
   tokenBatchSchema,
   workerResultSchema,
   type InferenceWorkerApi,
+  type LoadProgress,
 } from '../protocol/worker.ts';
 
 export type InferenceWorker = InferenceWorkerApi;
 
 /** How long to wait, after the result, for token batches still on their way. */
 const CALLBACK_GRACE_MS = 10_000;
+
+/** An on-demand load's progress callback for the worker; a malformed report is dropped (it only informs). */
+function progressProxy(onLoad: ((progress: LoadProgress) => void) | undefined) {
+  return onLoad
+    ? Comlink.proxy((p: unknown) => {
+        const parsed = loadProgressSchema.safeParse(p);
+        if (parsed.success) onLoad(parsed.data);
+      })
+    : undefined;
+}
 
 export function startInferenceWorker(): { api: InferenceWorker; terminate: () => void } {
   const worker = new Worker(new URL('../../worker/inference-worker.ts', import.meta.url), { type: 'module', name: 'dolphin-inference' });
@@ -32,13 +43,7 @@ export function startInferenceWorker(): { api: InferenceWorker; terminate: () =>
     // Resolves only after every token batch reached `onTokens`: comlink delivers callbacks on their own port, so the
     // result can overtake the last batches. A malformed batch is not passed on, and the run then fails with it.
     run: async (jobId, task, onTokens, onLoad) => {
-      // A malformed progress report is dropped: it only informs.
-      const loadProgress = onLoad
-        ? Comlink.proxy((p: unknown) => {
-            const parsed = loadProgressSchema.safeParse(p);
-            if (parsed.success) onLoad(parsed.data);
-          })
-        : undefined;
+      const loadProgress = progressProxy(onLoad);
       let invalid: Error | null = null;
       let seen = 0;
       let wake = () => {};
@@ -67,7 +72,11 @@ export function startInferenceWorker(): { api: InferenceWorker; terminate: () =>
       if (seen < result.tokenEvents) throw Object.assign(new Error(`the worker reported ${result.tokenEvents} tokens and delivered ${seen}`), { name: 'worker_error' });
       return result;
     },
-    rescore: async (request) => checkedWorkerValue(rescoreVerdictSchema, await remote.rescore(request), 'rescore verdict'),
+    rescore: async (request, onLoad) => checkedWorkerValue(rescoreVerdictSchema, await remote.rescore(request, progressProxy(onLoad)), 'rescore verdict'),
+    held: async () => {
+      const model = await remote.held();
+      return typeof model === 'string' ? model : null;
+    },
     cancel: (jobId) => remote.cancel(jobId),
     setCheat: (mode) => remote.setCheat(mode),
   };

@@ -91,7 +91,8 @@ export class TabLink {
   constructor(private readonly options: TabLinkOptions) {
     this.loaded = [...options.models];
     this.audits = new AuditRunner({
-      rescore: (request) => options.worker.rescore(request),
+      // An audit of a model this tab serves loads it when the engine holds another (a job may have switched it).
+      rescore: (request) => options.worker.rescore(request, this.servable(request.model) ? () => {} : undefined),
       signVerdict: (auditId, sha256, verdict) => options.identity.signVerdict(auditId, sha256, verdict),
       send: (message) => this.send(message),
       expectPeer: (peerId) => this.listener?.mesh?.expect(peerId),
@@ -338,9 +339,20 @@ export class TabLink {
     return outbox;
   }
 
+  /** Whether this tab serves `model`: its engine holds it, or its contributor listed it to load on demand. */
+  private servable(model: string): boolean {
+    return this.loaded.includes(model) || (this.limits.models?.includes(model) ?? false);
+  }
+
+  /** Asks the worker which model its engine holds (a task may have loaded another, even one that then failed). */
+  private async checkHeld(): Promise<void> {
+    const model = await this.options.worker.held().catch(() => null);
+    if (model !== null) this.holds(model);
+  }
+
   /**
-   * The worker's engine now holds `model` (a task of it produced something): when that is news, the coordinator
-   * hears the models this tab now serves without loading, and its cache.
+   * The worker's engine now holds `model`: when that is news, the coordinator hears the models this tab now serves
+   * without loading, and its cache.
    */
   private holds(model: string): void {
     if (this.loaded.length === 1 && this.loaded[0] === model) return;
@@ -350,12 +362,15 @@ export class TabLink {
     this.options.events.onModels?.([...this.loaded]);
   }
 
-  /** Reports an on-demand load's progress for the job, at most every LOADING_REPORT_MS (and its first report). */
-  private loadingReporter(task: TaskMessage): (p: { loadedBytes: number; totalBytes: number }) => void {
+  /**
+   * Reports an on-demand load's progress for the job, at most every LOADING_REPORT_MS (and its first report), until
+   * the job ended (a cancelled job's load stops at the next file, and says nothing more).
+   */
+  private loadingReporter(task: TaskMessage, ended: () => boolean): (p: { loadedBytes: number; totalBytes: number }) => void {
     let last = -Infinity;
     return ({ loadedBytes, totalBytes }) => {
       const now = performance.now();
-      if (now - last < LOADING_REPORT_MS) return;
+      if (ended() || now - last < LOADING_REPORT_MS) return;
       last = now;
       this.send({ type: 'loading', jobId: task.jobId, model: task.model, loadedBytes, totalBytes });
     };
@@ -365,7 +380,7 @@ export class TabLink {
     const { worker, events } = this.options;
     // A model the engine holds, or one the contributor lets this tab load on demand (the worker loads it at the
     // task's turn: the engine may hold another model by then); any other fails with model_not_loaded.
-    const servable = this.loaded.includes(task.model) || (this.limits.models?.includes(task.model) ?? false);
+    const servable = this.servable(task.model);
     const activity: JobActivity = { jobId: task.jobId, tokens: 0, startedAt: performance.now(), firstTokenAt: null, lastTokenAt: null };
     let ended = false;
     const outbox = this.openOutbox(task.jobId, via);
@@ -396,7 +411,7 @@ export class TabLink {
           });
           events.onJob({ ...activity });
         },
-        servable ? this.loadingReporter(task) : undefined,
+        servable ? this.loadingReporter(task, () => ended || !this.running.has(task.jobId)) : undefined,
       );
       ended = true;
       this.holds(task.model);
@@ -416,6 +431,7 @@ export class TabLink {
       events.onJob(null);
     } finally {
       this.running.delete(task.jobId);
+      void this.checkHeld();
     }
   }
 }

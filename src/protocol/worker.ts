@@ -146,8 +146,13 @@ export interface InferenceWorkerApi {
    * reporting the download's progress there; without it, such a task fails with `model_not_loaded`.
    */
   run(jobId: string, task: ChatTask, onTokens: (tokens: WorkerToken[]) => void, onLoad?: (progress: LoadProgress) => void): Promise<WorkerResult>;
-  /** Re-scores a claimed completion on the loaded model (one teacher-forced pass) and judges it. */
-  rescore(request: RescoreRequest): Promise<RescoreVerdict>;
+  /**
+   * Re-scores a claimed completion on the loaded model (one teacher-forced pass) and judges it; with `onLoad`, loads
+   * its model first when another is loaded, as `run` does.
+   */
+  rescore(request: RescoreRequest, onLoad?: (progress: LoadProgress) => void): Promise<RescoreVerdict>;
+  /** The model the engine holds now (null: none). */
+  held(): Promise<string | null>;
   /** Stops a running or queued job; its `run` call rejects with name 'cancelled'. Unknown ids are ignored. */
   cancel(jobId: string): void;
   /**

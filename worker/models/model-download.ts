@@ -23,6 +23,8 @@ export interface DownloadOptions {
   cache: Cache | null;
   onProgress?: (progress: DownloadProgress) => void;
   fetch?: typeof fetch;
+  /** Stops the download (between files, and the file being fetched); it then rejects with the signal's reason. */
+  signal?: AbortSignal;
 }
 
 async function sha256Hex(bytes: Uint8Array): Promise<string> {
@@ -68,6 +70,7 @@ export async function downloadModel(options: DownloadOptions): Promise<ModelBund
   const files = new Map<string, Uint8Array>();
 
   for (const file of manifest.files) {
+    options.signal?.throwIfAborted();
     const url = `${baseUrl}/models/${encodeURIComponent(modelId)}/${file.path}`;
     const cacheKey = `${url}?sha256=${file.sha256}`;
     const cached = await cache?.match(cacheKey);
@@ -78,7 +81,7 @@ export async function downloadModel(options: DownloadOptions): Promise<ModelBund
       progress.loadedBytes += bytes.length;
       onProgress?.({ ...progress });
     } else {
-      const response = await doFetch(url);
+      const response = await doFetch(url, options.signal ? { signal: options.signal } : undefined);
       if (!response.ok) throw new Error(`model ${modelId}: ${file.path} returned HTTP ${response.status}`);
       bytes = await readWithProgress(response, (n) => {
         progress.loadedBytes += n;
