@@ -39,7 +39,8 @@ export default defineConfig({
     {
       command: 'npx tsx coordinator/main.ts',
       url: `http://127.0.0.1:${E2E_PORT}/api/network`,
-      env: { PORT: String(E2E_PORT), HOST: '127.0.0.1', TAB_IDLE_TIMEOUT_MS: '120000', DATA_DIR: dataDir('main'), ...economy },
+      // A short queue per model, so a burst of requests fills it (the backpressure test).
+      env: { PORT: String(E2E_PORT), HOST: '127.0.0.1', TAB_IDLE_TIMEOUT_MS: '120000', QUEUE_PER_MODEL: '4', DATA_DIR: dataDir('main'), ...economy },
       reuseExistingServer: false,
       stdout: 'pipe',
       stderr: 'pipe',

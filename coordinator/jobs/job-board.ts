@@ -1,9 +1,9 @@
 /**
- * Jobs in flight: sends each task to the tab that should finish it first (scheduler.ts: model residency, speed,
- * queue, visibility), queued behind at most `jobsPerTab` − 1 others there (waiting a while for room when every tab
- * is full), routes the tab's
- * tokens/done/failed messages to the job's consumer, and guarantees every job ends exactly once (done, failed,
- * cancelled, tab gone, or silent for too long) with the tab's load released.
+ * Jobs in flight: sends each task to the tab that should finish it first (tab-chooser.ts, scheduler.ts: model
+ * residency, speed, queue, visibility), queued behind at most `jobsPerTab` − 1 others there (waiting a while for room
+ * when every tab is full), routes the tab's tokens/done/failed messages to the job's consumer, and guarantees every
+ * job ends exactly once (done, failed, cancelled, tab gone, or silent for too long) with the tab's load released.
+ * Types: job-types.ts.
  *
  * A job outlives its tab: when the tab disconnects or goes silent mid-stream, the job continues on another tab from
  * its next token (failover: the task again with the streamed tokens as `prefix`), so its consumer sees one unbroken
@@ -15,19 +15,18 @@
  * a tab that goes silent mid-job; a disconnected tab reconnects with a fresh session.
  */
 import { randomUUID } from 'node:crypto';
-import type { PlainMessage } from '../../src/protocol/api.ts';
-import { MAX_TAB_MESSAGE_CHARS, type SamplingParams, type TaskFailureCode, type TaskMessage } from '../../src/protocol/tab.ts';
+import { MAX_TAB_MESSAGE_CHARS, type TaskMessage } from '../../src/protocol/tab.ts';
 import { restAfter } from '../schedule/contributor-limits.ts';
-import { DEFAULT_SCHEDULER_MODEL, memoryFits, workTokens, type JobNeeds, type SchedulerModel, type TabCapabilities } from '../schedule/scheduler.ts';
-import { FleetIndex } from '../schedule/fleet-index.ts';
-import { capabilitiesOf, servableModels, type ModelSize } from '../schedule/tab-capabilities.ts';
-import { TabQueues } from './tab-queues.ts';
-import type { Tab, TabRegistry } from '../tabs/tab-registry.ts';
+import { DEFAULT_SCHEDULER_MODEL, type JobNeeds } from '../schedule/scheduler.ts';
+import type { Tab } from '../tabs/tab-registry.ts';
 import { EventQueue } from './event-queue.ts';
-import { resultMessage, transcriptOf, type TranscriptToken } from '../../src/protocol/identity.ts';
+import { resultMessage, transcriptOf } from '../../src/protocol/identity.ts';
 import { sha256, verifyEd25519 } from '../identity/ed25519.ts';
-import type { StreamCheck } from './stream-check.ts';
-import { contractViolation, type FromTab, type Strip } from './job-contract.ts';
+import { contractViolation, type FromTab } from './job-contract.ts';
+import { TabChooser } from './tab-chooser.ts';
+import type { Counts, Job, JobBoardOptions, JobEvent, JobRequest, RunningJob, StartResult, Waiter } from './job-types.ts';
+
+export type { Job, JobBoardOptions, JobEvent, JobFailureCode, JobRequest, StartFailure, StartResult } from './job-types.ts';
 
 /**
  * The slowest a model load may go (download and engine start), in bytes/s: a tab may keep a job alive with `loading`
@@ -35,158 +34,15 @@ import { contractViolation, type FromTab, type Strip } from './job-contract.ts';
  */
 const MIN_LOAD_BYTES_PER_SECOND = 1e6;
 
-/** What the coordinator knows of a job's size, to check what the tab reports. */
-type Counts = Pick<JobRequest, 'promptTokens' | 'contextLength'>;
-type DoneFromTab = Strip<Extract<FromTab, { type: 'done' }>>;
-/** Why a job failed: what the tab reported, or what the coordinator saw. */
-export type JobFailureCode = TaskFailureCode | 'tab_disconnected' | 'client_closed_request' | 'protocol_error' | 'tab_timeout';
-/** What a job's consumer sees. A `done` arrives only once its signature over the job's transcript verified. */
-export type JobEvent = Strip<Extract<FromTab, { type: 'tokens' }>> | Omit<DoneFromTab, 'signature'> | { type: 'failed'; code: JobFailureCode; message: string };
-
-export interface JobRequest {
-  model: string;
-  messages: PlainMessage[];
-  params: SamplingParams;
-  /** The templated prompt's token count as the coordinator counted it (it is billed): `done` must report the same. */
-  promptTokens?: number;
-  /** The model's context length: `done` cannot report more prompt and completion tokens than fit in it. */
-  contextLength?: number;
-}
-
-export interface Job {
-  id: string;
-  /** The tab serving the job, and the link its task went out on. */
-  tab: Pick<Tab, 'id' | 'backend'> & { transport: Tab['link']['kind'] };
-  /** Ends after a `done` or `failed` event. */
-  events: AsyncIterable<JobEvent>;
-  /**
-   * Stops the job; the tab is told to stop. Idempotent. By default the client hung up (`client_closed_request`: it
-   * pays for what it was sent); with `billed: false` the tokens were never delivered (`cancelled`: refunded).
-   */
-  cancel(reason: string, options?: { billed?: boolean }): void;
-}
-
-/**
- * Why a job could not start: no tab serves the model, all are busy past the wait, the model's queue is full, the
- * task is too big, or the caller gave up.
- */
-export type StartFailure = 'no_tab' | 'busy' | 'queue_full' | 'too_large' | 'aborted';
-/** With `queue_full`, `retryAfterMs` estimates when a place will be free. */
-export type StartResult = { ok: true; job: Job } | { ok: false; reason: StartFailure; retryAfterMs?: number };
-
-interface RunningJob {
-  id: string;
-  /** The tab serving the job; while `assigned` is false (after a failover, waiting for a tab) the one it left. */
-  tab: Tab;
-  assigned: boolean;
-  /** When its current tab started it: got it, or finished the job queued before it (the board's clock). */
-  assignedAt: number;
-  /** Its current tab started it (it is first in the tab's queue); false while queued behind another job there. */
-  started: boolean;
-  /** When its current tab first reported loading its model for it (null: no load reported). */
-  loadingSince: number | null;
-  /** The task as last sent: after a failover it carries the tokens streamed before as `prefix`. */
-  task: TaskMessage;
-  params: SamplingParams;
-  /** The prompt's token count and the context length as the coordinator knows them. */
-  counts: Counts;
-  /** Every token streamed to the consumer, from whichever tab. */
-  tokens: TranscriptToken[];
-  queue: EventQueue<JobEvent>;
-  /** Checks the streamed text against the token ids (stream-check.ts); null when the model's tokenizer is unknown. */
-  check: StreamCheck | null;
-  nextIndex: number;
-  /** When the current tab's first token came (its decode speed is measured from there). */
-  firstTokenAt: number | null;
-  startedAt: number;
-  timer: ReturnType<typeof setTimeout> | null;
-  /** Tabs this job left (failover) or that lost a hedge race: it does not go back to them. */
-  tried: Set<string>;
-  failovers: number;
-  /** A second tab running the same task until one of the two answers first (hedging). */
-  hedge: Tab | null;
-  hedgeTimer: ReturnType<typeof setTimeout> | null;
-  /** While waiting for a tab after a failover. */
-  waiter: Waiter | null;
-}
-
-/** A request, or a job after a failover, waiting for a free tab. */
-interface Waiter {
-  model: string;
-  needs: JobNeeds;
-  /** Tabs it must not be handed. */
-  avoid: ReadonlySet<string>;
-  assign(tab: Tab): void;
-  /** No tab serves the model any more, the wait timed out, or the caller gave up. */
-  giveUp(reason: 'no_tab' | 'busy' | 'aborted'): void;
-}
-
-export interface JobBoardOptions {
-  registry: TabRegistry;
-  /** A job whose tab sends nothing for this long fails with `tab_timeout`. */
-  idleTimeoutMs: number;
-  /**
-   * How many jobs a tab holds at once: the one its engine runs and those queued behind it, so the next starts
-   * without a round trip (default 2; 1: a tab gets a job only when idle). A tab keeping to a share of time below 1
-   * takes one at a time, to rest between them.
-   */
-  jobsPerTab?: number;
-  /** A model's size (catalogue), for the scheduler's memory test and load time; unknown: nothing to load or fit. */
-  modelSize?: (model: string) => ModelSize | undefined;
-  /** How long a request waits for a free tab when every tab serving its model is busy. */
-  queueTimeoutMs?: number;
-  /** Requests of one model that may wait at once (default 64); beyond that `start` answers `queue_full` at once. */
-  maxWaitingPerModel?: number;
-  now?: () => number;
-  log?: (message: string) => void;
-  /**
-   * Whether `signature` is the tab's over `transcript` (identity.ts). Default: Ed25519 with the key the tab proved
-   * at `hello`, over RESULT_CONTEXT + SHA-256(transcript).
-   */
-  verifyResult?: (tab: Tab, transcript: string, signature: string) => boolean;
-  /** A checker of what the job streams against its token ids (stream-check.ts), or null to skip that check. */
-  streamCheck?: (task: TaskMessage) => StreamCheck | null;
-  /**
-   * A job ended with a verified result signature, after its consumer got `done` (the requester never waits for
-   * what follows, e.g. an audit). `tokens` and the ending are what the signature covers.
-   */
-  onCompleted?: (job: { tab: Tab; task: TaskMessage; tokens: ReadonlyArray<TranscriptToken>; end: Omit<DoneFromTab, 'type' | 'signature' | 'text'> }) => void;
-  /** A job ended and its tab may take other work. */
-  onTabFree?: (tab: Tab) => void;
-  /**
-   * Every job's end, once: its last event (a verified `done`, or `failed`), the tab that served it, how many tokens
-   * it had streamed to the requester, and the prompt's token count as the coordinator counted it (billing).
-   */
-  onFinished?: (job: { id: string; tab: Tab; event: Extract<JobEvent, { type: 'done' | 'failed' }>; streamed: number; promptTokens: number | undefined }) => void;
-  /**
-   * Failover: how many times a job whose tab disconnected or went silent continues on another tab, from its next
-   * token with the task's seed (default 2; 0: the job fails instead).
-   */
-  maxFailovers?: number;
-  /**
-   * Hedging: when a job's first token has not come this long after its task went out, the task also goes to a
-   * second idle tab; the first of the two to answer keeps the job, the other is told to cancel and is not paid.
-   * Absent or 0: no hedging.
-   */
-  hedgeAfterMs?: number;
-  /** Whether the tab may take a job of the model (stake, reputation); default: every tab serving it. */
-  eligible?: (tab: Tab, model: string) => boolean;
-}
-
 export function verifyResultSignature(tab: Tab, transcript: string, signature: string): boolean {
   return tab.publicKey !== null && verifyEd25519(tab.publicKey, resultMessage(sha256(transcript)), signature);
 }
 
 export class JobBoard {
   private readonly jobs = new Map<string, RunningJob>();
-  private readonly queues = new TabQueues<RunningJob>();
-  /**
-   * The ready tabs as the scheduler sees them (FleetIndex: chooseTab's choice without scanning every tab), kept
-   * current by refresh(): on every change of a tab's queue, speed or rest here, and on tabChanged() for the rest.
-   */
-  private readonly index: FleetIndex<TabCapabilities & { source: Tab }>;
+  /** Which tab takes a job, and each tab's queue: kept current on every change here and on tabChanged(). */
+  private readonly tabs: TabChooser<RunningJob>;
   private readonly waiting: Waiter[] = [];
-  private readonly schedulerModel: SchedulerModel;
   /** Moving average of how long a job of each model takes, start to end (ms): the queue's Retry-After estimate. */
   private readonly jobMs = new Map<string, number>();
   private readonly now: () => number;
@@ -195,8 +51,8 @@ export class JobBoard {
   constructor(private readonly options: JobBoardOptions) {
     this.now = options.now ?? (() => performance.now());
     this.log = options.log ?? (() => {});
-    this.schedulerModel = { ...DEFAULT_SCHEDULER_MODEL, maxQueuePerTab: options.jobsPerTab ?? DEFAULT_SCHEDULER_MODEL.maxQueuePerTab };
-    this.index = new FleetIndex(this.schedulerModel);
+    const model = { ...DEFAULT_SCHEDULER_MODEL, maxQueuePerTab: options.jobsPerTab ?? DEFAULT_SCHEDULER_MODEL.maxQueuePerTab };
+    this.tabs = new TabChooser({ registry: options.registry, model, now: this.now, ...(options.modelSize ? { modelSize: options.modelSize } : {}), ...(options.eligible ? { eligible: options.eligible } : {}) });
   }
 
   /**
@@ -205,7 +61,7 @@ export class JobBoard {
    * to it. Call after every such change.
    */
   tabChanged(tab: Tab): void {
-    this.refresh(tab);
+    this.tabs.refresh(tab);
     this.dispatchWaiting();
   }
 
@@ -228,14 +84,14 @@ export class JobBoard {
     const counts: Counts = { promptTokens, contextLength };
     const task: TaskMessage = { type: 'task', jobId: options.id ?? `chatcmpl-${randomUUID().replaceAll('-', '')}`, ...taskFields };
     if (JSON.stringify(task).length > MAX_TAB_MESSAGE_CHARS) return Promise.resolve({ ok: false, reason: 'too_large' });
-    const needs = this.needsOf(task, counts);
-    const tab = this.choose(needs);
+    const needs = this.tabs.needsOf(task, counts);
+    const tab = this.tabs.choose(needs);
     if (tab) return Promise.resolve({ ok: true, job: this.dispatch(task, tab, counts) });
-    if (!this.anyCandidate(needs)) return Promise.resolve({ ok: false, reason: 'no_tab' });
+    if (!this.tabs.anyCandidate(needs)) return Promise.resolve({ ok: false, reason: 'no_tab' });
     const { signal } = options;
     if (signal?.aborted) return Promise.resolve({ ok: false, reason: 'aborted' });
     const queued = this.waiting.filter((w) => w.model === request.model).length;
-    if (queued >= (this.options.maxWaitingPerModel ?? 64)) return Promise.resolve({ ok: false, reason: 'queue_full', retryAfterMs: this.retryAfterMs(request.model, queued, this.candidates(needs).length) });
+    if (queued >= (this.options.maxWaitingPerModel ?? 64)) return Promise.resolve({ ok: false, reason: 'queue_full', retryAfterMs: this.retryAfterMs(request.model, queued, this.tabs.candidates(needs).length) });
 
     return new Promise<StartResult>((resolve) => {
       const onAbort = () => waiter.giveUp('aborted');
@@ -285,15 +141,15 @@ export class JobBoard {
   /** A tab became free or changed what it serves: hand it the oldest waiting request it can take. */
   dispatchWaiting(): void {
     for (const waiter of [...this.waiting]) {
-      const tab = this.choose(waiter.needs, waiter.avoid);
+      const tab = this.tabs.choose(waiter.needs, waiter.avoid);
       if (tab) waiter.assign(tab);
-      else if (!this.anyCandidate(waiter.needs, waiter.avoid)) waiter.giveUp('no_tab');
+      else if (!this.tabs.anyCandidate(waiter.needs, waiter.avoid)) waiter.giveUp('no_tab');
     }
   }
 
   /** A model's load now: requests waiting for a tab, the tabs that may serve it, and how long its jobs usually take (ms). */
   load(model: string): { waiting: number; tabs: number; jobMs: number } {
-    return { waiting: this.waiting.filter((w) => w.model === model).length, tabs: this.candidates(this.needsOf({ model, params: { maxTokens: 0 } }, {})).length, jobMs: this.jobMs.get(model) ?? 5_000 };
+    return { waiting: this.waiting.filter((w) => w.model === model).length, tabs: this.tabs.candidates(this.tabs.needsOf({ model, params: { maxTokens: 0 } }, {})).length, jobMs: this.jobMs.get(model) ?? 5_000 };
   }
 
   /** When a place in the model's queue should be free: the jobs ahead, spread over its tabs, at their usual length. */
@@ -302,72 +158,12 @@ export class JobBoard {
     return Math.min(60_000, Math.max(1_000, Math.ceil(((queued + 1) * perJob) / Math.max(1, tabs))));
   }
 
-  /** What the scheduler weighs of a task: its model's size and the work left (after any prefix, which is prompt now). */
-  private needsOf(task: Pick<TaskMessage, 'model' | 'prefix'> & { params: Pick<SamplingParams, 'maxTokens'> }, counts: Counts): JobNeeds {
-    const size = this.options.modelSize?.(task.model);
-    const prefix = task.prefix?.length ?? 0;
-    return { model: task.model, modelBytes: size?.modelBytes ?? 0, largestTensorBytes: size?.largestTensorBytes ?? 0, promptTokens: (counts.promptTokens ?? 0) + prefix, maxTokens: Math.max(0, task.params.maxTokens - prefix) };
-  }
-
-  /**
-   * Whether the tab may take the job at all, busy or not: ready, not paused, the model among those it serves
-   * (servableModels: loaded, or listed by the contributor to load on demand), held by its memory, and `eligible`
-   * (stake).
-   */
-  private isCandidate(t: Tab, needs: JobNeeds, avoid?: ReadonlySet<string>): boolean {
-    const eligible = this.options.eligible;
-    return t.ready && !t.contributorLimits.paused && !avoid?.has(t.id) && servableModels(t).includes(needs.model) && memoryFits(capabilitiesOf(t, []), needs, this.schedulerModel) && (!eligible || eligible(t, needs.model));
-  }
-
-  private candidates(needs: JobNeeds, avoid?: ReadonlySet<string>): Tab[] {
-    return this.options.registry.ready().filter((t) => this.isCandidate(t, needs, avoid));
-  }
-
-  /** Whether any tab may take the job, now or once it has room (stops at the first). */
-  private anyCandidate(needs: JobNeeds, avoid?: ReadonlySet<string>): boolean {
-    return this.options.registry.some((t) => this.isCandidate(t, needs, avoid));
-  }
-
-  /**
-   * The tab that should finish the job first (the scheduler's choice over the index), other than those in `avoid`,
-   * only an idle one with `idleOnly`; null when none has room now.
-   */
-  private choose(needs: JobNeeds, avoid?: ReadonlySet<string>, idleOnly = false): Tab | null {
-    const eligible = this.options.eligible;
-    const fit = (view: { id: string; source: Tab }) => !avoid?.has(view.id) && (!idleOnly || view.source.runningJobs === 0) && (!eligible || eligible(view.source, needs.model));
-    return this.index.choose(needs, fit)?.tab.source ?? null;
-  }
-
-  /**
-   * Brings the tab's row in the index up to date: its capabilities and queue (the running job's work as of its last
-   * queue change: it is not refreshed per token, so its ETA errs long). A tab resting to keep to its share of time,
-   * or below a full share with a job, is in it as paused; a tab not ready, or gone, leaves it.
-   */
-  private refresh(tab: Tab): void {
-    if (!tab.ready || this.options.registry.get(tab.id) !== tab) {
-      this.index.delete(tab.id);
-      return;
-    }
-    const view = capabilitiesOf(tab, this.workOf(tab));
-    const resting = tab.restUntil > this.now() || (tab.contributorLimits.share < 1 && tab.runningJobs > 0);
-    this.index.set({ ...view, paused: view.paused || resting, source: tab });
-  }
-
-  /** The tab's queue as the scheduler weighs it: each job's work left in decode-token equivalents, its model's size. */
-  private workOf(tab: Tab): Array<{ model: string; remainingTokens: number; modelBytes?: number }> {
-    return this.queues.of(tab).map((job) => {
-      const needs = this.needsOf(job.task, job.counts);
-      const streamed = job.tab === tab && this.queues.isFirst(tab, job) ? job.nextIndex - (job.task.prefix?.length ?? 0) : 0;
-      return { model: needs.model, remainingTokens: Math.max(0, workTokens(needs, this.schedulerModel) - streamed), modelBytes: needs.modelBytes };
-    });
-  }
-
   /** The tab computed for `ms` on a job: it rests to keep to its contributor's share of time, then may take the next. */
   private rest(tab: Tab, ms: number): void {
     const restMs = restAfter(tab.contributorLimits.share, ms);
     if (restMs <= 0) return;
     tab.restUntil = this.now() + restMs;
-    this.refresh(tab);
+    this.tabs.refresh(tab);
     setTimeout(() => this.tabChanged(tab), restMs).unref?.();
   }
 
@@ -382,7 +178,7 @@ export class JobBoard {
       if (broken) {
         this.log(`${tab.id}: protocol_error on ${job.id} while hedged: ${broken}; disconnecting the tab`);
         tab.ready = false;
-        this.refresh(tab);
+        this.tabs.refresh(tab);
         tab.link.close('protocol_error');
         return;
       }
@@ -418,7 +214,7 @@ export class JobBoard {
     if (event.code === 'model_not_loaded' && job.nextIndex === (job.task.prefix?.length ?? 0)) {
       // The tab could not load the model: it is not given it again this session, and the job goes to another tab.
       if (!tab.loadFailed.includes(job.task.model)) tab.loadFailed.push(job.task.model);
-      this.refresh(tab);
+      this.tabs.refresh(tab);
       this.log(`${tab.id}: could not load ${job.task.model}: ${event.message}`);
       if (this.failover(job, 'could not load the model')) return;
     }
@@ -433,7 +229,7 @@ export class JobBoard {
    */
   loading(tab: Tab, jobId: string): void {
     const job = this.jobs.get(jobId);
-    if (!job || !job.assigned || job.tab !== tab || !this.queues.isFirst(tab, job) || tab.models.includes(job.task.model)) return;
+    if (!job || !job.assigned || job.tab !== tab || !this.tabs.queues.isFirst(tab, job) || tab.models.includes(job.task.model)) return;
     const now = this.now();
     job.loadingSince ??= now;
     if (now - job.loadingSince > this.loadAllowanceMs(job.task.model)) return;
@@ -463,7 +259,7 @@ export class JobBoard {
    */
   dataChannelLost(tab: Tab): void {
     // In the tab's queue order: the tab runs its tasks in the order they arrive.
-    for (const job of [...this.queues.of(tab)]) {
+    for (const job of [...this.tabs.queues.of(tab)]) {
       if (job.hedge === tab) tab.link.send(job.task);
       if (job.tab !== tab || !job.assigned) continue;
       this.log(`${tab.id}: ${job.id} continues on the WebSocket from token ${job.nextIndex}`);
@@ -474,7 +270,7 @@ export class JobBoard {
 
   /** The tab disconnected: its jobs continue elsewhere (or fail); requests waiting for its model may have no tab left. */
   tabClosed(tab: Tab): void {
-    this.index.delete(tab.id);
+    this.tabs.forget(tab);
     for (const job of [...this.jobs.values()]) {
       if (job.hedge === tab) this.dropHedge(job, false);
       if (job.tab !== tab || !job.assigned) continue;
@@ -509,8 +305,7 @@ export class JobBoard {
     job.loadingSince = null;
     job.waiter = null;
     job.firstTokenAt = null;
-    const first = this.queues.add(tab, job);
-    this.refresh(tab);
+    const first = this.tabs.enqueue(tab, job);
     this.touch(job);
     tab.link.send(job.task);
     if (first) this.begin(job);
@@ -538,8 +333,7 @@ export class JobBoard {
 
   /** The job leaves the tab's queue; the job behind it, if it was first, starts (unless the tab is leaving). */
   private unqueue(tab: Tab, job: RunningJob): void {
-    const next = this.queues.remove(tab, job);
-    this.refresh(tab);
+    const next = this.tabs.dequeue(tab, job);
     if (next && next.tab === tab && next.assigned && tab.ready && this.options.registry.get(tab.id) === tab) this.begin(next);
   }
 
@@ -552,13 +346,13 @@ export class JobBoard {
     // A job that streamed all max_tokens and lost only its `done` continues too: the new tab ends it at once.
     if ((counts && job.failovers >= (this.options.maxFailovers ?? 2)) || job.nextIndex > job.params.maxTokens) return false;
     const continued = job.nextIndex > 0 ? { ...job.task, prefix: job.tokens.map((t) => t.id) } : job.task;
-    const needs = this.needsOf(continued, job.counts);
-    if (!this.anyCandidate(needs, job.tried)) return false;
+    const needs = this.tabs.needsOf(continued, job.counts);
+    if (!this.tabs.anyCandidate(needs, job.tried)) return false;
     this.release(job);
     if (counts) job.failovers++;
     job.task = continued;
     this.log(`${lost.id} ${why} during ${job.id}: it continues on another tab from token ${job.nextIndex}`);
-    const tab = this.choose(needs, job.tried);
+    const tab = this.tabs.choose(needs, job.tried);
     if (tab) this.assign(job, tab);
     else
       job.waiter = this.wait(
@@ -575,13 +369,12 @@ export class JobBoard {
   private startHedge(job: RunningJob): void {
     job.hedgeTimer = null;
     if (!this.jobs.has(job.id) || !job.assigned || job.nextIndex > 0 || job.hedge) return;
-    const needs = this.needsOf(job.task, job.counts);
-    const tab = this.choose(needs, new Set([...job.tried, job.tab.id]), true);
+    const needs = this.tabs.needsOf(job.task, job.counts);
+    const tab = this.tabs.choose(needs, new Set([...job.tried, job.tab.id]), true);
     if (!tab) return;
     this.log(`${job.id}: no first token from ${job.tab.id} after ${this.options.hedgeAfterMs} ms; hedging on ${tab.id}`);
     job.hedge = tab;
-    this.queues.add(tab, job);
-    this.refresh(tab);
+    this.tabs.enqueue(tab, job);
     tab.link.send(job.task);
   }
 
@@ -623,7 +416,7 @@ export class JobBoard {
     const tab = job.tab;
     this.log(`${tab.id}: ${code} on ${job.id}: ${message}; disconnecting the tab`);
     tab.ready = false; // no new work while it closes
-    this.refresh(tab);
+    this.tabs.refresh(tab);
     tab.link.send({ type: 'cancel', jobId: job.id });
     if (code === 'tab_timeout' && job.hedge) this.settleHedge(job, job.hedge, false);
     else if (code !== 'tab_timeout' || !this.failover(job, 'went silent')) this.finish(job, { type: 'failed', code, message });
@@ -632,7 +425,7 @@ export class JobBoard {
 
   /** The tab sent a job message: it is alive, so none of its jobs (those queued behind the running one too) is idle. */
   private touchQueue(tab: Tab): void {
-    for (const job of this.queues.of(tab)) this.touch(job);
+    for (const job of this.tabs.queues.of(tab)) this.touch(job);
   }
 
   private touch(job: RunningJob): void {
@@ -649,7 +442,7 @@ export class JobBoard {
     job.hedgeTimer = null;
     this.dropHedge(job, true);
     if (job.assigned) {
-      const ran = this.queues.isFirst(job.tab, job);
+      const ran = this.tabs.queues.isFirst(job.tab, job);
       this.unqueue(job.tab, job);
       if (ran) this.rest(job.tab, this.now() - job.assignedAt);
     }
