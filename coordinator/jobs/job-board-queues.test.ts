@@ -148,6 +148,57 @@ describe('queues per tab', () => {
     expect((await net.startJob(request('m'))).tab.id).toBe(a.tab.id);
   });
 
+  it('after a failed load, the jobs queued behind it for that model move too, and the freed tab takes what waits', async () => {
+    const net = network({ jobsPerTab: 2 });
+    const a = net.addTab(['m']);
+    net.update(a.tab, { contributorLimits: { ...NO_LIMITS, models: ['m', 'n'] } });
+    const first = await net.startJob(request('n'));
+    const second = await net.startJob(request('n'));
+    const waiting = watch(net.board.start(request('m')));
+    const b = net.addTab(['n']);
+    await flush();
+    expect(waiting.result).toBeNull(); // a is full and b does not serve m
+    net.board.handle(a.tab, { type: 'failed', jobId: first.id, code: 'model_not_loaded', message: 'could not load model n: HTTP 503' });
+    expect(a.link.ofType('cancel')).toEqual([{ type: 'cancel', jobId: second.id }]);
+    expect(new Set(b.link.ofType('task').map((t) => t.jobId))).toEqual(new Set([first.id, second.id]));
+    await flush();
+    expect(okJob(waiting.result).tab.id).toBe(a.tab.id);
+    expect(a.tab.loadFailed).toEqual(['n']);
+  });
+
+  it('a hedge that wins after the first tab failed to load gets its own loading allowance; the failed tab is marked', async () => {
+    vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout'] });
+    const net = network({ jobsPerTab: 2, idleTimeoutMs: 1000, hedgeAfterMs: 500 });
+    const lists = { ...NO_LIMITS, models: ['m', 'n'] };
+    const a = net.addTab(['m']);
+    net.update(a.tab, { contributorLimits: lists });
+    const job = await net.startJob(request('n'));
+    const b = net.addTab(['m']);
+    net.update(b.tab, { contributorLimits: lists });
+    let clock = 0;
+    const at = (t: number) => {
+      vi.advanceTimersByTime(t - clock);
+      net.tick(t - clock);
+      clock = t;
+    };
+    // a reports loading until its allowance (idle timeout + 0 bytes: 1 s from its first report) runs out.
+    for (const t of [400, 800, 1200, 1500]) {
+      at(t);
+      net.board.loading(a.tab, job.id);
+    }
+    at(1700); // no counted report for 500 ms: hedged on b
+    expect(b.link.ofType('task').map((t) => t.jobId)).toEqual([job.id]);
+    at(1800);
+    net.board.handle(a.tab, { type: 'failed', jobId: job.id, code: 'model_not_loaded', message: 'out of memory' });
+    expect(a.tab.loadFailed).toEqual(['n']);
+    for (const t of [2100, 2900]) {
+      at(t);
+      net.board.loading(b.tab, job.id);
+    }
+    at(3000);
+    expect([b.tab.ready, net.board.running(job.id)]).toEqual([true, true]);
+  });
+
   it('a queued job cancelled leaves the queue and the tab is told; the job before it runs on', async () => {
     const net = network({ jobsPerTab: 2 });
     const a = net.addTab();

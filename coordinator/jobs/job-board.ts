@@ -174,6 +174,7 @@ export class JobBoard {
     if (job.hedge && (tab === job.hedge || tab === job.tab)) {
       // A racer whose first message breaks the contract loses the race (the other tab keeps the job) and is expelled.
       const broken = message.type === 'failed' ? null : this.firstMessageViolation(job, tab, message);
+      if (message.type === 'failed' && message.code === 'model_not_loaded') this.loadFailed(tab, job.task.model, message.message);
       this.settleHedge(job, tab, message.type === 'failed' || broken !== null);
       if (broken) {
         this.log(`${tab.id}: protocol_error on ${job.id} while hedged: ${broken}; disconnecting the tab`);
@@ -212,13 +213,25 @@ export class JobBoard {
       return this.afterwards(() => this.options.onCompleted?.({ tab, task: job.task, tokens: own, end: { finishReason, promptTokens, completionTokens } }));
     }
     if (event.code === 'model_not_loaded' && job.nextIndex === (job.task.prefix?.length ?? 0)) {
-      // The tab could not load the model: it is not given it again this session, and the job goes to another tab.
-      if (!tab.loadFailed.includes(job.task.model)) tab.loadFailed.push(job.task.model);
-      this.tabs.refresh(tab);
-      this.log(`${tab.id}: could not load ${job.task.model}: ${event.message}`);
-      if (this.failover(job, 'could not load the model')) return;
+      // The tab could not load the model: the job goes to another tab, and so do those queued behind it for it.
+      this.loadFailed(tab, job.task.model, event.message);
+      // Those queued first, while they have not started (moving the failed job would start the next).
+      for (const queued of [...this.tabs.queues.of(tab)])
+        if (queued !== job && queued.tab === tab && !queued.started && queued.task.model === job.task.model && this.failover(queued, 'could not load the model')) tab.link.send({ type: 'cancel', jobId: queued.id });
+      if (this.failover(job, 'could not load the model')) {
+        this.dispatchWaiting();
+        this.afterwards(() => this.options.onTabFree?.(tab));
+        return;
+      }
     }
     this.finish(job, event);
+  }
+
+  /** The tab could not load `model`: it is not given it again until it reports holding it (`models`). */
+  private loadFailed(tab: Tab, model: string, why: string): void {
+    this.log(`${tab.id}: could not load ${model}: ${why}`);
+    if (!tab.loadFailed.includes(model)) tab.loadFailed.push(model);
+    this.tabs.refresh(tab);
   }
 
   /**
@@ -392,6 +405,8 @@ export class JobBoard {
     job.tried.add(loser.id);
     this.unqueue(loser, job);
     loser.link.send({ type: 'cancel', jobId: job.id });
+    // The winner's own loading reports count from its first: the allowance was the primary's.
+    if (winner !== primary) job.loadingSince = null;
     job.tab = winner;
     this.touch(job);
     this.log(`${job.id}: ${winner.id} won the hedge over ${loser.id}`);

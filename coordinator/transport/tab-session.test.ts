@@ -133,6 +133,14 @@ describe('openTabSession', () => {
     expect(errors()[1]).toEqual({ type: 'error', code: 'unknown_model', message: expect.stringContaining('phantom') });
   });
 
+  it('forgets that a tab failed to load a model once it reports holding it', () => {
+    const { session } = connect();
+    session.receive(helloFrame(['m1']));
+    session.tab.loadFailed = ['m1', 'm2'];
+    session.receive(JSON.stringify({ type: 'models', models: ['m2'] }));
+    expect(session.tab.loadFailed).toEqual(['m1']);
+  });
+
   it('keeps whether the tab is hidden, as it reports, and shows it in the status', () => {
     const { registry, session } = connect();
     session.receive(helloFrame(['m1']));

@@ -102,6 +102,8 @@ export function openTabSession(link: Link, deps: TabSessionDeps): TabSession {
       case 'models':
         if (!tab.ready) return reject('out_of_order', 'models before hello');
         tab.models = onlyKnown(message.models);
+        // A model it failed to load once and now holds may be given to it again.
+        tab.loadFailed = tab.loadFailed.filter((m) => !tab.models.includes(m));
         deps.board.tabChanged(tab);
         withAudits((a) => a.pump());
         return;

@@ -92,7 +92,7 @@ export class TabLink {
     this.loaded = [...options.models];
     this.audits = new AuditRunner({
       // An audit of a model this tab serves loads it when the engine holds another (a job may have switched it).
-      rescore: (request) => options.worker.rescore(request, this.servable(request.model) ? () => {} : undefined),
+      rescore: (request) => options.worker.rescore(request, this.servable(request.model) ? () => {} : undefined).finally(() => void this.checkHeld()),
       signVerdict: (auditId, sha256, verdict) => options.identity.signVerdict(auditId, sha256, verdict),
       send: (message) => this.send(message),
       expectPeer: (peerId) => this.listener?.mesh?.expect(peerId),
