@@ -130,7 +130,7 @@ async function loadNow(request: LoadRequest, onProgress?: (p: LoadProgress) => v
   const model = { ...(await loadModel(bundle, ort, backend)), id: modelId };
   const threads = ort.env.wasm.numThreads ?? 1;
   const info = { modelId, backend, wasmThreads: threads, cachedBytes: progress.cachedBytes, totalBytes: progress.totalBytes, loadMs: performance.now() - started };
-  // The old engine goes first when a new one replaces it, so two never hold memory at once past this point.
+  // The old engine is released once the new one is ready: both hold memory while a model switches.
   await loaded?.model.engine.dispose();
   loaded = { model, backend, info, folder };
   return info;
