@@ -141,6 +141,49 @@ test('a contributor who pauses its tab gets no new jobs until it resumes', async
   await setLimits(request, paused, { paused: false, models: null, share: 1 });
 });
 
+test('the contributor sets its limits on the page: pause now, pause while hidden, share of time, other models; they survive a reload', async ({ browser, request }) => {
+  const own = await openContributorTab(browser, 'wasm');
+  try {
+    const page = own.page;
+    const shown = async () => {
+      const id = await tabIdOf(own);
+      return ((await (await request.get('/api/network')).json()) as NetworkView).tabs.find((t) => t.id === id)?.contributorLimits;
+    };
+    await expect.poll(shown).toEqual({ paused: false, models: null, share: 1 });
+    // Keyboard only: focus the button and press Enter, as a person without a mouse does.
+    await page.getByRole('button', { name: 'Pause now' }).focus();
+    await page.keyboard.press('Enter');
+    await expect.poll(async () => (await shown())?.paused).toBe(true);
+    await page.getByRole('button', { name: 'Paused: resume' }).click();
+    await expect.poll(async () => (await shown())?.paused).toBe(false);
+
+    await page.getByLabel('Pause while this tab is in the background').check();
+    await page.evaluate(() => {
+      Object.defineProperty(document, 'visibilityState', { configurable: true, get: () => 'hidden' });
+      document.dispatchEvent(new Event('visibilitychange'));
+    });
+    await expect.poll(async () => (await shown())?.paused).toBe(true);
+    await page.evaluate(() => {
+      Object.defineProperty(document, 'visibilityState', { configurable: true, get: () => 'visible' });
+      document.dispatchEvent(new Event('visibilitychange'));
+    });
+    await expect.poll(async () => (await shown())?.paused).toBe(false);
+
+    await page.getByLabel('Share of time this tab may compute').selectOption({ label: '50% (rests between jobs)' });
+    await page.getByRole('checkbox', { name: /dolphin-small/ }).check();
+    const chosen = { paused: false, models: ['dolphin-tiny', 'dolphin-small'], share: 0.5 };
+    await expect.poll(shown).toEqual(chosen);
+
+    // A reload starts a new session (a new tab id) with the same limits, kept in this browser.
+    await page.reload();
+    await expect(page.getByTestId('status')).toHaveAttribute('data-phase', 'serving');
+    await expect.poll(shown).toEqual(chosen);
+    await expect(page.getByLabel('Pause while this tab is in the background')).toBeChecked();
+  } finally {
+    await own.close();
+  }
+});
+
 test('n: 3 is split across the tabs; each choice equals the reference run with its own seed, and usage adds up', async () => {
   const messages: PlainMessage[] = [{ role: 'user', content: 'Three ways to say hello' }];
   const params = { maxTokens: 12, temperature: 1, topP: 1, seed: 500 };
