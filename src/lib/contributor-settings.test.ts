@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { DEFAULT_SETTINGS, limitsFrom, loadSettings, saveSettings, type ContributorSettings } from './contributor-settings.ts';
+import { CONSENT_VERSION, DEFAULT_SETTINGS, hasConsent, limitsFrom, loadSettings, saveConsent, saveSettings, type ContributorSettings } from './contributor-settings.ts';
 
 const settings = (patch: Partial<ContributorSettings> = {}): ContributorSettings => ({ ...DEFAULT_SETTINGS, alsoServe: [], ...patch });
 
@@ -36,6 +36,18 @@ describe('loadSettings / saveSettings', () => {
     const saved = settings({ pauseWhenHidden: true, share: 0.5, alsoServe: ['small'] });
     saveSettings(storage, saved);
     expect(loadSettings(storage)).toEqual(saved);
+  });
+
+  it('keeps consent to the current consent text only, and forgets it when withdrawn', () => {
+    const storage = memory();
+    expect(hasConsent(storage)).toBe(false);
+    saveConsent({ ...storage, removeItem: (k: string) => void storage.items.delete(k) }, true);
+    expect(hasConsent(storage)).toBe(true);
+    storage.items.set('dolphin.consent', String(CONSENT_VERSION - 1));
+    expect(hasConsent(storage)).toBe(false);
+    saveConsent({ ...storage, removeItem: (k: string) => void storage.items.delete(k) }, false);
+    expect(hasConsent(storage)).toBe(false);
+    expect(hasConsent(null)).toBe(false);
   });
 
   it('falls back to the defaults for nothing stored, bad JSON, or values out of range', () => {

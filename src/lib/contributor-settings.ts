@@ -35,6 +35,27 @@ export function limitsFrom(settings: ContributorSettings, loadedModel: string, h
 }
 
 const KEY = 'dolphin.contributor-settings';
+const CONSENT_KEY = 'dolphin.consent';
+/** The consent text's version: a change to what runs or what is shared asks again. */
+export const CONSENT_VERSION = 1;
+
+/** Whether the contributor agreed to the current consent text in this browser. */
+export function hasConsent(storage: Pick<Storage, 'getItem'> | null): boolean {
+  try {
+    return storage?.getItem(CONSENT_KEY) === String(CONSENT_VERSION);
+  } catch {
+    return false;
+  }
+}
+
+export function saveConsent(storage: Pick<Storage, 'setItem' | 'removeItem'> | null, agreed: boolean): void {
+  try {
+    if (agreed) storage?.setItem(CONSENT_KEY, String(CONSENT_VERSION));
+    else storage?.removeItem(CONSENT_KEY);
+  } catch {
+    // A disabled storage: consent lasts for this page only.
+  }
+}
 
 /** The settings kept in `storage`, or the defaults when there are none or they do not parse. */
 export function loadSettings(storage: Pick<Storage, 'getItem'> | null): ContributorSettings {

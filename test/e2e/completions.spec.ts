@@ -394,6 +394,26 @@ test('a client that hangs up cancels the tab’s work', async ({ request }) => {
   expect(served).toBe(servedBefore.get(servingTab));
 });
 
+test('nothing starts before the contributor agrees to what runs and what is shared; the browser remembers the answer', async ({ browser }) => {
+  const context = await browser.newContext();
+  try {
+    const page = await context.newPage();
+    await page.goto('/');
+    const start = page.getByRole('button', { name: 'Start contributing' });
+    const agree = page.getByRole('checkbox', { name: 'I agree to run these jobs on this device' });
+    await expect(page.getByTestId('consent')).toContainText('shares with the coordinator');
+    await expect(agree).not.toBeChecked();
+    await expect(start).toBeDisabled();
+    await agree.check();
+    await expect(start).toBeEnabled();
+    await page.reload();
+    await expect(page.getByRole('checkbox', { name: 'I agree to run these jobs on this device' })).toBeChecked();
+    await expect(page.getByRole('button', { name: 'Start contributing' })).toBeEnabled();
+  } finally {
+    await context.close();
+  }
+});
+
 test('the chat page shows a streamed reply', async ({ page }) => {
   await page.goto('/chat');
   await page.getByLabel('Message').fill('Hi there!');
