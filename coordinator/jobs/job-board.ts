@@ -90,7 +90,7 @@ export class JobBoard {
     if (!this.tabs.anyCandidate(needs)) return Promise.resolve({ ok: false, reason: 'no_tab' });
     const { signal } = options;
     if (signal?.aborted) return Promise.resolve({ ok: false, reason: 'aborted' });
-    const queued = this.waiting.filter((w) => w.model === request.model).length;
+    const queued = this.waiting.filter((w) => w.needs.model === request.model).length;
     if (queued >= (this.options.maxWaitingPerModel ?? 64)) return Promise.resolve({ ok: false, reason: 'queue_full', retryAfterMs: this.retryAfterMs(request.model, queued, this.tabs.candidates(needs).length) });
 
     return new Promise<StartResult>((resolve) => {
@@ -125,7 +125,6 @@ export class JobBoard {
       return true;
     };
     const waiter: Waiter = {
-      model: needs.model,
       needs,
       avoid,
       assign: (tab) => leave() && onTab(tab),
@@ -149,7 +148,7 @@ export class JobBoard {
 
   /** A model's load now: requests waiting for a tab, the tabs that may serve it, and how long its jobs usually take (ms). */
   load(model: string): { waiting: number; tabs: number; jobMs: number } {
-    return { waiting: this.waiting.filter((w) => w.model === model).length, tabs: this.tabs.candidates(this.tabs.needsOf({ model, params: { maxTokens: 0 } }, {})).length, jobMs: this.jobMs.get(model) ?? 5_000 };
+    return { waiting: this.waiting.filter((w) => w.needs.model === model).length, tabs: this.tabs.candidates(this.tabs.needsOf({ model, params: { maxTokens: 0 } }, {})).length, jobMs: this.jobMs.get(model) ?? 5_000 };
   }
 
   /** When a place in the model's queue should be free: the jobs ahead, spread over its tabs, at their usual length. */
@@ -284,7 +283,8 @@ export class JobBoard {
   /** The tab disconnected: its jobs continue elsewhere (or fail); requests waiting for its model may have no tab left. */
   tabClosed(tab: Tab): void {
     this.tabs.forget(tab);
-    for (const job of [...this.jobs.values()]) {
+    // Its queue holds every job it ran, waited to run or raced as a hedge.
+    for (const job of [...this.tabs.queues.of(tab)]) {
       if (job.hedge === tab) this.dropHedge(job, false);
       if (job.tab !== tab || !job.assigned) continue;
       if (job.hedge) this.settleHedge(job, job.hedge, false);
@@ -313,15 +313,14 @@ export class JobBoard {
   private assign(job: RunningJob, tab: Tab): void {
     job.tab = tab;
     job.assigned = true;
-    job.assignedAt = this.now();
     job.started = false;
     job.loadingSince = null;
     job.waiter = null;
     job.firstTokenAt = null;
     const first = this.tabs.enqueue(tab, job);
-    this.touch(job);
     tab.link.send(job.task);
     if (first) this.begin(job);
+    else this.touch(job);
   }
 
   /**

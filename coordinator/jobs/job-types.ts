@@ -89,7 +89,7 @@ export interface RunningJob {
 
 /** A request, or a job after a failover, waiting for a free tab. */
 export interface Waiter {
-  model: string;
+  /** What the scheduler weighs of the job, its model among it. */
   needs: JobNeeds;
   /** Tabs it must not be handed. */
   avoid: ReadonlySet<string>;

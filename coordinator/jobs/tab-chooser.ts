@@ -71,7 +71,7 @@ export class TabChooser<J extends QueuedJob> {
    */
   private isCandidate(t: Tab, needs: JobNeeds, avoid?: ReadonlySet<string>): boolean {
     const eligible = this.options.eligible;
-    return t.ready && !t.contributorLimits.paused && !avoid?.has(t.id) && servableModels(t).includes(needs.model) && memoryFits(capabilitiesOf(t, []), needs, this.options.model) && (!eligible || eligible(t, needs.model));
+    return t.ready && !t.contributorLimits.paused && !avoid?.has(t.id) && servableModels(t).includes(needs.model) && memoryFits({ backend: t.backend, maxBufferBytes: t.limits?.maxBufferSize ?? null }, needs, this.options.model) && (!eligible || eligible(t, needs.model));
   }
 
   candidates(needs: JobNeeds, avoid?: ReadonlySet<string>): Tab[] {

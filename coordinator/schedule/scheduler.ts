@@ -164,7 +164,7 @@ function jobMs(tab: TabCapabilities, job: JobNeeds, tokens: number, slow: number
 }
 
 /** Whether the tab can hold the job's model: unfit()'s memory test. */
-export function memoryFits(tab: TabCapabilities, job: JobNeeds, m: SchedulerModel): boolean {
+export function memoryFits(tab: Pick<TabCapabilities, 'backend' | 'maxBufferBytes'>, job: JobNeeds, m: SchedulerModel): boolean {
   if (tab.backend === 'webgpu') return job.largestTensorBytes <= (tab.maxBufferBytes ?? WEBGPU_DEFAULT_MAX_BUFFER_BYTES);
   return tab.backend === 'wasm' && job.modelBytes <= m.wasmMemoryBytes;
 }

@@ -22,7 +22,7 @@ export interface Tab {
   models: string[];
   /** Models whose weights are in the tab's Cache API, as it last reported. */
   cached: string[];
-  /** Models the tab failed to load for a job (`model_not_loaded`): it is not given them again this session. */
+  /** Models the tab failed to load for a job (`model_not_loaded`): not given to it again until it reports holding one. */
   loadFailed: string[];
   /** What its contributor allows (pause, models, share of time), as it last reported. */
   contributorLimits: ContributorLimits;

@@ -414,7 +414,6 @@ export class TabLink {
         servable ? this.loadingReporter(task, () => ended || !this.running.has(task.jobId)) : undefined,
       );
       ended = true;
-      this.holds(task.model);
       const end = { finishReason: result.finishReason, promptTokens: result.promptTokens, completionTokens: result.completionTokens };
       const signature = await this.options.identity.signResult(task, transcriptTokens, end);
       this.shelf.keep(task, transcriptTokens, end);
