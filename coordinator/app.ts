@@ -90,7 +90,7 @@ export interface EconomyDeps {
 const MAX_REQUEST_BYTES = 4 * 1024 * 1024;
 /** Account and stake requests are a few fields: nothing under /api needs more. */
 const MAX_API_BODY_BYTES = 16 * 1024;
-const SPA_ROUTES = ['/', '/chat'];
+const SPA_ROUTES = ['/', '/chat', '/network', '/developers'];
 
 export function createApp(deps: AppDeps): Hono<AuthEnv> {
   const app = new Hono<AuthEnv>();
