@@ -4,7 +4,7 @@
  * src/protocol/identity.ts for what is signed.
  */
 import { openDB } from 'idb';
-import { authMessage, contributorIdOf, resultMessage, toBase64Url, transcriptOf, verdictMessage, verdictStatementOf, type TranscriptEnd, type TranscriptTask, type TranscriptToken } from '../protocol/identity.ts';
+import { accountActionMessage, accountStatementOf, authMessage, contributorIdOf, resultMessage, toBase64Url, transcriptOf, verdictMessage, verdictStatementOf, type TranscriptEnd, type TranscriptTask, type TranscriptToken } from '../protocol/identity.ts';
 import type { IdentityProof, Verdict } from '../protocol/tab.ts';
 
 const DB_NAME = 'dolphin-identity';
@@ -22,6 +22,8 @@ export interface ContributorIdentity {
   signResult(task: TranscriptTask, tokens: ReadonlyArray<TranscriptToken>, end: TranscriptEnd): Promise<string>;
   /** The `verdict` signature over an audit's verdict on the transcript with this SHA-256. */
   signVerdict(auditId: string, transcriptSha256: string, verdict: Verdict): Promise<string>;
+  /** The signature of an action on this identity's DPHN (stake, unstake) of `amount` µDPHN, signed at `at` (ms). */
+  signAccountAction(action: string, amount: number, at: number): Promise<string>;
 }
 
 async function sha256(text: string): Promise<Uint8Array> {
@@ -60,5 +62,6 @@ export async function loadIdentity(): Promise<ContributorIdentity> {
     prove: async (challenge) => ({ publicKey, signature: await sign(authMessage(challenge)) }),
     signResult: async (task, tokens, end) => sign(resultMessage(await sha256(transcriptOf(task, tokens, end)))),
     signVerdict: async (auditId, transcriptSha256, verdict) => sign(verdictMessage(await sha256(verdictStatementOf(auditId, transcriptSha256, verdict)))),
+    signAccountAction: async (action, amount, at) => sign(accountActionMessage(await sha256(accountStatementOf(action, contributorId, amount, at)))),
   };
 }

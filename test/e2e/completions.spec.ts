@@ -432,7 +432,7 @@ test('a reloaded tab takes the model from the Cache API and keeps its contributo
   await tab.page.reload();
   await expect(tab.page.getByTestId('status')).toHaveAttribute('data-phase', 'serving');
   const source = tab.page.getByTestId('model-source');
-  await expect(source).toContainText('from cache');
+  await expect(source).toContainText("from this browser's cache");
   expect(Number(await source.getAttribute('data-cached-bytes'))).toBeGreaterThan(500_000);
   // The key stayed in IndexedDB, and the coordinator, which derived the id from the proven key, agrees.
   await expect(tab.page.getByTestId('contributor-id')).toHaveText(contributorId);
