@@ -105,7 +105,7 @@ export function createApp(deps: AppDeps): Hono<AuthEnv> {
     c.header('Cross-Origin-Resource-Policy', c.req.path.startsWith('/v1/') ? 'cross-origin' : 'same-origin');
   });
 
-  app.use('/v1/*', cors({ origin: '*', allowHeaders: ['Authorization', 'Content-Type'], exposeHeaders: ['x-dolphin-tab', 'x-dolphin-backend', 'x-dolphin-transport', 'x-dolphin-seed', 'Retry-After'] }));
+  app.use('/v1/*', cors({ origin: '*', allowHeaders: ['Authorization', 'Content-Type'], exposeHeaders: ['x-dolphin-tab', 'x-dolphin-contributor', 'x-dolphin-backend', 'x-dolphin-transport', 'x-dolphin-seed', 'Retry-After'] }));
   const auth = (allowDemo: boolean) => requireApiKey({ requesters: economy.store.requesters, demoLimiter: economy.demoLimiter, clientAddress: economy.clientAddress, allowDemo });
   app.use('/v1/*', auth(true));
 

@@ -315,6 +315,8 @@ describe('POST /v1/chat/completions (non-streaming)', () => {
     expect(response.status).toBe(200);
     expect(response.headers.get('x-dolphin-tab')).toBe(tab.tab.id);
     expect(response.headers.get('x-dolphin-backend')).toBe('wasm');
+    expect(tab.tab.contributorId).toMatch(/^[0-9a-f]{40}$/);
+    expect(response.headers.get('x-dolphin-contributor')).toBe(tab.tab.contributorId);
     const body = (await response.json()) as ChatCompletion;
     expect(body.id).toMatch(/^chatcmpl-/);
     expect(body.id).toBe(tab.tasks[0]?.jobId);
@@ -896,6 +898,15 @@ describe('cross-origin headers', () => {
       coop: response.headers.get('cross-origin-opener-policy'),
       coep: response.headers.get('cross-origin-embedder-policy'),
     }).toEqual({ corp, coop: 'same-origin', coep: 'require-corp' });
+  });
+
+  it('lets other origins read who served a completion (the x-dolphin-* headers)', async () => {
+    const net = network();
+    connectScriptedTab(net, () => SCRIPT);
+    const response = await net.app.request('/v1/chat/completions', { ...stream, headers: { ...stream.headers, Origin: 'https://elsewhere.example' } });
+    await response.arrayBuffer();
+    const exposed = response.headers.get('access-control-expose-headers')?.split(',').map((h) => h.trim().toLowerCase());
+    expect(exposed).toEqual(expect.arrayContaining(['x-dolphin-tab', 'x-dolphin-contributor', 'x-dolphin-backend', 'x-dolphin-transport', 'x-dolphin-seed']));
   });
 });
 

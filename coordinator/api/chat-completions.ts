@@ -142,6 +142,8 @@ export function chatCompletionsHandler(deps: ChatCompletionsDeps) {
 
     c.header('x-dolphin-tab', jobs.map((job) => job.tab.id).join(','));
     c.header('x-dolphin-backend', jobs.map((job) => job.tab.backend ?? 'unknown').join(','));
+    // The identity that signs the result (the contributor paid for it, and whose audit record it joins).
+    c.header('x-dolphin-contributor', jobs.map((job) => job.tab.contributorId ?? 'unknown').join(','));
     c.header('x-dolphin-transport', jobs.map((job) => job.tab.transport).join(','));
     c.header('x-dolphin-seed', String(params.seed));
     const meta = { id: base, created, model: model.id, system_fingerprint: `dolphin-${model.manifest.files.find((f) => f.path.endsWith('.onnx'))?.sha256.slice(0, 12) ?? 'model'}` };

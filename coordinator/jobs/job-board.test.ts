@@ -16,7 +16,7 @@ describe('JobBoard.start', () => {
     const job = await net.startJob();
 
     expect(job.id).toMatch(/^chatcmpl-[0-9a-f]{32}$/);
-    expect(job.tab).toEqual({ id: idle.tab.id, backend: 'wasm', transport: 'websocket' });
+    expect(job.tab).toEqual({ id: idle.tab.id, backend: 'wasm', contributorId: idle.tab.contributorId, transport: 'websocket' });
     expect(idle.link.sent).toEqual([{ type: 'task', jobId: job.id, ...request() }]);
     expect(busy.link.ofType('task').map((t) => t.jobId)).toEqual([other.id]);
     expect(idle.tab.runningJobs).toBe(1);

@@ -299,7 +299,7 @@ export class JobBoard {
     this.assign(job, tab);
     return {
       id: job.id,
-      tab: { id: tab.id, backend: tab.backend, transport: tab.link.kind },
+      tab: { id: tab.id, backend: tab.backend, contributorId: tab.contributorId, transport: tab.link.kind },
       events: job.queue,
       cancel: (reason, options) => {
         if (!this.jobs.has(job.id)) return;

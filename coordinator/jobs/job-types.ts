@@ -32,8 +32,8 @@ export interface JobRequest {
 
 export interface Job {
   id: string;
-  /** The tab serving the job, and the link its task went out on. */
-  tab: Pick<Tab, 'id' | 'backend'> & { transport: Tab['link']['kind'] };
+  /** The tab serving the job (its identity: null only before it proved one), and the link its task went out on. */
+  tab: Pick<Tab, 'id' | 'backend' | 'contributorId'> & { transport: Tab['link']['kind'] };
   /** Ends after a `done` or `failed` event. */
   events: AsyncIterable<JobEvent>;
   /**
