@@ -4,16 +4,19 @@
  * ends before `[DONE]`, rejects `done`.
  */
 import { createParser } from 'eventsource-parser';
-import type { ChatCompletionChunk, ErrorBody, PlainMessage } from '../protocol/api.ts';
+import type { ChatCompletionChunk, ErrorBody, PlainMessage, Usage } from '../protocol/api.ts';
 import { DEMO_API_KEY } from '../protocol/accounts.ts';
 
 export interface StreamHandle {
   backend: string | null;
-  done: Promise<{ finishReason: string | null }>;
+  /** The response's headers: who served it (x-dolphin-tab, x-dolphin-contributor, x-dolphin-backend) and its seed. */
+  headers: Headers;
+  /** `id`: the completion's id (also its job's, for the audit API); `usage`: only with `stream_options.include_usage`. */
+  done: Promise<{ finishReason: string | null; id: string | null; usage: Usage | null }>;
 }
 
 export async function streamChat(
-  request: { model: string; messages: PlainMessage[]; max_tokens?: number; temperature?: number },
+  request: { model: string; messages: PlainMessage[]; max_tokens?: number; temperature?: number; seed?: number; stream_options?: { include_usage: boolean } },
   onDelta: (text: string) => void,
   signal?: AbortSignal,
   apiKey = DEMO_API_KEY,
@@ -31,6 +34,8 @@ export async function streamChat(
   const body = response.body;
   const done = (async () => {
     let finishReason: string | null = null;
+    let id: string | null = null;
+    let usage: Usage | null = null;
     let failure: string | null = null;
     let complete = false;
     const parser = createParser({
@@ -44,6 +49,8 @@ export async function streamChat(
           failure = data.error.message;
           return;
         }
+        id ??= data.id;
+        if (data.usage) usage = data.usage;
         const choice = data.choices[0];
         if (choice?.delta.content) onDelta(choice.delta.content);
         if (choice?.finish_reason) finishReason = choice.finish_reason;
@@ -58,7 +65,7 @@ export async function streamChat(
     }
     if (failure) throw new Error(failure);
     if (!complete) throw new Error('the stream ended before the reply was complete');
-    return { finishReason };
+    return { finishReason, id, usage };
   })();
-  return { backend: response.headers.get('x-dolphin-backend'), done };
+  return { backend: response.headers.get('x-dolphin-backend'), headers: response.headers, done };
 }
