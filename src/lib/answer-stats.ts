@@ -15,7 +15,7 @@ export interface AnswerFacts {
   tab: string | null;
   contributor: string | null;
   seed: number | null;
-  /** Tokens received, and when (performance.now()) the first and the last came. */
+  /** Tokens received (for a network answer: chunks until its usage tells the tokens), and when (performance.now()) the first and the last came. */
   tokens: number;
   firstAt: number | null;
   lastAt: number | null;

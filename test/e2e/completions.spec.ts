@@ -414,17 +414,6 @@ test('nothing starts before the contributor agrees to what runs and what is shar
   }
 });
 
-test('the chat page shows a streamed reply', async ({ page }) => {
-  await page.goto('/chat');
-  await page.getByLabel('Message').fill('Hi there!');
-  await page.getByRole('button', { name: 'Send' }).click();
-  const reply = page.getByTestId('turn-assistant');
-  await expect(reply).toContainText(/· (wasm|webgpu)/);
-  await expect(page.getByRole('button', { name: 'Send' })).toBeDisabled(); // empty draft
-  await expect(page.getByRole('button', { name: 'Stop' })).toHaveCount(0);
-  expect((await reply.locator('p').innerText()).length).toBeGreaterThan(0);
-});
-
 test('a reloaded tab takes the model from the Cache API and keeps its contributor identity', async ({ request }) => {
   const tab = tabs[0] as ContributorTab;
   const contributorId = await tab.page.getByTestId('contributor-id').innerText();
