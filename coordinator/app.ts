@@ -26,6 +26,8 @@ import { tabWebSocketHandler } from './transport/tab-websocket.ts';
 import type { TabWebRtcOptions } from './transport/tab-webrtc.ts';
 import { peerjsRoutes } from './signalling/peerjs-routes.ts';
 import { auditRoutes } from './api/audit-routes.ts';
+import { networkRoutes } from './api/network-routes.ts';
+import type { NetworkFeed } from './stats/network-feed.ts';
 import type { AuditBook } from './trust/audit-book.ts';
 import type { AuditDesk } from './trust/audit-desk.ts';
 import type { SignallingServer } from './signalling/signalling-server.ts';
@@ -49,6 +51,8 @@ export interface AppDeps {
   board: JobBoard;
   /** Audits of finished jobs and the record they build (issue #4). */
   audits: { desk: AuditDesk; book: AuditBook };
+  /** The network page's history and live samples (issue #7). */
+  network: NetworkFeed;
   upgradeWebSocket: UpgradeWebSocket;
   /** PeerJS signalling, served at /peerjs with this key. */
   signalling: { server: SignallingServer; key: string };
@@ -167,6 +171,7 @@ export function createApp(deps: AppDeps): Hono<AuthEnv> {
   });
 
   app.route('/api', auditRoutes(deps.audits.book));
+  app.route('/api', networkRoutes({ feed: deps.network, book: deps.audits.book, clientAddress: economy.clientAddress }));
   app.route('/api', accountRoutes({ store: economy.store, auth: auth(false), starterCredits: economy.starterCredits, faucetLimiter: economy.faucetLimiter, clientAddress: economy.clientAddress }));
   app.route('/api', contributorRoutes({ book: deps.audits.book, accounts: economy.contributors, ledger: economy.store.ledger, models: () => deps.catalogue.list().map((m) => m.id), now: economy.now }));
 

@@ -10,6 +10,8 @@
  *   QUEUE_PER_MODEL (64: requests of one model waiting for a tab; more get 429 with Retry-After)
  *   MAX_FAILOVERS (2: times a job whose tab left or went silent continues on another tab)
  *   HEDGE_AFTER_MS (10000: a job with no first token by then also goes to a second idle tab; 0: never)
+ *   NETWORK_SAMPLE_MS (2000: how often the network page's feed samples the network)  NETWORK_HISTORY_MS (600000: how
+ *   far back its history goes)
  *   DATA_DIR (data) and the economy's settings (prices, shares, windows, faucets): see economy.ts
  */
 import { serve, upgradeWebSocket } from '@hono/node-server';
@@ -36,6 +38,8 @@ import { numberSetting } from './settings.ts';
 import { openSqliteStore } from './store/sqlite-store.ts';
 import { createEconomy, economySettings } from './economy.ts';
 import type { JobAudit } from '../src/protocol/audits.ts';
+import { NetworkHistory } from './stats/network-history.ts';
+import { NetworkFeed } from './stats/network-feed.ts';
 
 const env = process.env;
 const port = numberSetting(env, 'PORT', 8787, { min: 0, max: 65535, integer: true });
@@ -72,6 +76,10 @@ for (const model of catalogue.list()) {
     (error: unknown) => log(`${model.id}: no tokenizer (${error instanceof Error ? error.message : String(error)}); its streamed text goes unchecked`),
   );
 }
+// The network page's feed: the board tells the history of every job's end; the feed samples on its own timer.
+const sampleMs = numberSetting(env, 'NETWORK_SAMPLE_MS', 2000, { min: 100, max: 60_000, integer: true });
+const historyMs = numberSetting(env, 'NETWORK_HISTORY_MS', 600_000, { min: sampleMs, max: 24 * 3600_000, integer: true });
+const networkHistory = new NetworkHistory({ capacity: Math.ceil(historyMs / sampleMs), startedAt: Date.now() });
 let board: JobBoard | undefined;
 const wiring = await createEconomy({
   store,
@@ -119,6 +127,12 @@ board = new JobBoard({
     const pieces = pieceBooks.get(task.model);
     return pieces ? streamCheck(pieces, task) : null;
   },
+  onFinished: (job) => {
+    // A client that hung up is no failure of the network.
+    if (job.event.type === 'done') networkHistory.jobEnded('done', job.event.completionTokens);
+    else if (job.event.code !== 'client_closed_request') networkHistory.jobEnded('failed', 0);
+    wiring.board.onFinished?.(job);
+  },
   onCompleted: (job) => desk.jobCompleted(job),
   onTabFree: () => desk.pump(),
 });
@@ -138,6 +152,8 @@ const sweepTimer = setInterval(() => {
     log(`audit sweep failed: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}`);
   }
 }, 1000);
+const network = new NetworkFeed({ history: networkHistory, registry, waiting: () => board?.waitingCount ?? 0, book, clock: Date.now, intervalMs: sampleMs, log });
+network.start();
 const ortDir = dirname(createRequire(import.meta.url).resolve('onnxruntime-web/ort-wasm-simd-threaded.wasm'));
 
 const app = createApp({
@@ -145,6 +161,7 @@ const app = createApp({
   registry,
   board,
   audits: { desk, book },
+  network,
   upgradeWebSocket,
   signalling: { server: signalling, key: peerjsKey },
   webrtc: () => webrtc,
@@ -191,6 +208,7 @@ if ('keepAliveTimeout' in server) {
 // Open tab sockets and SSE streams would keep server.close() waiting forever: end them first.
 function shutdown() {
   clearInterval(sweepTimer);
+  network.stop();
   webrtc?.peer.close();
   signalling.closeAll();
   for (const socket of wss.clients) socket.terminate();

@@ -6,6 +6,7 @@
  * verifier trust and reputation survive a restart.
  */
 import type { AuditStatus, AuditSummary, ContributorTrust, JobAudit, VerdictRecord } from '../../src/protocol/audits.ts';
+import type { ContributorRank } from '../../src/protocol/network.ts';
 import { auditProbability, DEFAULT_AUDIT_POLICY, NEW_IDENTITY, afterAudit, type AuditPolicy, type AuditRecord } from './audit-policy.ts';
 import { afterAudit as reputationAfter, DEFAULT_REPUTATION_HALF_LIFE_MS, NEW_REPUTATION, reputationScore, type ReputationState } from '../ledger/reputation.ts';
 
@@ -216,6 +217,27 @@ export class AuditBook {
     const recent = decided.slice(-RECENT).reverse().map((a) => structuredClone(a));
     const { rejected, approved } = this.planted;
     return { audits, planted: { rejected, approved }, recent };
+  }
+
+  /**
+   * The identities with the highest reputation, at most `limit` (ties: more audits passed, then id), with their
+   * record as workers. O(n log n) over the identities known.
+   */
+  ranked(limit: number): ContributorRank[] {
+    const at = this.now().getTime();
+    const all = [...this.identities].map(([contributorId, i]) => ({ contributorId, reputation: reputationScore(i.reputation, at, this.halfLifeMs), audited: i.audited, passed: i.passed, convicted: i.convicted }));
+    all.sort((a, b) => b.reputation - a.reputation || b.passed - a.passed || (a.contributorId < b.contributorId ? -1 : a.contributorId > b.contributorId ? 1 : 0));
+    return all.slice(0, Math.max(0, limit));
+  }
+
+  /** Audits passed and convictions of all time, summed over the identities' records (which survive restarts). */
+  decidedTotals(): { passed: number; convicted: number } {
+    const totals = { passed: 0, convicted: 0 };
+    for (const i of this.identities.values()) {
+      totals.passed += i.passed;
+      totals.convicted += i.convicted;
+    }
+    return totals;
   }
 
   private identity(contributorId: string): Identity {

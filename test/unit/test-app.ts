@@ -16,6 +16,8 @@ import { TabRegistry } from '../../coordinator/tabs/tab-registry.ts';
 import { AuditBook } from '../../coordinator/trust/audit-book.ts';
 import { AuditDesk } from '../../coordinator/trust/audit-desk.ts';
 import { DEFAULT_AUDIT_POLICY } from '../../coordinator/trust/audit-policy.ts';
+import { NetworkFeed } from '../../coordinator/stats/network-feed.ts';
+import { NetworkHistory } from '../../coordinator/stats/network-history.ts';
 
 /** The SHA-256 a test model's manifest lists for its config.json (made up). */
 export const CONFIG_SHA256 = 'cd'.repeat(32);
@@ -72,17 +74,25 @@ export interface TestAppOptions {
 
 /**
  * A fresh coordinator app over the test's models and economy, with its own tab registry, job board, audit desk
- * (default policy, zero tolerances, nothing planted) and signalling server (key 'test'). Nothing is logged.
+ * (default policy, zero tolerances, nothing planted), network feed (sampled by `network.tick()`) and signalling
+ * server (key 'test'). Nothing is logged.
  */
 export function testApp(options: TestAppOptions) {
   const { catalogue, root } = options.models;
   const registry = new TabRegistry();
-  const board = new JobBoard({ registry, ...options.board, idleTimeoutMs: options.board?.idleTimeoutMs ?? 10_000 });
+  const history = new NetworkHistory({ capacity: 100, startedAt: Date.now() });
+  const onFinished: JobBoardOptions['onFinished'] = (job) => {
+    if (job.event.type === 'done') history.jobEnded('done', job.event.completionTokens);
+    options.board?.onFinished?.(job);
+  };
+  const board = new JobBoard({ registry, ...options.board, onFinished, idleTimeoutMs: options.board?.idleTimeoutMs ?? 10_000 });
   const book = options.book ?? new AuditBook();
   const desk = new AuditDesk({ registry, book, policy: DEFAULT_AUDIT_POLICY, tolerances: { epsilon: 0, delta: 0, tau: 0 }, plantRate: 0, random: Math.random, verdictTimeoutMs: 1000, pendingTimeoutMs: 1000 });
   const signalling = { server: new SignallingServer({ ...SIGNALLING_DEFAULTS, key: 'test', now: Date.now, log: () => {} }), key: 'test' };
-  const app = createApp({ catalogue, registry, board, audits: { desk, book }, upgradeWebSocket, signalling, economy: options.economy, webDir: join(root, 'web'), ortDir: join(root, 'ort'), randomSeed: options.randomSeed ?? (() => 1), log: () => {} });
-  return { app, registry, board, book, desk };
+  // Samples only when a test calls network.tick(): no timer runs.
+  const network = new NetworkFeed({ history, registry, waiting: () => board.waitingCount, book, clock: Date.now, intervalMs: 1000 });
+  const app = createApp({ catalogue, registry, board, audits: { desk, book }, network, upgradeWebSocket, signalling, economy: options.economy, webDir: join(root, 'web'), ortDir: join(root, 'ort'), randomSeed: options.randomSeed ?? (() => 1), log: () => {} });
+  return { app, registry, board, book, desk, network };
 }
 
 /** `init` with `key` as its bearer token, unless it sets its own Authorization (or `key` is null). */
