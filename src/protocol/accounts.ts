@@ -5,8 +5,7 @@
  */
 import { z } from 'zod';
 
-/** The key the demo chat uses: public, rate-limited per client address, paid for by the network. */
-export const DEMO_API_KEY = 'dphn_demo';
+export { DEMO_API_KEY } from './demo-key.ts';
 
 export const createAccountSchema = z.strictObject({ name: z.string().trim().min(1).max(80).optional() });
 export const createKeySchema = z.strictObject({ name: z.string().trim().min(1).max(80).optional() });
