@@ -95,18 +95,27 @@ const MAX_REQUEST_BYTES = 4 * 1024 * 1024;
 /** Account and stake requests are a few fields: nothing under /api needs more. */
 const MAX_API_BODY_BYTES = 16 * 1024;
 const SPA_ROUTES = ['/', '/chat', '/network', '/developers'];
+/** The embeddable chat widget (src/widget/), built into the web app's folder. */
+const WIDGET_PATH = '/widget.js';
 
 export function createApp(deps: AppDeps): Hono<AuthEnv> {
   const app = new Hono<AuthEnv>();
   const { economy } = deps;
 
   // Cross-origin isolation gives the page SharedArrayBuffer, which multi-threaded WASM inference needs.
-  // The API is meant to be called from other origins; everything else stays same-origin.
+  // The API and the embeddable widget are meant for other origins; everything else stays same-origin.
   app.use('*', async (c, next) => {
     await next();
     c.header('Cross-Origin-Opener-Policy', 'same-origin');
     c.header('Cross-Origin-Embedder-Policy', 'require-corp');
-    c.header('Cross-Origin-Resource-Policy', c.req.path.startsWith('/v1/') ? 'cross-origin' : 'same-origin');
+    c.header('Cross-Origin-Resource-Policy', c.req.path.startsWith('/v1/') || c.req.path === WIDGET_PATH ? 'cross-origin' : 'same-origin');
+  });
+  // Any site may load widget.js (its URL never changes, so it is cached briefly and revalidated).
+  app.use(WIDGET_PATH, async (c, next) => {
+    await next();
+    if (!c.res.ok) return;
+    c.header('Access-Control-Allow-Origin', '*');
+    c.header('Cache-Control', 'public, max-age=300, must-revalidate');
   });
 
   app.use('/v1/*', cors({ origin: '*', allowHeaders: ['Authorization', 'Content-Type'], exposeHeaders: ['x-dolphin-tab', 'x-dolphin-contributor', 'x-dolphin-backend', 'x-dolphin-transport', 'x-dolphin-seed', 'Retry-After'] }));

@@ -1,0 +1,51 @@
+/**
+ * What the widget's <script> tag asks for: `data-api-key`, `data-model`, `data-target` (a selector to mount into),
+ * `data-mount="false"` (the JS API only, no element) and `data-api-base`; the API's base URL is otherwise the
+ * folder widget.js was loaded from, so a coordinator behind a path prefix works too.
+ */
+import { DEMO_API_KEY } from '../protocol/demo-key.ts';
+
+export const DEFAULT_MODEL = 'dolphin-tiny';
+
+export interface WidgetConfig {
+  /** The coordinator's URL, no trailing slash. */
+  apiBase: string;
+  apiKey: string;
+  model: string;
+  /** Where to mount <dolphin-chat>: a selector, or null for right after the script tag. */
+  target: string | null;
+  /** Whether to mount <dolphin-chat> at all. */
+  mount: boolean;
+}
+
+export interface ScriptTag {
+  /** The script's resolved src (HTMLScriptElement.src). */
+  src: string;
+  dataset: Readonly<Record<string, string | undefined>>;
+}
+
+/** The base URL of an http(s) URL string without a trailing slash; throws a TypeError naming `what` otherwise. */
+export function apiBaseOf(url: string, what: string): string {
+  let parsed: URL;
+  try {
+    parsed = new URL(url);
+  } catch {
+    throw new TypeError(`Dolphin widget: ${what} "${url}" is not an absolute URL`);
+  }
+  if (parsed.protocol !== 'http:' && parsed.protocol !== 'https:') throw new TypeError(`Dolphin widget: ${what} "${url}" is not an http(s) URL`);
+  return `${parsed.origin}${parsed.pathname}`.replace(/\/+$/, '');
+}
+
+/** The config from the widget's script tag; `script` null (the script was not loaded by a tag) gives `fallbackBase`'s. */
+export function widgetConfig(script: ScriptTag | null, fallbackBase: string): WidgetConfig {
+  const data = script?.dataset ?? {};
+  const folder = script?.src ? new URL('.', script.src).href : fallbackBase;
+  const nonEmpty = (value: string | undefined) => (value && value.trim() ? value.trim() : null);
+  return {
+    apiBase: apiBaseOf(nonEmpty(data.apiBase) ?? folder, nonEmpty(data.apiBase) ? 'data-api-base' : 'the script URL'),
+    apiKey: nonEmpty(data.apiKey) ?? DEMO_API_KEY,
+    model: nonEmpty(data.model) ?? DEFAULT_MODEL,
+    target: nonEmpty(data.target),
+    mount: script !== null && data.mount !== 'false',
+  };
+}

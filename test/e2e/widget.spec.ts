@@ -1,0 +1,217 @@
+/**
+ * The embeddable widget (issue #7): a page on a second origin (a node:http server on its own port) loads
+ * COORDINATOR/widget.js with a real account's key; <dolphin-chat> streams a reply from a real contributor tab, equal
+ * to the Node reference at the seed the coordinator used, and window.Dolphin.stream streams without the UI. The
+ * page's aggressive CSS does not reach the widget and the widget's CSS does not reach the page (computed styles
+ * with and without the other's CSS are equal).
+ */
+import { test, expect, type Page } from '@playwright/test';
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { newAccount } from '../support/account.ts';
+import { openContributorTab, type ContributorTab } from '../support/contributor-tab.ts';
+import { loadNodeModel } from '../support/node-model.ts';
+import { savePageShot } from '../support/page-shot.ts';
+import { runChatTask, type LoadedModel } from '../../worker/runtime.ts';
+import type { PlainMessage } from '../../src/protocol/api.ts';
+
+const MODEL = 'dolphin-tiny';
+/** What <dolphin-chat> asks for per reply (its default max-tokens) at the API's default sampling. */
+const WIDGET_PARAMS = { maxTokens: 128, temperature: 1, topP: 1 };
+
+let coordinator: string;
+let apiKey: string;
+let tab: ContributorTab;
+let reference: LoadedModel;
+let host: Server;
+let hostOrigin: string;
+
+/**
+ * The host site's CSS, aimed at the elements and the class names the widget uses, with !important and on
+ * inherited properties (which pass into a shadow root through the element unless the widget stops them).
+ */
+const HOST_CSS = `
+  body { font-family: serif; color: rgb(200, 0, 0); letter-spacing: 3px; text-transform: uppercase; line-height: 3; }
+  body * { text-shadow: 0 0 2px blue; word-spacing: 9px; }
+  button, p, li, textarea, ol, form, section { color: red !important; font-family: serif !important; background: yellow !important; border: 5px dashed green !important; }
+  .frame, .title, .transcript, .turn, .who, .send, .stop, .muted, .actions { display: inline !important; padding: 33px !important; margin: 33px !important; font-size: 33px !important; }
+`;
+
+/** The host page: its own elements (named like the widget's), with or without its CSS and the widget script. */
+function hostPage(options: { css: boolean; widget: boolean }): string {
+  return `<!doctype html><html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1"><title>A site that embeds Dolphin</title>
+${options.css ? `<style>${HOST_CSS}</style>` : ''}</head><body>
+<h1>Someone else's site</h1>
+<p class="who" id="host-p">A paragraph of the site's own.</p>
+<button class="send" id="host-button">The site's button</button>
+<ol class="transcript" id="host-list"><li class="turn user" id="host-li">The site's list item</li></ol>
+${options.widget ? `<script src="${coordinator}/widget.js" data-api-key="${apiKey}" data-model="${MODEL}"></script>` : ''}
+<footer id="host-footer">The site's footer</footer>
+</body></html>`;
+}
+
+test.describe.configure({ mode: 'serial' });
+
+test.beforeAll(async ({ browser }, info) => {
+  coordinator = info.project.use.baseURL as string;
+  apiKey = (await newAccount(coordinator, 'widget-site')).apiKey;
+  reference = await loadNodeModel(MODEL);
+  tab = await openContributorTab(browser, 'wasm');
+  host = createServer((request, response) => {
+    const url = new URL(request.url ?? '/', 'http://host');
+    if (url.pathname !== '/') return void response.writeHead(404).end('not found');
+    response.writeHead(200, { 'Content-Type': 'text/html; charset=utf-8' }).end(hostPage({ css: url.searchParams.get('css') === '1', widget: url.searchParams.get('widget') === '1' }));
+  });
+  await new Promise<void>((resolve) => host.listen(0, '127.0.0.1', resolve));
+  hostOrigin = `http://127.0.0.1:${(host.address() as AddressInfo).port}`;
+  expect(hostOrigin).not.toBe(new URL(coordinator).origin);
+});
+
+test.afterAll(async () => {
+  await new Promise<void>((resolve) => (host ? host.close(() => resolve()) : resolve()));
+  await tab?.close();
+  await reference?.engine.dispose();
+});
+
+const jobsServed = async () => Number(/^(\d+) jobs/.exec(await tab.page.getByTestId('served').innerText())?.[1] ?? NaN);
+
+async function referenceText(messages: PlainMessage[], params: { maxTokens: number; temperature: number; topP: number; seed: number }): Promise<string> {
+  return (await runChatTask(reference, { messages, params: { ...params, topK: 0, stop: [], topLogprobs: 0 } }, () => {})).text;
+}
+
+async function openHost(page: Page, options: { css: boolean; widget: boolean }): Promise<void> {
+  const errors: string[] = [];
+  page.on('pageerror', (e) => errors.push(e.message));
+  await page.goto(`${hostOrigin}/?css=${options.css ? 1 : 0}&widget=${options.widget ? 1 : 0}`);
+  if (options.widget) await expect(page.locator('dolphin-chat').getByRole('button', { name: 'Send' })).toBeVisible();
+  expect(errors).toEqual([]);
+}
+
+const PROPS = ['color', 'background-color', 'font-family', 'font-size', 'display', 'padding-top', 'margin-top', 'border-top-style', 'border-top-width', 'letter-spacing', 'word-spacing', 'text-transform', 'text-shadow', 'line-height'] as const;
+
+/** Computed styles of the elements `selectors` pick, inside <dolphin-chat>'s shadow root or in the page itself. */
+async function stylesOf(page: Page, where: 'widget' | 'page', selectors: string[]): Promise<Record<string, Record<string, string>>> {
+  return page.evaluate(
+    ({ where, selectors, props }) => {
+      const root: ParentNode | null | undefined = where === 'widget' ? document.querySelector('dolphin-chat')?.shadowRoot : document;
+      if (!root) throw new Error('no shadow root on <dolphin-chat>');
+      return Object.fromEntries(
+        selectors.map((s) => {
+          const element = root.querySelector(s);
+          if (!element) throw new Error(`no ${s} in the ${where}`);
+          const style = getComputedStyle(element);
+          return [s, Object.fromEntries(props.map((p) => [p, style.getPropertyValue(p)]))];
+        }),
+      );
+    },
+    { where, selectors, props: [...PROPS] },
+  );
+}
+
+const WIDGET_PARTS = ['.frame', '.title', '.transcript', '.turn.user', '.turn.assistant', '.who', '.turn.assistant p', 'textarea', 'button.send', 'button.stop'];
+const HOST_PARTS = ['body', 'h1', '#host-p', '#host-button', '#host-list', '#host-li', '#host-footer'];
+
+/** Sends `text` from the widget's form by keyboard and waits for the finished reply: its text and seed. */
+async function askWidget(page: Page, text: string): Promise<{ reply: string; seed: number }> {
+  const widget = page.locator('dolphin-chat');
+  const message = widget.getByLabel('Message');
+  await message.focus();
+  await page.keyboard.type(text);
+  await page.keyboard.press('Enter');
+  await expect(message).toHaveValue('');
+  const reply = widget.locator('li.turn.assistant').last();
+  await expect(reply).toHaveAttribute('data-done', '');
+  await expect(reply.getByRole('alert')).toHaveCount(0);
+  // textContent, not innerText: the reply's exact characters (random-weight models write any whitespace).
+  return { reply: (await reply.locator('p').textContent()) ?? '', seed: Number(await reply.getAttribute('data-seed')) };
+}
+
+test('the widget on a page of another origin streams a reply from a contributor tab, equal to the reference at its seed', async ({ page }, info) => {
+  const before = await jobsServed();
+  const widgetJs = page.waitForResponse(`${coordinator}/widget.js`);
+  await openHost(page, { css: true, widget: true });
+  const served = await widgetJs;
+  expect(served.headers()['cross-origin-resource-policy']).toBe('cross-origin');
+  // Mounted right after its script tag, before the page's own footer.
+  expect(await page.evaluate(() => document.querySelector('script[src$="/widget.js"]')?.nextElementSibling?.tagName)).toBe('DOLPHIN-CHAT');
+
+  const question = 'Hello from another origin';
+  const { reply, seed } = await askWidget(page, question);
+  expect(Number.isSafeInteger(seed)).toBe(true);
+  expect(reply.length).toBeGreaterThan(0);
+  expect(reply).toBe(await referenceText([{ role: 'user', content: question }], { ...WIDGET_PARAMS, seed }));
+  expect(await jobsServed()).toBeGreaterThan(before);
+
+  // A second message sends the first exchange as history.
+  const second = await askWidget(page, 'And again');
+  expect(second.reply).toBe(await referenceText([{ role: 'user', content: question }, { role: 'assistant', content: reply }, { role: 'user', content: 'And again' }], { ...WIDGET_PARAMS, seed: second.seed }));
+  await savePageShot(page, info, 'widget-on-another-origin');
+});
+
+test("the page's CSS does not reach into the widget, nor the widget's CSS out into the page", async ({ browser }, info) => {
+  const open = async (options: { css: boolean; widget: boolean }) => {
+    const page = await browser.newPage();
+    await openHost(page, options);
+    if (options.widget) await askWidget(page, 'Hi');
+    return page;
+  };
+  const plain = await open({ css: false, widget: true });
+  const styled = await open({ css: true, widget: true });
+  const plainNoWidget = await open({ css: false, widget: false });
+  const styledNoWidget = await open({ css: true, widget: false });
+
+  // In: the widget looks the same on a page with and without the host's CSS, and its own styles are applied.
+  const widgetPlain = await stylesOf(plain, 'widget', WIDGET_PARTS);
+  expect(await stylesOf(styled, 'widget', WIDGET_PARTS)).toEqual(widgetPlain);
+  expect(widgetPlain['button.send']?.['background-color']).toBe('rgb(10, 108, 189)');
+  expect(widgetPlain['.frame']?.['font-family']).toMatch(/system-ui/);
+  // The host's CSS does apply to the host's own elements of the same names (the comparison above can fail).
+  expect((await stylesOf(styled, 'page', ['#host-button']))['#host-button']?.['background-color']).toBe('rgb(255, 255, 0)');
+
+  // Out: the page's elements look the same with and without the widget, with and without the page's CSS.
+  expect(await stylesOf(plain, 'page', HOST_PARTS)).toEqual(await stylesOf(plainNoWidget, 'page', HOST_PARTS));
+  expect(await stylesOf(styled, 'page', HOST_PARTS)).toEqual(await stylesOf(styledNoWidget, 'page', HOST_PARTS));
+  for (const page of [plain, styled]) expect(await page.evaluate(() => document.querySelectorAll('style, link[rel="stylesheet"]').length)).toBe(page === styled ? 1 : 0);
+  await savePageShot(styled, info, 'widget-on-an-aggressive-page');
+  await Promise.all([plain, styled, plainNoWidget, styledNoWidget].map((p) => p.close()));
+});
+
+test('window.Dolphin.stream streams deltas without the UI; bad input and an unknown model get clear errors', async ({ page }) => {
+  await openHost(page, { css: false, widget: true });
+  const messages: PlainMessage[] = [{ role: 'system', content: 'Be brief.' }, { role: 'user', content: 'Stream me something' }];
+  const before = await jobsServed();
+  const { deltas, result } = await page.evaluate(async (messages) => {
+    const deltas: string[] = [];
+    const result = await window.Dolphin!.stream({ messages, max_tokens: 24, temperature: 0.8, seed: 4242 }, (d) => deltas.push(d));
+    return { deltas, result };
+  }, messages);
+  expect(deltas.length).toBeGreaterThan(1);
+  expect(deltas.join('')).toBe(result.text);
+  expect(result).toMatchObject({ model: MODEL, seed: 4242, backend: 'wasm' });
+  expect(result.text).toBe(await referenceText(messages, { maxTokens: 24, temperature: 0.8, topP: 1, seed: 4242 }));
+  expect(await jobsServed()).toBeGreaterThan(before);
+
+  const complete = await page.evaluate((messages) => window.Dolphin!.complete({ messages, max_tokens: 24, temperature: 0.8, seed: 4242 }), messages);
+  expect(complete.text).toBe(result.text);
+
+  const errors = await page.evaluate(async () => {
+    const caught = async (work: () => Promise<unknown>) => {
+      try {
+        await work();
+        return null;
+      } catch (e) {
+        const error = e as Error & { status?: number; code?: string };
+        return { name: error.name, message: error.message, status: error.status ?? null, code: error.code ?? null, isDolphinError: e instanceof window.Dolphin!.Error };
+      }
+    };
+    const Dolphin = window.Dolphin!;
+    return {
+      empty: await caught(() => Dolphin.stream({ messages: [] }, () => {})),
+      noDelta: await caught(() => (Dolphin.stream as (i: unknown) => Promise<unknown>)({ messages: [{ role: 'user', content: 'x' }] })),
+      unknownModel: await caught(() => Dolphin.complete({ messages: [{ role: 'user', content: 'x' }], model: 'no-such-model' })),
+    };
+  });
+  expect(errors.empty).toEqual({ name: 'TypeError', message: 'Dolphin: messages must be a non-empty array of { role, content }', status: null, code: null, isDolphinError: false });
+  expect(errors.noDelta).toMatchObject({ name: 'TypeError', message: expect.stringMatching(/needs onDelta/) });
+  expect(errors.unknownModel).toMatchObject({ name: 'ChatStreamError', status: 404, code: 'model_not_found', isDolphinError: true });
+});
