@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { DEMO_API_KEY } from '../protocol/demo-key.ts';
-import { apiBaseOf, widgetConfig } from './config.ts';
+import { apiBaseOf, lendFrameUrl, widgetConfig } from './config.ts';
 
 describe('widgetConfig', () => {
   it('takes the API from the folder the script came from, and the key, model and target from its data attributes', () => {
@@ -25,5 +25,11 @@ describe('widgetConfig', () => {
   it('rejects a base that is not an absolute http(s) URL, naming where it came from', () => {
     expect(() => widgetConfig({ src: 'http://a.example/widget.js', dataset: { apiBase: 'ftp://x' } }, '')).toThrow(/data-api-base "ftp:\/\/x" is not an http\(s\) URL/);
     expect(() => apiBaseOf('/relative', 'api-base')).toThrow(/api-base "\/relative" is not an absolute URL/);
+  });
+});
+
+describe('lendFrameUrl', () => {
+  it("is the coordinator's contribute page, autostarted in embedded mode with the site's model", () => {
+    expect(lendFrameUrl('https://host.example/dolphin', 'dolphin small&x')).toBe('https://host.example/dolphin/?autostart=1&embed=1&model=dolphin+small%26x');
   });
 });

@@ -49,3 +49,11 @@ export function widgetConfig(script: ScriptTag | null, fallbackBase: string): Wi
     mount: script !== null && data.mount !== 'false',
   };
 }
+
+/**
+ * The coordinator's contribute page as the widget's "lend my GPU" frame loads it: started at once (the visitor
+ * agreed in the widget), serving the site's model; `embed=1` asks for the page's compact embedded view.
+ */
+export function lendFrameUrl(apiBase: string, model: string): string {
+  return `${apiBase}/?${new URLSearchParams({ autostart: '1', embed: '1', model }).toString()}`;
+}

@@ -3,9 +3,10 @@
  * COORDINATOR/widget.js with a real account's key; <dolphin-chat> streams a reply from a real contributor tab, equal
  * to the Node reference at the seed the coordinator used, and window.Dolphin.stream streams without the UI. The
  * page's aggressive CSS does not reach the widget and the widget's CSS does not reach the page (computed styles
- * with and without the other's CSS are equal).
+ * with and without the other's CSS are equal). Ticking "Lend my GPU" makes the visitor's tab a contributor that
+ * serves, until it is unticked.
  */
-import { test, expect, type Page } from '@playwright/test';
+import { test, expect, type APIRequestContext, type Page } from '@playwright/test';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { newAccount } from '../support/account.ts';
@@ -214,4 +215,56 @@ test('window.Dolphin.stream streams deltas without the UI; bad input and an unkn
   expect(errors.empty).toEqual({ name: 'TypeError', message: 'Dolphin: messages must be a non-empty array of { role, content }', status: null, code: null, isDolphinError: false });
   expect(errors.noDelta).toMatchObject({ name: 'TypeError', message: expect.stringMatching(/needs onDelta/) });
   expect(errors.unknownModel).toMatchObject({ name: 'ChatStreamError', status: 404, code: 'model_not_found', isDolphinError: true });
+});
+
+type Limits = { paused: boolean; models: string[] | null; share: number };
+type NetworkTab = { id: string; contributorId: string | null; models: string[]; contributorLimits: Limits };
+const networkTabs = async (request: APIRequestContext) => ((await (await request.get('/api/network')).json()) as { tabs: NetworkTab[] }).tabs;
+
+/** Pauses or resumes the test's own contributor tab, as its page would, and waits until the coordinator shows it. */
+async function setPaused(request: APIRequestContext, paused: boolean): Promise<void> {
+  const limits: Limits = { paused, models: null, share: 1 };
+  const id = /as (tab-\d+)/.exec(await tab.page.getByTestId('status').innerText())?.[1];
+  await tab.page.evaluate((l) => (window as unknown as { dolphin: { link(): { setLimits(l: Limits): void } } }).dolphin.link().setLimits(l), limits);
+  await expect.poll(async () => (await networkTabs(request)).find((t) => t.id === id)?.contributorLimits).toEqual(limits);
+}
+
+test('"Lend my GPU", off until the visitor ticks it, makes their tab a contributor that serves; unticking stops it', async ({ page, request }, info) => {
+  await page.setViewportSize({ width: 390, height: 844 });
+  await openHost(page, { css: false, widget: true });
+  const widget = page.locator('dolphin-chat');
+  const lend = widget.getByRole('checkbox', { name: 'Lend my GPU while this page is open' });
+  await expect(lend).not.toBeChecked();
+  await expect(widget.locator('iframe')).toHaveCount(0);
+  const before = new Set((await networkTabs(request)).map((t) => t.id));
+
+  await lend.focus();
+  await page.keyboard.press('Space');
+  await expect(lend).toBeChecked();
+  await expect(widget.getByRole('status')).toHaveText(/Lending/);
+  let lent: NetworkTab | undefined;
+  await expect
+    .poll(async () => {
+      lent = (await networkTabs(request)).find((t) => !before.has(t.id) && t.models.includes(MODEL));
+      return lent?.id;
+    }, { timeout: 120_000 })
+    .toBeTruthy();
+  // On a phone-sized screen the widget, its consent text included, fits the width.
+  expect(await page.evaluate(() => document.documentElement.scrollWidth)).toBeLessThanOrEqual(390);
+  await savePageShot(page, info, 'widget-lending');
+
+  // With the test's own tab paused, the visitor's tab is the only one that may serve: it does.
+  await setPaused(request, true);
+  try {
+    const response = await request.post('/v1/chat/completions', { headers: { Authorization: `Bearer ${apiKey}` }, data: { model: MODEL, messages: [{ role: 'user', content: 'Served by a visitor?' }], max_tokens: 4 } });
+    expect(response.status()).toBe(200);
+    expect(response.headers()['x-dolphin-tab']).toBe(lent?.id);
+  } finally {
+    await setPaused(request, false);
+  }
+
+  await lend.press('Space');
+  await expect(lend).not.toBeChecked();
+  await expect(widget.locator('iframe')).toHaveCount(0);
+  await expect.poll(async () => (await networkTabs(request)).some((t) => t.id === lent?.id)).toBe(false);
 });
