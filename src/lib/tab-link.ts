@@ -68,6 +68,8 @@ export class TabLink {
   /** Jobs handed to the worker and not yet ended. */
   private readonly running = new Set<string>();
   private tabId: string | null = null;
+  /** Whether the coordinator accepted this session's hello: a status before it would be out of order. */
+  private accepted = false;
   private rtc: DataChannelLink | null = null;
   private listener: WebRtcListener | null = null;
   /** Jobs cancelled before their task arrived (the cancel came on the faster link): not to be started. */
@@ -112,6 +114,7 @@ export class TabLink {
    * which models are cached here and how fast the calibration ran.
    */
   private readonly reportStatus = () => {
+    if (!this.accepted) return;
     const hidden = document.visibilityState === 'hidden';
     const { calibration, cachedModels } = this.options;
     const limits = this.limits;
@@ -167,6 +170,7 @@ export class TabLink {
       this.socket = null;
       this.dropWebRtc();
       this.cancelRunning();
+      this.accepted = false;
       events.onStatus('disconnected', null);
       if (this.stopped) return;
       this.retryTimer = setTimeout(() => this.connect(), this.retryMs);
@@ -183,6 +187,7 @@ export class TabLink {
     switch (message.type) {
         case 'welcome':
           this.tabId = message.tabId;
+          this.accepted = false;
           // A new session: the jobs of the last one ended with it (the coordinator failed them over or failed them).
           // Their work stops, and their outboxes go, so a continuation of one of them sent here runs as a new task.
           this.cancelRunning();
@@ -194,6 +199,7 @@ export class TabLink {
             (error: unknown) => events.onLog(`could not sign the session challenge: ${String(error)}`),
           );
         case 'accepted':
+          this.accepted = true;
           events.onStatus('connected', this.tabId);
           this.reportStatus();
           if (message.webrtc && this.options.webrtc !== false && !this.listener) this.listenForWebRtc(message.webrtc);

@@ -512,8 +512,9 @@ test('a tab whose contributor lists a model it has not loaded loads it for a job
     // No tab serves dolphin-small until the contributor lists it.
     const refused = await request.post('/v1/chat/completions', { headers: { authorization: `Bearer ${client.apiKey}` }, data: { model: 'dolphin-small', messages: [{ role: 'user', content: 'hi' }] } });
     expect(refused.status()).toBe(503);
-    await lender.page.evaluate(() => (window as unknown as { dolphin: { link(): { setLimits(l: unknown): void } } }).dolphin.link().setLimits({ paused: false, models: ['dolphin-tiny', 'dolphin-small'], share: 1 }));
-    await expect.poll(async () => (await shown())?.models).toEqual(['dolphin-tiny']);
+    // Sent once the tab has read its cache (async): wait until the coordinator has them before asking.
+    await setLimits(request, lender, { paused: false, models: ['dolphin-tiny', 'dolphin-small'], share: 1 });
+    expect((await shown())?.models).toEqual(['dolphin-tiny']);
 
     // Two requests at once: both go to the only tab that may serve the model, the second queued behind the first.
     const cases = [0, 1].map((i) => ({ messages: [{ role: 'user' as const, content: `On demand, ${i}` }], maxTokens: 12, temperature: 0.7, topP: 1, seed: 40 + i }));

@@ -262,6 +262,8 @@ test('"Lend my GPU", off until the visitor ticks it, makes their tab a contribut
   } finally {
     await setPaused(request, false);
   }
+  // The frame tells the widget how it does (postMessage, from that frame only): serving, as that tab, one job.
+  await expect(widget.getByRole('status')).toHaveText(new RegExp(`^Lending: serving on the (GPU|CPU) as ${lent?.id}, 1 job served\\.$`));
 
   await lend.press('Space');
   await expect(lend).not.toBeChecked();
