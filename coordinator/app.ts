@@ -44,6 +44,7 @@ import { RateLimitedError } from './api/errors.ts';
 import type { RateLimiter } from './api/rate-limit.ts';
 import { amount } from './api/views.ts';
 import type { PlainMessage } from '../src/protocol/api.ts';
+import { APP_PAGES } from '../src/protocol/pages.ts';
 
 export interface AppDeps {
   catalogue: ModelCatalogue;
@@ -94,7 +95,7 @@ export interface EconomyDeps {
 const MAX_REQUEST_BYTES = 4 * 1024 * 1024;
 /** Account and stake requests are a few fields: nothing under /api needs more. */
 const MAX_API_BODY_BYTES = 16 * 1024;
-const SPA_ROUTES = ['/', '/chat', '/network', '/developers'];
+const SPA_ROUTES = APP_PAGES;
 /** The embeddable chat widget (src/widget/), built into the web app's folder. */
 const WIDGET_PATH = '/widget.js';
 

@@ -76,10 +76,12 @@ for (const model of catalogue.list()) {
     (error: unknown) => log(`${model.id}: no tokenizer (${error instanceof Error ? error.message : String(error)}); its streamed text goes unchecked`),
   );
 }
-// The network page's feed: the board tells the history of every job's end; the feed samples on its own timer.
+// The network page's feed: the board tells the history of tokens as they stream and of every job's end; the feed
+// samples on its own timer.
 const sampleMs = numberSetting(env, 'NETWORK_SAMPLE_MS', 2000, { min: 100, max: 60_000, integer: true });
 const historyMs = numberSetting(env, 'NETWORK_HISTORY_MS', 600_000, { min: sampleMs, max: 24 * 3600_000, integer: true });
-const networkHistory = new NetworkHistory({ capacity: Math.ceil(historyMs / sampleMs), startedAt: Date.now() });
+// At most 3,600 samples: every live connection starts with all of them.
+const networkHistory = new NetworkHistory({ capacity: Math.min(3600, Math.ceil(historyMs / sampleMs)), startedAt: Date.now() });
 let board: JobBoard | undefined;
 const wiring = await createEconomy({
   store,
@@ -127,10 +129,9 @@ board = new JobBoard({
     const pieces = pieceBooks.get(task.model);
     return pieces ? streamCheck(pieces, task) : null;
   },
+  onTokens: (count) => networkHistory.tokensStreamed(count),
   onFinished: (job) => {
-    // A client that hung up is no failure of the network.
-    if (job.event.type === 'done') networkHistory.jobEnded('done', job.event.completionTokens);
-    else if (job.event.code !== 'client_closed_request') networkHistory.jobEnded('failed', 0);
+    networkHistory.jobEnded(job.event);
     wiring.board.onFinished?.(job);
   },
   onCompleted: (job) => desk.jobCompleted(job),

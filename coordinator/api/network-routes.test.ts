@@ -72,7 +72,8 @@ describe('network API', () => {
     registry.add(new RecordingLink()); // not ready: not counted, not listed
     book.opened({ jobId: 'j1', model: 'dolphin-tiny', contributorId: 'alice', transcriptSha256: 'ab' });
     book.decided('j1', 'passed');
-    history.jobEnded('done', 12);
+    history.tokensStreamed(12);
+    history.jobEnded({ type: 'done' });
     tick(2000);
     const body = networkHistoryEventSchema.parse(await (await app.request('/api/network/history')).json());
     expect(body.intervalMs).toBe(1000);
@@ -117,12 +118,12 @@ describe('network API', () => {
     const history = networkHistoryEventSchema.parse(first.data);
     expect(history.samples).toEqual([]);
     const ticks: Array<number | undefined> = [];
-    for (let i = 0; i < 50; i++) {
+    for (let i = 0; i < 10; i++) {
       tick();
       ticks.push(at());
     }
     await settle();
-    // Of the 50 samples only the first few (up to MAX_UNREAD events in flight) waited for the client; after it read
+    // Of the 10 samples only the first few (up to MAX_UNREAD events in flight) waited for the client; after it read
     // them, the next sample reaches it.
     tick();
     const latest = at();
@@ -134,6 +135,34 @@ describe('network API', () => {
     expect(received.slice(0, -1)).toEqual(ticks.slice(0, received.length - 1));
     expect(feed.subscribers).toBe(1);
     await events.cancel();
+  });
+
+  it('cuts off a client that reads nothing for many samples, and frees its place', async () => {
+    const { app, feed, tick } = setup({ maxStreamsPerAddress: 1 });
+    const stalled = await app.request('/api/network/live');
+    expect(stalled.status).toBe(200);
+    await settle();
+    expect(feed.subscribers).toBe(1);
+    for (let i = 0; i < 30; i++) tick();
+    await settle();
+    expect(feed.subscribers).toBe(0);
+    const again = await app.request('/api/network/live');
+    expect(again.status).toBe(200);
+    await again.body?.cancel();
+  });
+
+  it('answers HEAD without opening a stream or taking a place', async () => {
+    const { app, feed } = setup({ maxStreamsPerAddress: 1 });
+    for (let i = 0; i < 3; i++) {
+      const head = await app.request('/api/network/live', { method: 'HEAD' });
+      expect(head.status).toBe(200);
+      expect(head.headers.get('content-type')).toBe('text/event-stream');
+    }
+    await settle();
+    expect(feed.subscribers).toBe(0);
+    const get = await app.request('/api/network/live');
+    expect(get.status).toBe(200);
+    await get.body?.cancel();
   });
 
   it('caps live streams per client address (429 with Retry-After) and in all (503); a closed stream frees its place', async () => {

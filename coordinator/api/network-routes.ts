@@ -5,7 +5,8 @@
  *   GET /network/history   the `history` event's body as JSON
  *   GET /contributors      ?order=reputation (the only order) &limit=1..100 (10): the top contributors
  * A client that hangs up is unsubscribed at once; a client that reads slower than the samples come misses samples
- * rather than queueing them here (at most MAX_UNREAD events wait for it). Live streams are capped in all and per client address.
+ * rather than queueing them here (at most MAX_UNREAD events wait for it), and one that reads nothing for MAX_SKIPPED
+ * samples is cut off. Live streams are capped in all and per client address; HEAD opens none.
  */
 import type { Context } from 'hono';
 import { Hono } from 'hono';
@@ -29,16 +30,27 @@ const RECONNECT_MS = 2000;
 const ORDERS = ['reputation'] as const;
 /** Events written and not yet read by a live client, beyond which its samples are skipped. */
 const MAX_UNREAD = 3;
+/** Samples skipped in a row after which a client that stopped reading is disconnected (its EventSource reconnects). */
+const MAX_SKIPPED = 15;
 
 export function networkRoutes(deps: NetworkRoutesDeps): Hono {
   const routes = new Hono();
   const { feed } = deps;
   const open = new Map<string, number>();
   let total = 0;
+  // Each event is serialized once, however many streams send it.
+  const serialized = new WeakMap<object, string>();
+  const json = (data: object) => {
+    let text = serialized.get(data);
+    if (text === undefined) serialized.set(data, (text = JSON.stringify(data)));
+    return text;
+  };
 
   routes.get('/network/history', (c) => c.json(feed.snapshot()));
 
   routes.get('/network/live', (c) => {
+    // Hono answers HEAD with this handler and drops the body unread: no stream, or it would hold its place forever.
+    if (c.req.method === 'HEAD') return c.body(null, 200, { 'Content-Type': 'text/event-stream' });
     const address = deps.clientAddress(c);
     if (total >= (deps.maxStreams ?? 1000)) throw new ApiError(503, 'service_unavailable_error', 'Too many live network streams are open. Try again shortly.', 'too_many_streams');
     if ((open.get(address) ?? 0) >= (deps.maxStreamsPerAddress ?? 8)) throw rateLimited('Too many live network streams are open from your address; close one first.', 10_000, 'too_many_streams');
@@ -62,15 +74,22 @@ export function networkRoutes(deps: NetworkRoutesDeps): Hono {
       // Writes wait for the client to read. Past a few unread events, later samples are skipped: a stalled client
       // costs this little, and one that catches up sees the next sample.
       let unread = 0;
-      const write = (event: string, data: unknown, retry?: number) => {
+      let skipped = 0;
+      const write = (event: string, data: object, retry?: number) => {
         unread++;
-        return stream.writeSSE({ event, data: JSON.stringify(data), ...(retry ? { retry } : {}) }).finally(() => unread--);
+        return stream.writeSSE({ event, data: json(data), ...(retry ? { retry } : {}) }).finally(() => unread--);
       };
       const unsubscribe = feed.subscribe((event) => {
-        if (unread < MAX_UNREAD && !stream.aborted && !stream.closed) void write('sample', event);
+        if (stream.aborted || stream.closed) return;
+        if (unread < MAX_UNREAD) {
+          skipped = 0;
+          return void write('sample', event);
+        }
+        // A client that stopped reading (a stalled or half-open connection) is cut off and gives its place back.
+        if (++skipped >= MAX_SKIPPED) stream.abort();
       });
       try {
-        await write('history', feed.snapshot(), RECONNECT_MS);
+        await Promise.race([write('history', feed.snapshot(), RECONNECT_MS), hungUp]);
         await hungUp;
       } finally {
         unsubscribe();

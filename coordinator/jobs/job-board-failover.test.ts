@@ -55,6 +55,7 @@ describe('failover', () => {
     const second = net.addTab();
     net.closeTab(first.tab);
     expect(second.link.ofType('task')).toEqual(first.link.ofType('task'));
+    expect(job.tab.id).toBe(second.tab.id);
     net.board.handle(second.tab, token(job.id, 0));
     net.board.handle(second.tab, done(job.id, 1));
     await drain(job);
@@ -195,6 +196,8 @@ describe('hedging', () => {
     const events = await drain(job);
     expect(events.flatMap((e) => (e.type === 'tokens' ? e.tokens.map((t) => t.text) : []))).toEqual(['h']);
     expect(finished).toEqual([expect.objectContaining({ tab: spare.tab })]);
+    // The job names the tab that answered (the API's x-dolphin-* headers read it after the first token).
+    expect(job.tab).toMatchObject({ id: spare.tab.id, contributorId: spare.tab.contributorId });
     expect(busyOf(slow, spare)).toEqual([0, 0]);
   });
 

@@ -196,6 +196,7 @@ export class JobBoard {
       job.firstTokenAt ??= this.now();
       this.touchQueue(tab);
       job.queue.push(event);
+      this.options.onTokens?.(event.tokens.length);
       return;
     }
     if (event.type === 'done') {
@@ -299,7 +300,11 @@ export class JobBoard {
     this.assign(job, tab);
     return {
       id: job.id,
-      tab: { id: tab.id, backend: tab.backend, contributorId: tab.contributorId, transport: tab.link.kind },
+      // The tab the job is on now: a hedge that wins or a failover before the first token moves it.
+      get tab() {
+        const { id, backend, contributorId, link } = job.tab;
+        return { id, backend, contributorId, transport: link.kind };
+      },
       events: job.queue,
       cancel: (reason, options) => {
         if (!this.jobs.has(job.id)) return;

@@ -32,8 +32,11 @@ export interface JobRequest {
 
 export interface Job {
   id: string;
-  /** The tab serving the job (its identity: null only before it proved one), and the link its task went out on. */
-  tab: Pick<Tab, 'id' | 'backend' | 'contributorId'> & { transport: Tab['link']['kind'] };
+  /**
+   * The tab serving the job now (its identity: null only before it proved one), and the link its task went out on.
+   * Read it after the first event to name the tab that produced it: a hedge that wins or a failover moves the job.
+   */
+  readonly tab: Pick<Tab, 'id' | 'backend' | 'contributorId'> & { transport: Tab['link']['kind'] };
   /** Ends after a `done` or `failed` event. */
   events: AsyncIterable<JobEvent>;
   /**
@@ -134,6 +137,8 @@ export interface JobBoardOptions {
    * Every job's end, once: its last event (a verified `done`, or `failed`), the tab that served it, how many tokens
    * it had streamed to the requester, and the prompt's token count as the coordinator counted it (billing).
    */
+  /** Tokens a tab streamed for a job, as they arrive (the network page's throughput). Synchronous; keep it O(1). */
+  onTokens?: (count: number) => void;
   onFinished?: (job: { id: string; tab: Tab; event: Extract<JobEvent, { type: 'done' | 'failed' }>; streamed: number; promptTokens: number | undefined }) => void;
   /**
    * Failover: how many times a job whose tab disconnected or went silent continues on another tab, from its next

@@ -36,18 +36,25 @@ export class NetworkHistory {
     this.lastAt = options.startedAt;
   }
 
-  /** A job ended: done with its completion tokens, or failed (its tokens are not counted). */
-  jobEnded(outcome: 'done' | 'failed', completionTokens: number): void {
-    if (outcome === 'failed') {
+  /** Tabs streamed `count` tokens (counted as they come, so a long job spreads over the samples it spans). */
+  tokensStreamed(count: number): void {
+    const tokens = Number.isFinite(count) && count > 0 ? Math.floor(count) : 0;
+    this.interval.tokens += tokens;
+    this.totals.tokens += tokens;
+  }
+
+  /**
+   * A job ended. Done counts as a job; a failure counts only when the network failed it: a client that hung up, or a
+   * choice cancelled because its request's other choice failed (that one is the failure), is no failure of the network.
+   */
+  jobEnded(event: { type: 'done' } | { type: 'failed'; code: string }): void {
+    if (event.type === 'done') {
+      this.interval.jobs++;
+      this.totals.jobs++;
+    } else if (event.code !== 'client_closed_request' && event.code !== 'cancelled') {
       this.interval.failed++;
       this.totals.failed++;
-      return;
     }
-    const tokens = Number.isFinite(completionTokens) && completionTokens > 0 ? Math.floor(completionTokens) : 0;
-    this.interval.jobs++;
-    this.interval.tokens += tokens;
-    this.totals.jobs++;
-    this.totals.tokens += tokens;
   }
 
   /**

@@ -8,7 +8,7 @@ import { z } from 'zod';
 
 const count = z.number().int().nonnegative();
 const rate = z.number().nonnegative();
-/** Counts by a name (a backend, a model). Names are data, so the record has no prototype worries on the page. */
+/** Counts by a name: a tab's backend, a model of the operator's catalogue (zod drops a `__proto__` key). */
 const counts = z.record(z.string(), count);
 
 /** The network at one moment. Rates are over the interval since the sample before it. */

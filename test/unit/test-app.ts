@@ -82,10 +82,14 @@ export function testApp(options: TestAppOptions) {
   const registry = new TabRegistry();
   const history = new NetworkHistory({ capacity: 100, startedAt: Date.now() });
   const onFinished: JobBoardOptions['onFinished'] = (job) => {
-    if (job.event.type === 'done') history.jobEnded('done', job.event.completionTokens);
+    history.jobEnded(job.event);
     options.board?.onFinished?.(job);
   };
-  const board = new JobBoard({ registry, ...options.board, onFinished, idleTimeoutMs: options.board?.idleTimeoutMs ?? 10_000 });
+  const onTokens: JobBoardOptions['onTokens'] = (count) => {
+    history.tokensStreamed(count);
+    options.board?.onTokens?.(count);
+  };
+  const board = new JobBoard({ registry, ...options.board, onFinished, onTokens, idleTimeoutMs: options.board?.idleTimeoutMs ?? 10_000 });
   const book = options.book ?? new AuditBook();
   const desk = new AuditDesk({ registry, book, policy: DEFAULT_AUDIT_POLICY, tolerances: { epsilon: 0, delta: 0, tau: 0 }, plantRate: 0, random: Math.random, verdictTimeoutMs: 1000, pendingTimeoutMs: 1000 });
   const signalling = { server: new SignallingServer({ ...SIGNALLING_DEFAULTS, key: 'test', now: Date.now, log: () => {} }), key: 'test' };
