@@ -10,17 +10,15 @@
  * Old precaches are removed once the new worker activates.
  */
 import { cleanupOutdatedCaches, createHandlerBoundToURL, precacheAndRoute } from 'workbox-precaching';
-import { NavigationRoute, registerRoute } from 'workbox-routing';
+import { registerRoute } from 'workbox-routing';
 import { clientsClaim } from 'workbox-core';
+import { isAppPage } from './protocol/pages.ts';
 
 declare const self: ServiceWorkerGlobalScope & { __WB_MANIFEST: Array<{ url: string; revision: string | null }> };
 
-/** The web app's pages (coordinator/app.ts serves index.html at each), with any query string. */
-const SHELL_PAGES = /^\/(chat|network|developers)?\/?(\?.*)?$/;
-
 precacheAndRoute(self.__WB_MANIFEST);
 cleanupOutdatedCaches();
-registerRoute(new NavigationRoute(createHandlerBoundToURL('index.html'), { allowlist: [SHELL_PAGES] }));
+registerRoute(({ request, url }) => request.mode === 'navigate' && isAppPage(url.pathname + url.search), createHandlerBoundToURL('index.html'));
 
 // The first install takes over open pages at once (there is no older version to wait for); later ones wait.
 clientsClaim();

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { auditLabel, auditSettled, auditViewOf, chargeOf, checkSettings, CHAT_LIMITS, decodeSpeed, formatDphn, shortId } from './answer-stats.ts';
+import { auditLabel, auditSettled, auditViewOf, chargeOf, checkSettings, CHAT_LIMITS, decodeSpeed, formatDphn } from './answer-stats.ts';
 import { costOf, formatDphn as coordinatorFormat } from '../../coordinator/ledger/pricing.ts';
 
 const price = (prompt: number, completion: number) => ({ prompt_per_1k: { micros: prompt, dphn: '' }, completion_per_1k: { micros: completion, dphn: '' } });
@@ -32,16 +32,22 @@ describe('checkSettings', () => {
 });
 
 describe('decodeSpeed', () => {
-  it('counts the tokens after the first over the time they took', () => {
-    expect(decodeSpeed(11, 1000, 1500)).toBe(20);
-    expect(decodeSpeed(2, 0, 250)).toBe(4);
+  it('counts the deliveries after the first over the time they took, one token each', () => {
+    expect(decodeSpeed(11, 11, 1000, 1500)).toBe(20);
+    expect(decodeSpeed(2, 2, 0, 250)).toBe(4);
   });
 
-  it('is unknown with fewer than two tokens or no time between them', () => {
-    expect(decodeSpeed(1, 0, 100)).toBeNull();
-    expect(decodeSpeed(0, null, null)).toBeNull();
-    expect(decodeSpeed(5, 100, 100)).toBeNull();
-    expect(decodeSpeed(5, null, 100)).toBeNull();
+  it('scales by the tokens a delivery carried when they came in batches', () => {
+    // 128 tokens in 81 chunks over 1 s: 80 chunks/s of 1.58 tokens each.
+    expect(decodeSpeed(128, 81, 0, 1000)).toBeCloseTo((80 * 128) / 81);
+  });
+
+  it('is unknown with fewer than two deliveries, fewer tokens than deliveries, or no time between them', () => {
+    expect(decodeSpeed(1, 1, 0, 100)).toBeNull();
+    expect(decodeSpeed(0, 0, null, null)).toBeNull();
+    expect(decodeSpeed(5, 5, 100, 100)).toBeNull();
+    expect(decodeSpeed(5, 5, null, 100)).toBeNull();
+    expect(decodeSpeed(1, 3, 0, 100)).toBeNull();
   });
 });
 
@@ -105,9 +111,3 @@ describe('auditViewOf', () => {
   });
 });
 
-describe('shortId', () => {
-  it('keeps short ids and cuts long ones', () => {
-    expect(shortId('tab-1')).toBe('tab-1');
-    expect(shortId('0123456789abcdef')).toBe('0123456789…');
-  });
-});

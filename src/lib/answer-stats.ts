@@ -2,6 +2,7 @@
  * What the chat page says about each answer (issue #7): the settings a visitor may send, the decode speed seen in
  * the page, what the answer cost in DPHN, and what the audit API says of its job. Pure.
  */
+import { MICROS_PER_DPHN } from './dphn-amount.ts';
 import type { PriceView } from '../protocol/accounts.ts';
 import type { Usage } from '../protocol/api.ts';
 import type { AuditStatus, JobAudit } from '../protocol/audits.ts';
@@ -15,8 +16,9 @@ export interface AnswerFacts {
   tab: string | null;
   contributor: string | null;
   seed: number | null;
-  /** Tokens received (for a network answer: chunks until its usage tells the tokens), and when (performance.now()) the first and the last came. */
+  /** Tokens received (for a network answer: chunks until its usage tells the tokens), in how many deliveries, and when (performance.now()) the first and the last came. */
   tokens: number;
+  deliveries: number;
   firstAt: number | null;
   lastAt: number | null;
   usage: Pick<Usage, 'prompt_tokens' | 'completion_tokens'> | null;
@@ -57,13 +59,14 @@ export function checkSettings(input: ChatSettingsInput): SettingsCheck {
 }
 
 /**
- * Tokens per second between the first and the last token the page received: the tokens after the first over the
- * time they took (the first token's wait is the queue and the prompt, not decoding). Null with fewer than two
- * tokens or no time between them.
+ * Tokens per second between the first and the last delivery the page received: the deliveries after the first over
+ * the time they took (the first one's wait is the queue and the prompt, not decoding), times the tokens a delivery
+ * carried on average (the tab batches tokens when they come fast, so a chunk may hold several). Null with fewer than
+ * two deliveries or no time between them.
  */
-export function decodeSpeed(tokens: number, firstAt: number | null, lastAt: number | null): number | null {
-  if (tokens < 2 || firstAt === null || lastAt === null || lastAt <= firstAt) return null;
-  return (tokens - 1) / ((lastAt - firstAt) / 1000);
+export function decodeSpeed(tokens: number, deliveries: number, firstAt: number | null, lastAt: number | null): number | null {
+  if (deliveries < 2 || tokens < deliveries || firstAt === null || lastAt === null || lastAt <= firstAt) return null;
+  return ((deliveries - 1) / ((lastAt - firstAt) / 1000)) * (tokens / deliveries);
 }
 
 /**
@@ -76,7 +79,6 @@ export function chargeOf(price: Pick<PriceView, 'prompt_per_1k' | 'completion_pe
   return Number((micros + 999n) / 1000n);
 }
 
-const MICROS_PER_DPHN = 1_000_000;
 
 /** µDPHN as DPHN with up to six decimals and no trailing zeros ("0.000123 DPHN"), as the API formats amounts. */
 export function formatDphn(micros: number): string {
@@ -129,4 +131,3 @@ export function auditLabel(view: AuditView): string {
 }
 
 /** The first characters of an id, enough to tell contributors apart on screen. */
-export const shortId = (id: string): string => (id.length > 10 ? `${id.slice(0, 10)}…` : id);

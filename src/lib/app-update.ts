@@ -1,23 +1,32 @@
 /**
  * Registers the app shell's service worker (src/sw.ts, built to /sw.js) through workbox-window, and tells the page
- * when a new version is installed and waiting. Applying it asks the waiting worker to take over and reloads once
- * it controls the page, so a contributor's tab never switches versions under a running job by itself.
+ * when a new version is ready: installed and waiting, or already taken over from another tab (which applied it
+ * there). Nothing reloads by itself: a contributor's tab keeps its running job until the person chooses to reload.
  */
 import { Workbox } from 'workbox-window';
 
 export interface AppUpdates {
-  /** Takes the waiting version and reloads the page once it is in control. */
+  /** Reloads into the new version: first lets a waiting one take over, when one waits. */
   apply(): void;
 }
 
-/** `onWaiting` runs when a new version waits to take over. Does nothing where service workers are unavailable. */
-export function registerAppShell(onWaiting: () => void): AppUpdates | null {
+/** `onReady` runs when a new version can be reloaded into. Does nothing where service workers are unavailable. */
+export function registerAppShell(onReady: () => void): AppUpdates | null {
   if (!('serviceWorker' in navigator)) return null;
   const wb = new Workbox('/sw.js');
-  wb.addEventListener('waiting', onWaiting);
-  void wb.register().catch((e: unknown) => console.warn(`the app shell will not work offline: ${e instanceof Error ? e.message : String(e)}`));
+  let registration: ServiceWorkerRegistration | undefined;
+  wb.addEventListener('waiting', onReady);
+  // Another tab applied the update: this page now runs under the new worker with the old code until it reloads.
+  wb.addEventListener('controlling', (event) => {
+    if (event.isExternal) onReady();
+  });
+  void wb.register().then(
+    (r) => (registration = r),
+    (e: unknown) => console.warn(`the app shell will not work offline: ${e instanceof Error ? e.message : String(e)}`),
+  );
   return {
     apply() {
+      if (!registration?.waiting) return location.reload();
       wb.addEventListener('controlling', () => location.reload());
       wb.messageSkipWaiting();
     },

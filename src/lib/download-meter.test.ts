@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { DownloadMeter, formatBytes, formatDuration } from './download-meter.ts';
+import { DownloadMeter } from './download-meter.ts';
 
 const progress = (loadedBytes: number, cachedBytes = 0, totalBytes = 10_000_000) => ({ modelId: 'm', loadedBytes, totalBytes, cachedBytes });
 
@@ -42,19 +42,5 @@ describe('DownloadMeter', () => {
     meter.update(progress(0), 0);
     expect(meter.update(progress(10_000_000), 500)).toMatchObject({ fraction: 1, secondsLeft: 0 });
     expect(new DownloadMeter().update(progress(0, 0, 0), 0).fraction).toBe(1);
-  });
-});
-
-describe('formatting', () => {
-  it('shows bytes in decimal units', () => {
-    expect(formatBytes(12)).toBe('12 B');
-    expect(formatBytes(820_000)).toBe('820 KB');
-    expect(formatBytes(1_530_000)).toBe('1.5 MB');
-    expect(formatBytes(2_500_000_000)).toBe('2.50 GB');
-  });
-  it('shows durations the way people say them', () => {
-    expect(formatDuration(14.4)).toBe('14 s');
-    expect(formatDuration(200)).toBe('3 min 20 s');
-    expect(formatDuration(7500)).toBe('2 h 5 min');
   });
 });

@@ -49,19 +49,3 @@ export class DownloadMeter {
     return this.#view;
   }
 }
-
-/** "1.5 MB", "820 KB", "12 B": decimal units, as browsers and disks show them. */
-export function formatBytes(n: number): string {
-  if (n >= 1e9) return `${(n / 1e9).toFixed(2)} GB`;
-  if (n >= 1e6) return `${(n / 1e6).toFixed(1)} MB`;
-  if (n >= 1e3) return `${(n / 1e3).toFixed(0)} KB`;
-  return `${Math.round(n)} B`;
-}
-
-/** "2 h 5 min", "3 min 20 s", "14 s". */
-export function formatDuration(seconds: number): string {
-  const s = Math.max(0, Math.round(seconds));
-  if (s >= 3600) return `${Math.floor(s / 3600)} h ${Math.floor((s % 3600) / 60)} min`;
-  if (s >= 60) return `${Math.floor(s / 60)} min ${s % 60} s`;
-  return `${s} s`;
-}

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import type { NetworkSample } from '../protocol/network.ts';
-import { MAX_SAMPLES, fromHistory, parseEvent, peakOf, seriesByName, seriesOf, shortId, withSample } from './network-live.ts';
+import { MAX_SAMPLES, fromHistory, parseEvent, peakOf, seriesByName, seriesOf, withSample } from './network-live.ts';
 
 const sample = (at: number, byModel: Record<string, number> = {}, tokensPerSecond = 0): NetworkSample => ({
   at,
@@ -46,11 +46,8 @@ describe('network-live', () => {
     expect(seriesOf(samples, [['tabs', (s) => s.tabs.total]])).toEqual([{ label: 'tabs', points: [[1, 1], [2, 3], [3, 0]] }]);
   });
 
-  it('finds the peak of a field and shortens ids', () => {
+  it('finds the peak of a field', () => {
     expect(peakOf([], (s) => s.throughput.tokensPerSecond)).toBe(0);
     expect(peakOf([sample(1, {}, 3), sample(2, {}, 12.5), sample(3, {}, 0)], (s) => s.throughput.tokensPerSecond)).toBe(12.5);
-    expect(shortId('0123456789abcdef')).toBe('01234567…');
-    expect(shortId('short')).toBe('short');
-    expect(shortId(null)).toBe('—');
   });
 });

@@ -66,5 +66,3 @@ export function peakOf(samples: readonly NetworkSample[], pick: (s: NetworkSampl
   return samples.reduce((max, s) => Math.max(max, pick(s)), 0);
 }
 
-/** A contributor id short enough for a table cell: its first 8 characters. */
-export const shortId = (id: string | null): string => (id === null ? '—' : id.length > 10 ? `${id.slice(0, 8)}…` : id);

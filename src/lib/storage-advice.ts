@@ -3,7 +3,7 @@
  * the browser promised not to evict it (`navigator.storage.persist()`). The pure part decides; `readStorage` asks
  * the browser.
  */
-import { formatBytes } from './download-meter.ts';
+import { formatBytes } from './format.ts';
 
 export interface StorageState {
   /** Bytes this origin uses and may use (`navigator.storage.estimate()`); null where the browser cannot say. */

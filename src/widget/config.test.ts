@@ -29,7 +29,7 @@ describe('widgetConfig', () => {
 });
 
 describe('lendFrameUrl', () => {
-  it("is the coordinator's contribute page, autostarted in embedded mode with the site's model", () => {
-    expect(lendFrameUrl('https://host.example/dolphin', 'dolphin small&x')).toBe('https://host.example/dolphin/?autostart=1&embed=1&model=dolphin+small%26x');
+  it("is the coordinator's contribute page in embedded mode with the site's model (the visitor starts it there)", () => {
+    expect(lendFrameUrl('https://host.example/dolphin', 'dolphin small&x')).toBe('https://host.example/dolphin/?embed=1&model=dolphin+small%26x');
   });
 });

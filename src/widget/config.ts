@@ -51,9 +51,9 @@ export function widgetConfig(script: ScriptTag | null, fallbackBase: string): Wi
 }
 
 /**
- * The coordinator's contribute page as the widget's "lend my GPU" frame loads it: started at once (the visitor
- * agreed in the widget), serving the site's model; `embed=1` asks for the page's compact embedded view.
+ * The coordinator's contribute page as the widget's "lend my GPU" frame loads it: its compact embedded view
+ * (`embed=1`), where the visitor agrees and starts it on the coordinator's own origin, serving the site's model.
  */
 export function lendFrameUrl(apiBase: string, model: string): string {
-  return `${apiBase}/?${new URLSearchParams({ autostart: '1', embed: '1', model }).toString()}`;
+  return `${apiBase}/?${new URLSearchParams({ embed: '1', model }).toString()}`;
 }

@@ -60,6 +60,8 @@ test.beforeAll(async ({ browser }, info) => {
   tab = await openContributorTab(browser, 'wasm');
   host = createServer((request, response) => {
     const url = new URL(request.url ?? '/', 'http://host');
+    // A site that frames the contribute page itself, hidden, asking it to start: it must not.
+    if (url.pathname === '/framed') return void response.writeHead(200, { 'Content-Type': 'text/html; charset=utf-8' }).end(`<!doctype html><title>Framing</title><iframe src="${coordinator}/?autostart=1&embed=1&model=${MODEL}" style="width:1px;height:1px;opacity:0"></iframe>`);
     if (url.pathname !== '/') return void response.writeHead(404).end('not found');
     response.writeHead(200, { 'Content-Type': 'text/html; charset=utf-8' }).end(hostPage({ css: url.searchParams.get('css') === '1', widget: url.searchParams.get('widget') === '1' }));
   });
@@ -229,6 +231,19 @@ async function setPaused(request: APIRequestContext, paused: boolean): Promise<v
   await expect.poll(async () => (await networkTabs(request)).find((t) => t.id === id)?.contributorLimits).toEqual(limits);
 }
 
+test('a site that frames the contribute page with autostart gets nothing started: the visitor must agree in the frame', async ({ page, request }) => {
+  const before = new Set((await networkTabs(request)).map((t) => t.id));
+  await page.goto(`${hostOrigin}/framed`);
+  const lending = page.locator('iframe').contentFrame().getByRole('region', { name: 'Lend this device to Dolphin' });
+  // Once the page could start (its device probe and identity are done; autostart would have run then), it still
+  // waits for the visitor, unagreed.
+  await expect(lending).toHaveAttribute('data-ready', 'true');
+  await expect(lending).toHaveAttribute('data-phase', 'idle');
+  await expect(lending.getByRole('checkbox', { name: 'I agree to run these jobs on this device' })).not.toBeChecked();
+  await expect(lending.getByRole('button', { name: 'Start lending' })).toBeDisabled();
+  expect((await networkTabs(request)).filter((t) => !before.has(t.id))).toEqual([]);
+});
+
 test('"Lend my GPU", off until the visitor ticks it, makes their tab a contributor that serves; unticking stops it', async ({ page, request }, info) => {
   await page.setViewportSize({ width: 390, height: 844 });
   await openHost(page, { css: false, widget: true });
@@ -241,6 +256,14 @@ test('"Lend my GPU", off until the visitor ticks it, makes their tab a contribut
   await lend.focus();
   await page.keyboard.press('Space');
   await expect(lend).toBeChecked();
+  await expect(widget.getByRole('status')).toHaveText(/agree and press Start lending/);
+  // The visitor agrees and starts on the coordinator's own page, in the frame: nothing ran before that.
+  const frame = widget.locator('iframe').contentFrame();
+  const start = frame.getByRole('button', { name: 'Start lending' });
+  await expect(start).toBeDisabled();
+  expect((await networkTabs(request)).filter((t) => !before.has(t.id))).toEqual([]);
+  await frame.getByRole('checkbox', { name: 'I agree to run these jobs on this device' }).check();
+  await start.click();
   await expect(widget.getByRole('status')).toHaveText(/Lending/);
   let lent: NetworkTab | undefined;
   await expect
