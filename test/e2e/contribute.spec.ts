@@ -22,6 +22,9 @@ test('a contributor starts from the page: the download reaches 100%, the tab ser
     await expect(page.getByTestId('download-text')).toContainText('downloaded when you start');
     await expect(page.getByTestId('storage')).toContainText('this site may use');
 
+    // Nothing is downloaded before the contributor agrees and starts.
+    await expect(page.getByRole('button', { name: 'Start contributing' })).toBeDisabled();
+    expect(modelFiles).toEqual([]);
     await page.getByRole('checkbox', { name: 'I agree to run these jobs on this device' }).check();
     await startFromPage(page);
     const bar = page.getByTestId('download-progress');
