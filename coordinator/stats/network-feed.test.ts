@@ -1,6 +1,6 @@
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { RecordingLink } from '../../test/unit/tab-peer.ts';
-import type { NetworkSampleEvent } from '../../src/protocol/network.ts';
+import { NETWORK_TABS_LISTED, type NetworkSampleEvent } from '../../src/protocol/network.ts';
 import { TabRegistry } from '../tabs/tab-registry.ts';
 import { AuditBook } from '../trust/audit-book.ts';
 import { NetworkFeed } from './network-feed.ts';
@@ -16,6 +16,20 @@ function feedOf(book = new AuditBook()) {
 afterEach(() => vi.useRealTimers());
 
 describe('NetworkFeed', () => {
+  it('lists the busiest ready tabs, a bounded number, and says how many are ready', () => {
+    const { feed, registry } = feedOf();
+    const count = NETWORK_TABS_LISTED + 10;
+    for (let i = 0; i < count; i++) Object.assign(registry.add(new RecordingLink()), { ready: true, runningJobs: i % 3, jobsServed: i });
+    registry.add(new RecordingLink()); // not ready: neither listed nor counted
+    const now = feed.now();
+    expect(now.tabsReady).toBe(count);
+    expect(now.tabs).toHaveLength(NETWORK_TABS_LISTED);
+    const order = now.tabs.map((t) => [t.runningJobs, t.jobsServed]);
+    expect(order).toEqual([...order].sort((x, y) => (y[0] as number) - (x[0] as number) || (y[1] as number) - (x[1] as number)));
+    const busiest = Math.max(...Array.from({ length: count }, (_, i) => i).filter((i) => i % 3 === 2));
+    expect(now.tabs[0]).toMatchObject({ runningJobs: 2, jobsServed: busiest });
+  });
+
   it('samples on its timer until stopped', () => {
     vi.useFakeTimers();
     const { feed } = feedOf();

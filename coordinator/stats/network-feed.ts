@@ -4,7 +4,7 @@
  * `/api/network/live` streams). What a tick costs: one pass over the ready tabs and the audit book's identities,
  * plus ranking the identities when anyone listens.
  */
-import type { NetworkHistoryEvent, NetworkNow, NetworkSampleEvent, NetworkTab } from '../../src/protocol/network.ts';
+import { NETWORK_TABS_LISTED, type NetworkHistoryEvent, type NetworkNow, type NetworkSampleEvent, type NetworkTab } from '../../src/protocol/network.ts';
 import type { AuditBook } from '../trust/audit-book.ts';
 import type { Tab, TabRegistry } from '../tabs/tab-registry.ts';
 import type { NetworkHistory } from './network-history.ts';
@@ -79,9 +79,11 @@ export class NetworkFeed {
     return { intervalMs: this.deps.intervalMs, samples: this.deps.history.samples(), now: this.now() };
   }
 
-  /** The ready tabs and the top contributors by reputation. */
+  /** The busiest ready tabs (jobs held, then jobs served), how many are ready, and the top contributors by reputation. */
   now(): NetworkNow {
-    return { tabs: this.deps.registry.ready().map(tabView), top: this.deps.book.ranked(this.deps.topLimit ?? 10) };
+    const ready = this.deps.registry.ready();
+    const busiest = ready.sort((a, b) => b.runningJobs - a.runningJobs || b.jobsServed - a.jobsServed || (a.id < b.id ? -1 : 1)).slice(0, NETWORK_TABS_LISTED);
+    return { tabs: busiest.map(tabView), tabsReady: ready.length, top: this.deps.book.ranked(this.deps.topLimit ?? 10) };
   }
 
   /** Calls `listener` with each sample from now on; returns the unsubscribe (idempotent). */

@@ -10,7 +10,7 @@ const sample = (at: number, byModel: Record<string, number> = {}, tokensPerSecon
   totals: { tokens: 0, jobs: 0, failed: 0 },
   audits: { passed: 0, convicted: 0 },
 });
-const now = { tabs: [], top: [] };
+const now = { tabs: [], tabsReady: 0, top: [] };
 
 describe('network-live', () => {
   it('parses the two events and refuses what is not JSON or not their shape', () => {
@@ -25,7 +25,7 @@ describe('network-live', () => {
 
   it('replaces the view with each history and appends newer samples only, keeping at most MAX_SAMPLES', () => {
     let view = fromHistory({ intervalMs: 2000, samples: [sample(1), sample(2)], now });
-    view = withSample(view, { sample: sample(3), now: { tabs: [], top: [{ contributorId: 'a', reputation: 0.5, audited: 1, passed: 0, convicted: 0 }] } });
+    view = withSample(view, { sample: sample(3), now: { tabs: [], tabsReady: 0, top: [{ contributorId: 'a', reputation: 0.5, audited: 1, passed: 0, convicted: 0 }] } });
     expect(view.samples.map((s) => s.at)).toEqual([1, 2, 3]);
     expect(view.now.top).toHaveLength(1);
     view = withSample(view, { sample: sample(3), now });

@@ -31,7 +31,7 @@ const sample = (at: number): NetworkSample => ({
   totals: { tokens: 0, jobs: 0, failed: 0 },
   audits: { passed: 0, convicted: 0 },
 });
-const now = { tabs: [], top: [] };
+const now = { tabs: [], tabsReady: 0, top: [] };
 
 function harness() {
   const sources: FakeSource[] = [];

@@ -62,7 +62,10 @@ export const contributorRankSchema = z.object({
 export type ContributorRank = z.infer<typeof contributorRankSchema>;
 
 /** What is true now, sent with every event (not kept in the history). */
-export const networkNowSchema = z.object({ tabs: z.array(networkTabSchema), top: z.array(contributorRankSchema) });
+/** `tabs`: the busiest of the ready tabs (at most NETWORK_TABS_LISTED), of `tabsReady` in all. */
+export const networkNowSchema = z.object({ tabs: z.array(networkTabSchema), tabsReady: count, top: z.array(contributorRankSchema) });
+/** The most tabs a `now` lists: every live page receives it each interval, so its size must not grow with the fleet. */
+export const NETWORK_TABS_LISTED = 50;
 export type NetworkNow = z.infer<typeof networkNowSchema>;
 
 /** `event: history`, first on every connection; also the body of GET /api/network/history. Samples oldest first. */

@@ -4,9 +4,9 @@
  * directly, and the added time to first token; and what verification costs (verify.ts: re-scoring vs generating,
  * cross-backend deviations, network-wide audit overhead). Writes bench-results/<timestamp>.json and prints a table.
  *   BENCH_MODEL (dolphin-small)  BENCH_RUNS (7)  BENCH_WARM_UP_MS (5000)  BENCH_TOKENS (64)  BENCH_WEBGPU_RUNS (3)  BENCH_WEBGPU_TOKENS (16)
- *   BENCH_PORT (8798; the dispatch part's own coordinator: BENCH_PORT + 2)  BENCH_ONLY (engine | transport | links | verify | ledger | scheduler | dispatch: run one part)  BENCH_PINGS (300)  BENCH_LINKS_WS / BENCH_LINKS_RTC
+ *   BENCH_PORT (8798; the dispatch part's own coordinator: BENCH_PORT + 2)  BENCH_ONLY (engine | transport | links | verify | ledger | scheduler | pages | dispatch: run one part)  BENCH_PINGS (300)  BENCH_LINKS_WS / BENCH_LINKS_RTC
  *   BENCH_VERIFY_RUNS / BENCH_VERIFY_SEEDS / BENCH_VERIFY_WASM_TOKENS / BENCH_VERIFY_WEBGPU_TOKENS (verify.ts)  BENCH_LEDGER_JOBS (ledger.ts)
- *   BENCH_SIM_TABS / BENCH_DISPATCH_JOBS / BENCH_REAL_TAB_JOBS (dispatch.ts)
+ *   BENCH_SIM_TABS / BENCH_DISPATCH_JOBS / BENCH_REAL_TAB_JOBS (dispatch.ts)  BENCH_PAGES_TABS / BENCH_PAGES_IDENTITIES (pages.ts)
  *
  * The time to first token the network adds is measured per request: the client's time to first token minus the
  * time the tab itself took from receiving the task to its first token (the tab reports it with ?expose=1).
@@ -30,6 +30,7 @@ import { benchVerify, printVerify } from './verify.ts';
 import { benchLedger, printLedger } from './ledger.ts';
 import { benchBoard, benchScheduler, printScheduler } from './scheduler.ts';
 import { benchDispatch, printDispatch } from './dispatch.ts';
+import { benchPages, printPages } from './pages.ts';
 
 const MODEL = process.env.BENCH_MODEL ?? 'dolphin-small';
 const RUNS = Number(process.env.BENCH_RUNS ?? 7);
@@ -172,13 +173,15 @@ async function main() {
   const only = process.env.BENCH_ONLY;
   const ledger = !only || only === 'ledger' ? await benchLedger() : null;
   const scheduler = !only || only === 'scheduler' ? { ...benchScheduler(), board: await benchBoard() } : null;
-  if (only === 'ledger' || only === 'scheduler') {
-    const result = { date: new Date().toISOString(), machine: { cpus: cpus().length, cpu: cpus()[0]?.model ?? 'unknown' }, ledger, scheduler };
+  const pages = !only || only === 'pages' ? await benchPages() : null;
+  if (only === 'ledger' || only === 'scheduler' || only === 'pages') {
+    const result = { date: new Date().toISOString(), machine: { cpus: cpus().length, cpu: cpus()[0]?.model ?? 'unknown' }, ledger, scheduler, pages };
     await mkdir('bench-results', { recursive: true });
     const file = `bench-results/${result.date.replace(/[:.]/g, '-')}.json`;
     await writeFile(file, JSON.stringify(result, null, 2));
     if (ledger) printLedger(ledger);
     if (scheduler) printScheduler(scheduler);
+    if (pages) printPages(pages);
     return console.log(`\nJSON: ${file}`);
   }
   if (only === 'dispatch') {
@@ -259,6 +262,7 @@ async function main() {
       verify,
       ledger,
       scheduler,
+      pages,
       dispatch,
       ratios: {
         wasmVsNode: wasm.direct.decodeTokensPerSecondP50 / node.decodeTokensPerSecondP50,
@@ -280,6 +284,7 @@ async function main() {
     if (verify) printVerify(verify);
     if (ledger) printLedger(ledger);
     if (scheduler) printScheduler(scheduler);
+    if (pages) printPages(pages);
     if (dispatch) printDispatch(dispatch);
     console.log(`\nJSON: ${file}`);
   } finally {
