@@ -131,7 +131,7 @@ board = new JobBoard({
   },
   onTokens: (count) => networkHistory.tokensStreamed(count),
   onFinished: (job) => {
-    networkHistory.jobEnded(job.event);
+    networkHistory.jobEnded(job.event, job.streamed);
     wiring.board.onFinished?.(job);
   },
   onCompleted: (job) => desk.jobCompleted(job),

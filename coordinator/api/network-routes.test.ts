@@ -73,7 +73,7 @@ describe('network API', () => {
     book.opened({ jobId: 'j1', model: 'dolphin-tiny', contributorId: 'alice', transcriptSha256: 'ab' });
     book.decided('j1', 'passed');
     history.tokensStreamed(12);
-    history.jobEnded({ type: 'done' });
+    history.jobEnded({ type: 'done', completionTokens: 12 }, 12);
     tick(2000);
     const body = networkHistoryEventSchema.parse(await (await app.request('/api/network/history')).json());
     expect(body.intervalMs).toBe(1000);

@@ -30,15 +30,15 @@ describe('NetworkHistory', () => {
   it('gives throughput over the interval since the last sample, then starts the tally again', () => {
     const history = new NetworkHistory({ capacity: 8, startedAt: 10_000 });
     history.tokensStreamed(30);
-    history.jobEnded({ type: 'done' });
-    history.tokensStreamed(10);
-    history.jobEnded({ type: 'done' });
-    history.jobEnded({ type: 'failed', code: 'tab_disconnected' });
+    history.jobEnded({ type: 'done', completionTokens: 30 }, 30);
+    history.tokensStreamed(9);
+    history.jobEnded({ type: 'done', completionTokens: 10 }, 9); // its end-of-sequence token, never streamed
+    history.jobEnded({ type: 'failed', code: 'tab_disconnected' }, 4);
     const first = history.sample(12_000, quiet);
     expect(first.throughput).toEqual({ tokensPerSecond: 20, jobsPerSecond: 1, failedPerSecond: 0.5 });
     expect(first.totals).toEqual({ tokens: 40, jobs: 2, failed: 1 });
     history.tokensStreamed(8);
-    history.jobEnded({ type: 'done' });
+    history.jobEnded({ type: 'done', completionTokens: 8 }, 8);
     const second = history.sample(16_000, quiet);
     expect(second.throughput).toEqual({ tokensPerSecond: 2, jobsPerSecond: 0.25, failedPerSecond: 0 });
     expect(second.totals).toEqual({ tokens: 48, jobs: 3, failed: 1 });
@@ -48,7 +48,7 @@ describe('NetworkHistory', () => {
   it('never reports Infinity or NaN: a clock that did not move gives rates of 0, bad token counts count 0', () => {
     const history = new NetworkHistory({ capacity: 2, startedAt: 5 });
     for (const count of [Number.NaN, -3, 2.7]) history.tokensStreamed(count);
-    history.jobEnded({ type: 'done' });
+    history.jobEnded({ type: 'done', completionTokens: 0 }, 2);
     const s = history.sample(5, quiet);
     expect(s.throughput).toEqual({ tokensPerSecond: 0, jobsPerSecond: 0, failedPerSecond: 0 });
     expect(s.totals).toEqual({ tokens: 2, jobs: 1, failed: 0 });
@@ -59,15 +59,15 @@ describe('NetworkHistory', () => {
     history.tokensStreamed(20);
     expect(history.sample(2000, quiet).throughput.tokensPerSecond).toBe(10);
     history.tokensStreamed(20);
-    history.jobEnded({ type: 'done' });
+    history.jobEnded({ type: 'done', completionTokens: 40 }, 40);
     expect(history.sample(4000, quiet).throughput).toEqual({ tokensPerSecond: 10, jobsPerSecond: 0.5, failedPerSecond: 0 });
   });
 
   it('does not count as failures a client that hung up or a choice cancelled because its sibling failed', () => {
     const history = new NetworkHistory({ capacity: 2, startedAt: 0 });
-    history.jobEnded({ type: 'failed', code: 'client_closed_request' });
-    history.jobEnded({ type: 'failed', code: 'cancelled' });
-    history.jobEnded({ type: 'failed', code: 'model_not_loaded' });
+    history.jobEnded({ type: 'failed', code: 'client_closed_request' }, 0);
+    history.jobEnded({ type: 'failed', code: 'cancelled' }, 0);
+    history.jobEnded({ type: 'failed', code: 'model_not_loaded' }, 0);
     expect(history.sample(1000, quiet).totals).toEqual({ tokens: 0, jobs: 0, failed: 1 });
   });
 

@@ -44,13 +44,16 @@ export class NetworkHistory {
   }
 
   /**
-   * A job ended. Done counts as a job; a failure counts only when the network failed it: a client that hung up, or a
-   * choice cancelled because its request's other choice failed (that one is the failure), is no failure of the network.
+   * A job ended, after `streamed` of its tokens were counted as they came. Done counts as a job, and its tokens not
+   * streamed (the end-of-sequence token, which usage counts and no delta carries) as tokens. A failure counts only when
+   * the network failed it: a client that hung up, or a choice cancelled because its request's other choice failed
+   * (that one is the failure), is no failure of the network.
    */
-  jobEnded(event: { type: 'done' } | { type: 'failed'; code: string }): void {
+  jobEnded(event: { type: 'done'; completionTokens: number } | { type: 'failed'; code: string }, streamed: number): void {
     if (event.type === 'done') {
       this.interval.jobs++;
       this.totals.jobs++;
+      this.tokensStreamed(event.completionTokens - streamed);
     } else if (event.code !== 'client_closed_request' && event.code !== 'cancelled') {
       this.interval.failed++;
       this.totals.failed++;

@@ -42,6 +42,25 @@ async function ask(page: Page, message: string, settings: { temperature: number;
 /** The answer's text exactly (innerText would fold whitespace; the test model's text has control characters). */
 const textOf = (answer: ReturnType<Page['getByTestId']>) => answer.getByTestId('turn-text').evaluate((e) => e.textContent ?? '');
 
+/** Asks for a long story after `before` (temperature 0, seed 1), stops it once text shows: what was shown is the
+ * start of the whole answer, marked stopped, with no error. */
+async function stopsALongAnswer(page: Page, before: PlainMessage[], maxTokens: number): Promise<void> {
+  const story = 'Tell me a long story';
+  const long = { temperature: 0, maxTokens, seed: 1 };
+  const full = await referenceRun([...before, { role: 'user', content: story }], long);
+  expect(full.completionTokens).toBeGreaterThan(200);
+  const stopped = await ask(page, story, long);
+  await expect(stopped.getByTestId('turn-text')).not.toBeEmpty();
+  await page.getByRole('button', { name: 'Stop' }).click();
+  await expect(stopped).toHaveAttribute('data-live', 'false');
+  await expect(stopped.getByTestId('stopped')).toBeVisible();
+  await expect(stopped.getByRole('alert')).toHaveCount(0);
+  const partial = await textOf(stopped);
+  expect(partial.length).toBeGreaterThan(0);
+  expect(partial.length).toBeLessThan(full.text.length);
+  expect(full.text.startsWith(partial)).toBe(true);
+}
+
 test('a network answer shows its contributor, backend, speed, cost, seed and audit; Stop ends a long answer', async ({ browser, page, request }, testInfo) => {
   const tab = await openContributorTab(browser, 'wasm');
   try {
@@ -86,20 +105,7 @@ test('a network answer shows its contributor, backend, speed, cost, seed and aud
     await savePageShot(page, testInfo, 'chat-network-answer');
 
     // A long answer, stopped as soon as it starts: what was streamed is the start of the full answer.
-    const story = 'Tell me a long story';
-    const long = { temperature: 0, maxTokens: 500, seed: 1 };
-    const full = await referenceRun([{ role: 'user', content: question }, { role: 'assistant', content: expected.text }, { role: 'user', content: story }], long);
-    expect(full.completionTokens).toBeGreaterThan(200);
-    const stopped = await ask(page, story, long);
-    await expect(stopped.getByTestId('turn-text')).not.toBeEmpty();
-    await page.getByRole('button', { name: 'Stop' }).click();
-    await expect(stopped).toHaveAttribute('data-live', 'false');
-    await expect(stopped.getByTestId('stopped')).toBeVisible();
-    await expect(stopped.getByRole('alert')).toHaveCount(0);
-    const partial = await textOf(stopped);
-    expect(partial.length).toBeGreaterThan(0);
-    expect(partial.length).toBeLessThan(full.text.length);
-    expect(full.text.startsWith(partial)).toBe(true);
+    await stopsALongAnswer(page, [{ role: 'user', content: question }, { role: 'assistant', content: expected.text }], 500);
     await expect(page.getByRole('button', { name: 'Stop' })).toHaveCount(0);
   } finally {
     await tab.close();
@@ -134,19 +140,7 @@ test('with no contributor tab online, "Run on my own GPU" answers in the page, a
   await savePageShot(page, testInfo, 'chat-local-answer');
 
   // Stop reaches this tab's worker too: what was shown is the start of the full answer.
-  const story = 'Tell me a long story';
-  const long = { temperature: 0, maxTokens: 400, seed: 1 };
-  const full = await referenceRun([{ role: 'user', content: question }, { role: 'assistant', content: expected.text }, { role: 'user', content: story }], long);
-  expect(full.completionTokens).toBeGreaterThan(200);
-  const stopped = await ask(page, story, long);
-  await expect(stopped.getByTestId('turn-text')).not.toBeEmpty();
-  await page.getByRole('button', { name: 'Stop' }).click();
-  await expect(stopped).toHaveAttribute('data-live', 'false');
-  await expect(stopped.getByTestId('stopped')).toBeVisible();
-  await expect(stopped.getByRole('alert')).toHaveCount(0);
-  const partial = await textOf(stopped);
-  expect(partial.length).toBeLessThan(full.text.length);
-  expect(full.text.startsWith(partial)).toBe(true);
+  await stopsALongAnswer(page, [{ role: 'user', content: question }, { role: 'assistant', content: expected.text }], 400);
   // Readable on a phone: nothing wider than the screen.
   await page.setViewportSize({ width: 390, height: 844 });
   expect(await page.evaluate(() => document.documentElement.scrollWidth)).toBeLessThanOrEqual(390);

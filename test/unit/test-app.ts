@@ -82,7 +82,7 @@ export function testApp(options: TestAppOptions) {
   const registry = new TabRegistry();
   const history = new NetworkHistory({ capacity: 100, startedAt: Date.now() });
   const onFinished: JobBoardOptions['onFinished'] = (job) => {
-    history.jobEnded(job.event);
+    history.jobEnded(job.event, job.streamed);
     options.board?.onFinished?.(job);
   };
   const onTokens: JobBoardOptions['onTokens'] = (count) => {
