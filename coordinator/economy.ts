@@ -121,7 +121,7 @@ export interface EconomyWiring {
   /** For the audit desk: verdict fees and decided audits. */
   audits: AuditListener;
   /** For tab sessions: an identity was accepted from an address; its last tab left. */
-  tabs: { accepted: (contributorId: string, address: string) => void; gone: (contributorId: string) => void };
+  tabs: { accepted: (contributorId: string, address: string, payoutAccount: string | null) => void; gone: (contributorId: string) => void };
 }
 
 export interface EconomyOptions {
@@ -208,7 +208,7 @@ export async function createEconomy(options: EconomyOptions): Promise<EconomyWir
       decided: (d) => void contributors.auditDecided(d),
     },
     tabs: {
-      accepted: (contributorId, address) => void contributors.accepted(contributorId, address),
+      accepted: (contributorId, address, payoutAccount) => void contributors.accepted(contributorId, address, payoutAccount),
       gone: (contributorId) => contributors.forget(contributorId),
     },
   };

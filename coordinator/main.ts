@@ -171,7 +171,7 @@ const app = createApp({
     onAccepted: (tab, address) => {
       if (!tab.contributorId) return;
       tab.reputation = book.reputation(tab.contributorId);
-      wiring.tabs.accepted(tab.contributorId, address);
+      wiring.tabs.accepted(tab.contributorId, address, tab.payoutAccount);
     },
     onClosed: (tab) => {
       const id = tab.contributorId;

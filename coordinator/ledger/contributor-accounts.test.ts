@@ -284,6 +284,24 @@ describe('ContributorAccounts: audit outcomes', () => {
     await expectLedgerSound();
   });
 
+  it('an identity accepted with a payout account has its passed rewards paid there; an unknown account is ignored', async () => {
+    const { accounts, serve, standing, balance, logs } = await setup();
+    await store.requesters.ensure({ id: 'acct_site', name: 'A site' });
+    await accounts.accepted('lent', ADDRESS, 'acct_site');
+    const { reward } = await serve('job-1', 'lent');
+    await accounts.auditDecided({ jobId: 'job-1', workerId: 'lent', status: 'passed', convictedBy: [] });
+    expect(await balance(requesterAccount('acct_site'))).toBe(reward);
+    expect(await standing('lent')).toMatchObject({ available: 0, pending: 0, staked: STARTER });
+    // Its next hello names an account that does not exist: logged, and its rewards are its own again.
+    await accounts.accepted('lent', ADDRESS, 'acct_gone');
+    expect(logs.join('\n')).toContain('no requester account acct_gone');
+    const next = await serve('job-2', 'lent');
+    await accounts.auditDecided({ jobId: 'job-2', workerId: 'lent', status: 'passed', convictedBy: [] });
+    expect(await standing('lent')).toMatchObject({ available: next.reward, pending: 0 });
+    expect(await balance(requesterAccount('acct_site'))).toBe(reward);
+    await expectLedgerSound();
+  });
+
   it("a conviction refunds the requester, forfeits all the worker's pending, slashes its stake and unbonding, and pays the convicting verifiers", async () => {
     const { accounts, serve, standing, balance, clock } = await setup();
     await accounts.accepted('worker', ADDRESS);

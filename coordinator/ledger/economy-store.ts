@@ -118,7 +118,14 @@ export interface ConvictionResult {
 }
 
 export interface ContributorStore {
-  /** A passed audit: the job's pending reward becomes available. False when it was not pending. */
+  /**
+   * Where the identity's earnings go from now on — rewards as they mature, verifier fees, shares of slashed stakes:
+   * the requester account `requesterId` (which must exist), or its own available balance (null). Pending rewards and
+   * stake stay the identity's, slashable.
+   */
+  setPayout(contributorId: string, requesterId: string | null): Promise<void>;
+  payout(contributorId: string): Promise<string | null>;
+  /** A passed audit: the job's pending reward becomes available (or goes to the identity's payout account). False when it was not pending. */
   matureReward(jobId: string): Promise<boolean>;
   /** Pending rewards due by `now`, oldest first, skipping jobs `held` names (an audit under way): made available. */
   matureDue(now: number, held: (jobId: string) => boolean, limit: number): Promise<number>;

@@ -660,6 +660,36 @@ describe('economy store on SQLite', () => {
     store.close();
   });
 
+  it("pays an identity's earnings (matured rewards, verifier fees) into the requester account it chose, and to itself once it unsets it", async () => {
+    const store = openSqliteStore({ path: ':memory:' });
+    const { billing, contributors, requesters, ledger } = store;
+    await requesters.create({ id: 'site', name: 'site', key: { id: 'k', sha256: 'h', prefix: 'p', name: null }, starterCredits: 10_000 });
+    await requesters.create({ id: 'user', name: 'user', key: { id: 'k2', sha256: 'h2', prefix: 'p', name: null }, starterCredits: 10_000 });
+    for (const [i, charge] of [1000, 500].entries()) {
+      await billing.escrow({ jobId: `j${i}`, requesterId: 'user', model: 'm', amount: 1000 });
+      await billing.settle({ jobId: `j${i}`, charge, reward: (charge * 8) / 10, promptTokens: 1, completionTokens: 1, contributorId: 'lent', dueAt: i });
+    }
+    expect(await contributors.payout('lent')).toBeNull();
+    await contributors.setPayout('lent', 'site');
+    expect(await contributors.payout('lent')).toBe('site');
+    const site = await ledger.balance(requesterAccount('site'));
+    expect(await contributors.matureReward('j0')).toBe(true);
+    expect(await ledger.balance(requesterAccount('site'))).toBe(site + 800);
+    expect(await contributors.standing('lent')).toMatchObject({ available: 0, pending: 400 });
+    // Its verifier fees go there too.
+    expect(await contributors.payFee({ key: 'fee:a1:lent', verifierId: 'lent', amount: 50 })).toMatchObject({ ok: true });
+    expect(await ledger.balance(requesterAccount('site'))).toBe(site + 850);
+    // Unset: the next reward is the identity's own.
+    await contributors.setPayout('lent', null);
+    expect(await contributors.matureReward('j1')).toBe(true);
+    expect(await contributors.standing('lent')).toMatchObject({ available: 400, pending: 0 });
+    expect(await ledger.balance(requesterAccount('site'))).toBe(site + 850);
+    // Only an existing requester account can be chosen.
+    await expect(contributors.setPayout('lent', 'nobody')).rejects.toThrow();
+    expect(await ledger.audit()).toEqual({ sum: 0, mismatches: [], negative: [] });
+    store.close();
+  });
+
   it('refuses an escrow the balance cannot cover and changes nothing; a subsidy tops the balance up to the amount', async () => {
     const store = openSqliteStore({ path: ':memory:' });
     const { billing, requesters, ledger } = store;

@@ -113,6 +113,13 @@ const MIGRATIONS: readonly string[] = [
      decided_at TEXT NOT NULL
    ) STRICT;
    CREATE INDEX audits_by_status ON audits(status);`,
+  // 4: where an identity's matured rewards go when not to its own available balance: a requester account it chose
+  // (a widget visitor lending their GPU under the site's account).
+  `CREATE TABLE payouts (
+     contributor_id TEXT PRIMARY KEY,
+     requester_id TEXT NOT NULL REFERENCES requesters(id),
+     set_at TEXT NOT NULL
+   ) STRICT;`,
 ];
 
 export const SCHEMA_VERSION = MIGRATIONS.length;

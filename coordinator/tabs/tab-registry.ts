@@ -43,6 +43,8 @@ export interface Tab {
   reputation: number;
   /** The page is hidden (its browser throttles it), as the tab last reported. */
   hidden: boolean;
+  /** The requester account its hello named for its identity's rewards (null: its own). */
+  payoutAccount: string | null;
 }
 
 /** What the network page and the status API show of a tab. */
@@ -77,6 +79,7 @@ export class TabRegistry {
       tokensServed: 0,
       jobsServed: 0,
       reputation: 0.5,
+      payoutAccount: null,
       hidden: false,
       connectedAt: this.now(),
     };

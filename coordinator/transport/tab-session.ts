@@ -80,6 +80,7 @@ export function openTabSession(link: Link, deps: TabSessionDeps): TabSession {
         tab.adapter = message.adapter;
         tab.limits = message.limits;
         tab.models = onlyKnown(message.models);
+        tab.payoutAccount = message.payoutAccount ?? null;
         tab.ready = true;
         link.send({ type: 'accepted', contributorId: tab.contributorId, webrtc: deps.webrtc?.invitation ?? null });
         deps.onAccepted?.(tab);

@@ -1,6 +1,6 @@
 import { execFileSync, spawnSync } from 'node:child_process';
 import { describe, expect, it } from 'vitest';
-import { htmlAttribute, KEY_PLACEHOLDER, shellQuote, SNIPPET_PROMPT, snippetsFor, stringLiteral, type SnippetId, type SnippetInput } from './snippets.ts';
+import { htmlAttribute, KEY_PLACEHOLDER, shellQuote, SNIPPET_PROMPT, snippetsFor, stringLiteral, widgetSnippet, type SnippetId, type SnippetInput } from './snippets.ts';
 
 const plain: SnippetInput = { origin: 'http://127.0.0.1:8787', model: 'dolphin-tiny', apiKey: 'dphn_abcDEF-123_x', maxTokens: 16 };
 /** Values that break naive quoting in each language the snippets land in. */
@@ -94,6 +94,7 @@ describe('snippetsFor', () => {
 
   it('puts the key, model and script URL into the widget tag as attribute values', () => {
     expect(code(plain, 'widget')).toBe('<script src="http://127.0.0.1:8787/widget.js" data-api-key="dphn_abcDEF-123_x" data-model="dolphin-tiny"></script>');
+    expect(widgetSnippet({ ...plain, accountId: 'acct_00ff' })).toBe('<script src="http://127.0.0.1:8787/widget.js" data-api-key="dphn_abcDEF-123_x" data-model="dolphin-tiny" data-payout-account="acct_00ff"></script>');
     const tag = code(hostile, 'widget');
     const doc = new DOMParserLike(tag);
     expect(doc.attributes).toEqual({ src: "http://ex'ample.test:1/widget.js", 'data-api-key': hostile.apiKey, 'data-model': hostile.model });

@@ -18,6 +18,8 @@ export interface SnippetInput {
   model: string;
   /** The developer's key; null gives KEY_PLACEHOLDER. */
   apiKey: string | null;
+  /** The developer's account id: the widget tag names it, so what visitors' lent GPUs earn goes there. */
+  accountId?: string | null;
   /** Kept small: the snippets are for trying the network out. */
   maxTokens: number;
 }
@@ -103,7 +105,8 @@ print()
 /** The widget's tag: widget.js mounts a <dolphin-chat> element that talks to the network with this key and model. */
 export function widgetSnippet(input: SnippetInput): string {
   const attr = (s: string) => `"${htmlAttribute(s)}"`;
-  return `<script src=${attr(`${baseOf(input.origin)}/widget.js`)} data-api-key=${attr(input.apiKey ?? KEY_PLACEHOLDER)} data-model=${attr(input.model)}></script>`;
+  const payout = input.accountId ? ` data-payout-account=${attr(input.accountId)}` : '';
+  return `<script src=${attr(`${baseOf(input.origin)}/widget.js`)} data-api-key=${attr(input.apiKey ?? KEY_PLACEHOLDER)} data-model=${attr(input.model)}${payout}></script>`;
 }
 
 export function snippetsFor(input: SnippetInput): Snippet[] {

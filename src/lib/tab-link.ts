@@ -49,6 +49,8 @@ export interface TabLinkOptions {
   device: DeviceReport;
   models: string[];
   identity: ContributorIdentity;
+  /** The requester account this identity's rewards go to as they mature (the widget's lend frame: the site's). */
+  payoutAccount?: string;
   /** Accept the coordinator's WebRTC data channel when offered (default true). */
   webrtc?: boolean;
   /** Test-hooks builds only: as a verifier, approve every audit without re-scoring (a lazy verifier). */
@@ -195,7 +197,7 @@ export class TabLink {
           this.outboxes.clear();
           // The coordinator gives a session work only after its hello proved the identity (`accepted`).
           return void this.options.identity.prove(message.challenge).then((identity) =>
-            this.send({ type: 'hello', protocol: TAB_PROTOCOL_VERSION, backend, adapter: backend === 'webgpu' ? device.adapter : null, limits: backend === 'webgpu' ? device.limits : null, models: this.loaded, identity }),
+            this.send({ type: 'hello', protocol: TAB_PROTOCOL_VERSION, backend, adapter: backend === 'webgpu' ? device.adapter : null, limits: backend === 'webgpu' ? device.limits : null, models: this.loaded, identity, ...(this.options.payoutAccount ? { payoutAccount: this.options.payoutAccount } : {}) }),
             (error: unknown) => events.onLog(`could not sign the session challenge: ${String(error)}`),
           );
         case 'accepted':

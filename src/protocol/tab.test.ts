@@ -42,6 +42,7 @@ const batchOf = (count: number, alternatives = 0) => ({ ...token, tokens: Array.
 const fromTab: TabToCoordinator[] = [
   hello,
   { ...hello, backend: 'wasm', adapter: null, limits: null, models: [] },
+  { ...hello, payoutAccount: 'acct_0123456789abcdef' },
   { type: 'models', models: ['dolphin-tiny', 'dolphin-small'] },
   token,
   batch,
@@ -89,6 +90,7 @@ describe('parseTabMessage', () => {
     ['a missing type', JSON.stringify({ jobId: 'j' })],
     ['another protocol version', tweak(hello, { protocol: TAB_PROTOCOL_VERSION + 1 })],
     ['an unknown backend', tweak(hello, { backend: 'cuda' })],
+    ['a payout account that is no account id', tweak(hello, { payoutAccount: 'requester:acct_1' })],
     ['more than 64 models', tweak(hello, { models: Array.from({ length: 65 }, (_, i) => `m${i}`) })],
     ['an empty model id', tweak({ type: 'models' }, { models: [''] })],
     ['a loading report with negative bytes', JSON.stringify({ type: 'loading', jobId: 'j', model: 'dolphin-small', loadedBytes: -1, totalBytes: 10 })],

@@ -139,6 +139,11 @@ export const tabToCoordinatorSchema = z.discriminatedUnion('type', [
     limits: adapterLimitsSchema.nullable(),
     models: z.array(id).max(64),
     identity: identityProofSchema,
+    /**
+     * The requester account this identity's rewards go to as they mature (a widget visitor lending their GPU under
+     * the site's account); absent: its own available balance. Each hello states it anew.
+     */
+    payoutAccount: z.string().regex(/^acct_[0-9a-f]{1,64}$/).optional(),
   }),
   /** The set of models this tab can serve right now (loaded and warm). */
   z.object({ type: z.literal('models'), models: z.array(id).max(64) }),

@@ -5,7 +5,7 @@ import { apiBaseOf, lendFrameUrl, widgetConfig } from './config.ts';
 describe('widgetConfig', () => {
   it('takes the API from the folder the script came from, and the key, model and target from its data attributes', () => {
     const config = widgetConfig({ src: 'https://dolphin.example/widget.js?v=2', dataset: { apiKey: 'dphn_abc', model: 'dolphin-small', target: '#chat' } }, 'https://site.example/');
-    expect(config).toEqual({ apiBase: 'https://dolphin.example', apiKey: 'dphn_abc', model: 'dolphin-small', target: '#chat', mount: true });
+    expect(config).toEqual({ apiBase: 'https://dolphin.example', apiKey: 'dphn_abc', model: 'dolphin-small', target: '#chat', mount: true, payoutAccount: null });
   });
 
   it('keeps a path prefix, and data-api-base overrides the script URL', () => {
@@ -14,7 +14,7 @@ describe('widgetConfig', () => {
   });
 
   it('defaults to the demo key and dolphin-tiny, mounted after the script; blank attributes count as absent', () => {
-    expect(widgetConfig({ src: 'http://127.0.0.1:8787/widget.js', dataset: { apiKey: '  ', model: '' } }, '')).toEqual({ apiBase: 'http://127.0.0.1:8787', apiKey: DEMO_API_KEY, model: 'dolphin-tiny', target: null, mount: true });
+    expect(widgetConfig({ src: 'http://127.0.0.1:8787/widget.js', dataset: { apiKey: '  ', model: '' } }, '')).toEqual({ apiBase: 'http://127.0.0.1:8787', apiKey: DEMO_API_KEY, model: 'dolphin-tiny', target: null, mount: true, payoutAccount: null });
   });
 
   it('mounts nothing with data-mount="false", nor when no script tag loaded it (the fallback base is used)', () => {
@@ -31,5 +31,12 @@ describe('widgetConfig', () => {
 describe('lendFrameUrl', () => {
   it("is the coordinator's contribute page in embedded mode with the site's model (the visitor starts it there)", () => {
     expect(lendFrameUrl('https://host.example/dolphin', 'dolphin small&x')).toBe('https://host.example/dolphin/?embed=1&model=dolphin+small%26x');
+    expect(lendFrameUrl('https://host.example', 'dolphin-tiny', 'acct_00ff')).toBe('https://host.example/?embed=1&model=dolphin-tiny&payout=acct_00ff');
+  });
+  it('takes the site account lent GPUs earn for, and refuses what is no account id', () => {
+    const tag = (payoutAccount: string) => ({ src: 'https://dolphin.example/widget.js', dataset: { payoutAccount } });
+    expect(widgetConfig(tag('acct_0123abcd'), '').payoutAccount).toBe('acct_0123abcd');
+    expect(widgetConfig(tag(' '), '').payoutAccount).toBeNull();
+    expect(() => widgetConfig(tag('acct_X"><script>'), '')).toThrow(/data-payout-account .* is not an account id/);
   });
 });

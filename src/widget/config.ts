@@ -1,6 +1,7 @@
 /**
  * What the widget's <script> tag asks for: `data-api-key`, `data-model`, `data-target` (a selector to mount into),
- * `data-mount="false"` (the JS API only, no element) and `data-api-base`; the API's base URL is otherwise the
+ * `data-mount="false"` (the JS API only, no element), `data-api-base`, and `data-payout-account` (the site's account
+ * id, `acct_…`: what a visitor who lends their GPU earns goes there); the API's base URL is otherwise the
  * folder widget.js was loaded from, so a coordinator behind a path prefix works too.
  */
 import { DEMO_API_KEY } from '../protocol/demo-key.ts';
@@ -16,6 +17,16 @@ export interface WidgetConfig {
   target: string | null;
   /** Whether to mount <dolphin-chat> at all. */
   mount: boolean;
+  /** The site's requester account that lent GPUs earn for; null: the visitor's own contributor identity keeps it. */
+  payoutAccount: string | null;
+}
+
+const ACCOUNT_ID = /^acct_[0-9a-f]{1,64}$/;
+
+/** A requester account id as the coordinator makes them; throws a TypeError naming `what` otherwise. */
+export function payoutAccountOf(value: string, what: string): string {
+  if (!ACCOUNT_ID.test(value)) throw new TypeError(`Dolphin widget: ${what} "${value}" is not an account id (acct_…)`);
+  return value;
 }
 
 export interface ScriptTag {
@@ -47,13 +58,15 @@ export function widgetConfig(script: ScriptTag | null, fallbackBase: string): Wi
     model: nonEmpty(data.model) ?? DEFAULT_MODEL,
     target: nonEmpty(data.target),
     mount: script !== null && data.mount !== 'false',
+    payoutAccount: nonEmpty(data.payoutAccount) ? payoutAccountOf(nonEmpty(data.payoutAccount) as string, 'data-payout-account') : null,
   };
 }
 
 /**
  * The coordinator's contribute page as the widget's "lend my GPU" frame loads it: its compact embedded view
- * (`embed=1`), where the visitor agrees and starts it on the coordinator's own origin, serving the site's model.
+ * (`embed=1`), where the visitor agrees and starts it on the coordinator's own origin, serving the site's model, and
+ * earning for the site's account when it names one (`payout`).
  */
-export function lendFrameUrl(apiBase: string, model: string): string {
-  return `${apiBase}/?${new URLSearchParams({ embed: '1', model }).toString()}`;
+export function lendFrameUrl(apiBase: string, model: string, payoutAccount: string | null = null): string {
+  return `${apiBase}/?${new URLSearchParams({ embed: '1', model, ...(payoutAccount ? { payout: payoutAccount } : {}) }).toString()}`;
 }

@@ -5,4 +5,4 @@
 import { DEMO_API_KEY } from '../protocol/demo-key.ts';
 import { DEFAULT_MODEL } from './config.ts';
 
-export const elementDefaults = { apiBase: '', apiKey: DEMO_API_KEY, model: DEFAULT_MODEL };
+export const elementDefaults: { apiBase: string; apiKey: string; model: string; payoutAccount: string | null } = { apiBase: '', apiKey: DEMO_API_KEY, model: DEFAULT_MODEL, payoutAccount: null };

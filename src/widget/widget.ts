@@ -43,7 +43,7 @@ function mountInto(config: WidgetConfig, script: HTMLScriptElement) {
 function start() {
   const script = document.currentScript instanceof HTMLScriptElement ? document.currentScript : null;
   const config = widgetConfig(script ? { src: script.src, dataset: { ...script.dataset } } : null, location.href);
-  Object.assign(elementDefaults, { apiBase: config.apiBase, apiKey: config.apiKey, model: config.model });
+  Object.assign(elementDefaults, { apiBase: config.apiBase, apiKey: config.apiKey, model: config.model, payoutAccount: config.payoutAccount });
   // A page that loads widget.js twice keeps the first definition (define would throw).
   if (!customElements.get(TAG)) customElements.define(TAG, (DolphinChat as unknown as { element: CustomElementConstructor }).element);
   window.Dolphin = { ...createClient(config), config: Object.freeze(config), Error: ChatStreamError };

@@ -109,12 +109,12 @@ test('a pasted key: refused with the API message, kept in this browser only when
   // A real key, made through the API: its account on the page, not kept until asked.
   const made = await request.post('/api/accounts', { data: { name: 'Pasted' } });
   expect(made.status()).toBe(201);
-  const key = ((await made.json()) as { key: { key: string } }).key.key;
+  const { key: { key }, account: { id: accountId } } = (await made.json()) as { key: { key: string }; account: { id: string } };
   await page.getByLabel('API key').fill(key);
   await page.getByRole('button', { name: 'Show my account' }).click();
   await expect(page.getByRole('alert')).toHaveCount(0);
   await expect(page.getByTestId('balance')).toHaveText((await get<AccountView>(request, '/api/account', key)).balance.dphn);
-  await expect(page.getByTestId('snippet-widget')).toHaveText(new RegExp(`^<script src="${baseURL}/widget.js" data-api-key="${key}" data-model="[^"]+"></script>$`));
+  await expect(page.getByTestId('snippet-widget')).toHaveText(new RegExp(`^<script src="${baseURL}/widget.js" data-api-key="${key}" data-model="[^"]+" data-payout-account="${accountId}"></script>$`));
 
   await page.reload();
   await expect(page.getByRole('button', { name: 'Show my account' })).toBeVisible();

@@ -22,6 +22,8 @@ const WIDGET_PARAMS = { maxTokens: 128, temperature: 1, topP: 1 };
 
 let coordinator: string;
 let apiKey: string;
+/** The site's requester account: what a visitor lending their GPU earns goes there. */
+let siteAccount: string;
 let tab: ContributorTab;
 let reference: LoadedModel;
 let host: Server;
@@ -46,7 +48,7 @@ ${options.css ? `<style>${HOST_CSS}</style>` : ''}</head><body>
 <p class="who" id="host-p">A paragraph of the site's own.</p>
 <button class="send" id="host-button">The site's button</button>
 <ol class="transcript" id="host-list"><li class="turn user" id="host-li">The site's list item</li></ol>
-${options.widget ? `<script src="${coordinator}/widget.js" data-api-key="${apiKey}" data-model="${MODEL}"></script>` : ''}
+${options.widget ? `<script src="${coordinator}/widget.js" data-api-key="${apiKey}" data-model="${MODEL}" data-payout-account="${siteAccount}"></script>` : ''}
 <footer id="host-footer">The site's footer</footer>
 </body></html>`;
 }
@@ -55,7 +57,9 @@ test.describe.configure({ mode: 'serial' });
 
 test.beforeAll(async ({ browser }, info) => {
   coordinator = info.project.use.baseURL as string;
-  apiKey = (await newAccount(coordinator, 'widget-site')).apiKey;
+  const site = await newAccount(coordinator, 'widget-site');
+  apiKey = site.apiKey;
+  siteAccount = site.account.id;
   reference = await loadNodeModel(MODEL);
   tab = await openContributorTab(browser, 'wasm');
   host = createServer((request, response) => {
@@ -220,7 +224,7 @@ test('window.Dolphin.stream streams deltas without the UI; bad input and an unkn
 });
 
 type Limits = { paused: boolean; models: string[] | null; share: number };
-type NetworkTab = { id: string; contributorId: string | null; models: string[]; contributorLimits: Limits };
+type NetworkTab = { id: string; contributorId: string | null; models: string[]; contributorLimits: Limits; payoutAccount: string | null };
 const networkTabs = async (request: APIRequestContext) => ((await (await request.get('/api/network')).json()) as { tabs: NetworkTab[] }).tabs;
 
 /** Pauses or resumes the test's own contributor tab, as its page would, and waits until the coordinator shows it. */
@@ -244,7 +248,8 @@ test('a site that frames the contribute page with autostart gets nothing started
   expect((await networkTabs(request)).filter((t) => !before.has(t.id))).toEqual([]);
 });
 
-test('"Lend my GPU", off until the visitor ticks it, makes their tab a contributor that serves; unticking stops it', async ({ page, request }, info) => {
+test('"Lend my GPU", off until the visitor ticks it, makes their tab a contributor that serves and earns for the site; unticking stops it', async ({ page, request }, info) => {
+  test.setTimeout(300_000);
   await page.setViewportSize({ width: 390, height: 844 });
   await openHost(page, { css: false, widget: true });
   const widget = page.locator('dolphin-chat');
@@ -272,6 +277,8 @@ test('"Lend my GPU", off until the visitor ticks it, makes their tab a contribut
       return lent?.id;
     }, { timeout: 120_000 })
     .toBeTruthy();
+  // Its hello named the site's account for what it earns.
+  expect(lent?.payoutAccount).toBe(siteAccount);
   // On a phone-sized screen the widget, its consent text included, fits the width.
   expect(await page.evaluate(() => document.documentElement.scrollWidth)).toBeLessThanOrEqual(390);
   await savePageShot(page, info, 'widget-lending');
@@ -287,6 +294,15 @@ test('"Lend my GPU", off until the visitor ticks it, makes their tab a contribut
   }
   // The frame tells the widget how it does (postMessage, from that frame only): serving, as that tab, one job.
   await expect(widget.getByRole('status')).toHaveText(new RegExp(`^Lending: serving on the (GPU|CPU) as ${lent?.id}, 1 job served\\.$`));
+  // A new identity's job is audited (here by the test's own tab); once it passes, its reward matures into the
+  // site's account, not the visitor's identity.
+  type History = { data: Array<{ kind: string; amount: { micros: number } }> };
+  const matured = async () => ((await (await request.get('/api/account/history?limit=100', { headers: { Authorization: `Bearer ${apiKey}` } })).json()) as History).data.filter((e) => e.kind === 'mature');
+  // (A cross-site frame gets no WebRTC here, so its transcript reaches the verifier only once the mesh gives up: ~1 min.)
+  await expect.poll(async () => (await matured()).length, { timeout: 150_000 }).toBe(1);
+  expect((await matured())[0]?.amount.micros).toBeGreaterThan(0);
+  const visitor = (await (await request.get(`/api/contributors/${lent?.contributorId}`)).json()) as { dphn: { available: { micros: number }; pending: { micros: number } } };
+  expect(visitor.dphn).toMatchObject({ available: { micros: 0 }, pending: { micros: 0 } });
 
   await lend.press('Space');
   await expect(lend).not.toBeChecked();
