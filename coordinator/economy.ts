@@ -121,7 +121,7 @@ export interface EconomyWiring {
   /** For the audit desk: verdict fees and decided audits. */
   audits: AuditListener;
   /** For tab sessions: an identity was accepted from an address; its last tab left. */
-  tabs: { accepted: (contributorId: string, address: string, payoutAccount: string | null) => void; gone: (contributorId: string) => void };
+  tabs: { accepted: (contributorId: string, address: string) => void; gone: (contributorId: string) => void };
 }
 
 export interface EconomyOptions {
@@ -196,9 +196,9 @@ export async function createEconomy(options: EconomyOptions): Promise<EconomyWir
         // A client that hung up keeps what it was sent and pays for it; a job the network failed costs nothing.
         const end: JobEnd =
           event.type === 'done'
-            ? { type: 'done', promptTokens: event.promptTokens, completionTokens: event.completionTokens, contributorId: tab.contributorId }
+            ? { type: 'done', promptTokens: event.promptTokens, completionTokens: event.completionTokens, contributorId: tab.contributorId, payoutTo: tab.payoutAccount }
             : event.code === 'client_closed_request' && streamed > 0
-              ? { type: 'done', promptTokens: promptTokens ?? 0, completionTokens: streamed, contributorId: tab.contributorId }
+              ? { type: 'done', promptTokens: promptTokens ?? 0, completionTokens: streamed, contributorId: tab.contributorId, payoutTo: tab.payoutAccount }
               : { type: 'failed', reason: `${event.code}: ${event.message}` };
         void billing.jobEnded(id, end).then(() => (tab.contributorId ? contributors.settled(tab.contributorId) : undefined));
       },
@@ -208,7 +208,7 @@ export async function createEconomy(options: EconomyOptions): Promise<EconomyWir
       decided: (d) => void contributors.auditDecided(d),
     },
     tabs: {
-      accepted: (contributorId, address, payoutAccount) => void contributors.accepted(contributorId, address, payoutAccount),
+      accepted: (contributorId, address) => void contributors.accepted(contributorId, address),
       gone: (contributorId) => contributors.forget(contributorId),
     },
   };

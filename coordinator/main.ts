@@ -171,7 +171,7 @@ const app = createApp({
     onAccepted: (tab, address) => {
       if (!tab.contributorId) return;
       tab.reputation = book.reputation(tab.contributorId);
-      wiring.tabs.accepted(tab.contributorId, address, tab.payoutAccount);
+      wiring.tabs.accepted(tab.contributorId, address);
     },
     onClosed: (tab) => {
       const id = tab.contributorId;

@@ -32,7 +32,7 @@ export type HoldResult = { ok: true } | { ok: false; reason: 'insufficient_funds
 
 /** How a job ended, as billing needs it. */
 export type JobEnd =
-  | { type: 'done'; promptTokens: number; completionTokens: number; contributorId: string | null }
+  | { type: 'done'; promptTokens: number; completionTokens: number; contributorId: string | null; payoutTo?: string | null }
   | { type: 'failed'; reason: string };
 
 /** costOf, or Infinity for counts too large to price (they can only be capped). */
@@ -125,7 +125,7 @@ export class Billing {
       // The quote bounds the charge: a tab cannot bill beyond what the requester agreed to hold (nor overflow it).
       const charge = Math.min(boundedCost(price, end.promptTokens, end.completionTokens), bill.escrowed);
       const reward = splitCharge(charge, contributorSharePpm).contributor;
-      const settled = await store.settle({ jobId, charge, promptTokens: end.promptTokens, completionTokens: end.completionTokens, contributorId: end.contributorId, reward, dueAt: now() + settlementWindowMs });
+      const settled = await store.settle({ jobId, charge, promptTokens: end.promptTokens, completionTokens: end.completionTokens, contributorId: end.contributorId, reward, dueAt: now() + settlementWindowMs, payoutTo: end.payoutTo ?? null });
       if (!settled.ok) log(`settlement of ${jobId} failed: ${settled.message}`);
     } catch (error) {
       log(`billing ${jobId} failed: ${error instanceof Error ? error.message : String(error)}`);

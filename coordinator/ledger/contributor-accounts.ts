@@ -93,18 +93,9 @@ export class ContributorAccounts {
   }
 
   /** A tab of this identity was accepted from `address`: load its standing, and stake a newcomer's starter credits. */
-  /**
-   * A tab of the identity was accepted from `address`: it gets its starter stake once (per address limits), and its
-   * earnings go from now on to `payoutAccount` (a requester account its hello named), or its own available balance
-   * when null. An unknown account is logged and ignored.
-   */
-  async accepted(contributorId: string, address: string, payoutAccount: string | null = null): Promise<void> {
+  async accepted(contributorId: string, address: string): Promise<void> {
     await this.guard(`standing of ${contributorId}`, async () => {
       const { store, starterStake, starterLimiter } = this.options;
-      await store.setPayout(contributorId, payoutAccount).catch(async () => {
-        this.options.log(`contributor ${contributorId}: no requester account ${payoutAccount} to pay out to; its rewards stay its own`);
-        await store.setPayout(contributorId, null);
-      });
       const claimant = contributorAccount(contributorId, 'staked');
       if (starterStake > 0 && !this.granting.has(contributorId)) {
         this.granting.add(contributorId);

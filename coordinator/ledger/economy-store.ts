@@ -79,6 +79,11 @@ export interface Settlement {
   reward: number;
   /** When the reward matures without a passed audit (ms since epoch), unless an audit fails first. */
   dueAt: number;
+  /**
+   * The requester account the reward goes to when it matures (the serving tab named it: a widget visitor lending
+   * their GPU under the site's account); absent, null or not an account: the contributor's available balance.
+   */
+  payoutTo?: string | null;
 }
 
 export interface BillingStore {
@@ -118,14 +123,7 @@ export interface ConvictionResult {
 }
 
 export interface ContributorStore {
-  /**
-   * Where the identity's earnings go from now on — rewards as they mature, verifier fees, shares of slashed stakes:
-   * the requester account `requesterId` (which must exist), or its own available balance (null). Pending rewards and
-   * stake stay the identity's, slashable.
-   */
-  setPayout(contributorId: string, requesterId: string | null): Promise<void>;
-  payout(contributorId: string): Promise<string | null>;
-  /** A passed audit: the job's pending reward becomes available (or goes to the identity's payout account). False when it was not pending. */
+  /** A passed audit: the job's pending reward becomes available (or goes to the account it was bound to). False when it was not pending. */
   matureReward(jobId: string): Promise<boolean>;
   /** Pending rewards due by `now`, oldest first, skipping jobs `held` names (an audit under way): made available. */
   matureDue(now: number, held: (jobId: string) => boolean, limit: number): Promise<number>;

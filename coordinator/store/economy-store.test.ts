@@ -57,6 +57,8 @@ interface JobModel {
 
 interface RewardModel {
   contributorId: string;
+  /** The requester account it matures into (bound at settlement, when that account existed), else null. */
+  payoutTo: string | null;
   amount: number;
   dueAt: number;
   state: 'pending' | 'matured' | 'forfeited';
@@ -135,7 +137,7 @@ class Model {
     if (!reward || reward.state !== 'pending') return false;
     this.move([
       [contributorAccount(reward.contributorId, 'pending'), -reward.amount],
-      [contributorAccount(reward.contributorId, 'available'), reward.amount],
+      [reward.payoutTo ? requesterAccount(reward.payoutTo) : contributorAccount(reward.contributorId, 'available'), reward.amount],
     ]);
     reward.state = 'matured';
     return true;
@@ -194,7 +196,8 @@ class Model {
           ).filter(([, amount]) => amount !== 0),
         );
         Object.assign(job, { status: 'settled', endedBy: 'settle', charged: s.charge, reward: s.reward, contributorId: s.contributorId });
-        if (s.reward > 0) this.rewards.set(s.jobId, { contributorId: s.contributorId, amount: s.reward, dueAt: s.dueAt, state: 'pending' });
+        const payoutTo = s.payoutTo && this.requesters.has(s.payoutTo) ? s.payoutTo : null;
+        if (s.reward > 0) this.rewards.set(s.jobId, { contributorId: s.contributorId, payoutTo, amount: s.reward, dueAt: s.dueAt, state: 'pending' });
         return fresh;
       }
       case 'refund': {
@@ -449,8 +452,11 @@ function nextOp(r: Random, m: Model, step: number, done: Done[]): { op: Op; repl
       else if (bad < 0.11) reward = 0.5;
       else if (bad < 0.12) promptTokens = -3;
       const contributorId = r.pick(CONTRIBUTORS);
+      // Now and then served by a tab lending under a requester's account, or naming one that does not exist (from the
+      // step, not the random stream, so the sequences stay what they were).
+      const payoutTo = step % 5 === 0 && requesters.length ? (requesters[step % requesters.length] ?? null) : step % 7 === 0 ? 'ghost' : null;
       // Distinct due times within a sequence, so "oldest first" is one order.
-      return { op: { type: 'settle', settlement: { jobId, charge, reward, promptTokens, completionTokens: r.int(500), contributorId, dueAt: r.int(100) * 100 + step } } };
+      return { op: { type: 'settle', settlement: { jobId, charge, reward, promptTokens, completionTokens: r.int(500), contributorId, dueAt: r.int(100) * 100 + step, payoutTo } } };
     }
     case 'refund':
       return { op: { type: 'refund', jobId: openJob(), reason: r.pick(['cancelled', 'failed', 'no contributor identity']) } };
@@ -660,32 +666,22 @@ describe('economy store on SQLite', () => {
     store.close();
   });
 
-  it("pays an identity's earnings (matured rewards, verifier fees) into the requester account it chose, and to itself once it unsets it", async () => {
+  it("matures a reward into the requester account bound to it when its job settled, or the contributor's own", async () => {
     const store = openSqliteStore({ path: ':memory:' });
     const { billing, contributors, requesters, ledger } = store;
-    await requesters.create({ id: 'site', name: 'site', key: { id: 'k', sha256: 'h', prefix: 'p', name: null }, starterCredits: 10_000 });
+    await requesters.create({ id: 'acct_site', name: 'site', key: { id: 'k', sha256: 'h', prefix: 'p', name: null }, starterCredits: 10_000 });
     await requesters.create({ id: 'user', name: 'user', key: { id: 'k2', sha256: 'h2', prefix: 'p', name: null }, starterCredits: 10_000 });
-    for (const [i, charge] of [1000, 500].entries()) {
+    // Served under the site's account; then under none; then naming an account that does not exist.
+    for (const [i, payoutTo] of (['acct_site', null, 'acct_gone'] as const).entries()) {
       await billing.escrow({ jobId: `j${i}`, requesterId: 'user', model: 'm', amount: 1000 });
-      await billing.settle({ jobId: `j${i}`, charge, reward: (charge * 8) / 10, promptTokens: 1, completionTokens: 1, contributorId: 'lent', dueAt: i });
+      expect(await billing.settle({ jobId: `j${i}`, charge: 1000, reward: 800, promptTokens: 1, completionTokens: 1, contributorId: 'lent', dueAt: i, payoutTo })).toMatchObject({ ok: true });
     }
-    expect(await contributors.payout('lent')).toBeNull();
-    await contributors.setPayout('lent', 'site');
-    expect(await contributors.payout('lent')).toBe('site');
-    const site = await ledger.balance(requesterAccount('site'));
-    expect(await contributors.matureReward('j0')).toBe(true);
-    expect(await ledger.balance(requesterAccount('site'))).toBe(site + 800);
-    expect(await contributors.standing('lent')).toMatchObject({ available: 0, pending: 400 });
-    // Its verifier fees go there too.
-    expect(await contributors.payFee({ key: 'fee:a1:lent', verifierId: 'lent', amount: 50 })).toMatchObject({ ok: true });
-    expect(await ledger.balance(requesterAccount('site'))).toBe(site + 850);
-    // Unset: the next reward is the identity's own.
-    await contributors.setPayout('lent', null);
+    const site = await ledger.balance(requesterAccount('acct_site'));
     expect(await contributors.matureReward('j1')).toBe(true);
-    expect(await contributors.standing('lent')).toMatchObject({ available: 400, pending: 0 });
-    expect(await ledger.balance(requesterAccount('site'))).toBe(site + 850);
-    // Only an existing requester account can be chosen.
-    await expect(contributors.setPayout('lent', 'nobody')).rejects.toThrow();
+    expect(await contributors.matureReward('j0')).toBe(true);
+    expect(await contributors.matureDue(10, () => false, 10)).toBe(1);
+    expect(await ledger.balance(requesterAccount('acct_site'))).toBe(site + 800);
+    expect(await contributors.standing('lent')).toMatchObject({ available: 1600, pending: 0 });
     expect(await ledger.audit()).toEqual({ sum: 0, mismatches: [], negative: [] });
     store.close();
   });

@@ -113,13 +113,9 @@ const MIGRATIONS: readonly string[] = [
      decided_at TEXT NOT NULL
    ) STRICT;
    CREATE INDEX audits_by_status ON audits(status);`,
-  // 4: where an identity's matured rewards go when not to its own available balance: a requester account it chose
-  // (a widget visitor lending their GPU under the site's account).
-  `CREATE TABLE payouts (
-     contributor_id TEXT PRIMARY KEY,
-     requester_id TEXT NOT NULL REFERENCES requesters(id),
-     set_at TEXT NOT NULL
-   ) STRICT;`,
+  // 4: where a reward goes when it matures, when not to its contributor's available balance: the requester account
+  // the serving tab named (a widget visitor lending their GPU under the site's account), bound when the job settled.
+  `ALTER TABLE rewards ADD COLUMN payout_to TEXT REFERENCES requesters(id);`,
 ];
 
 export const SCHEMA_VERSION = MIGRATIONS.length;

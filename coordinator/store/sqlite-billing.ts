@@ -31,7 +31,8 @@ export function sqliteBilling(db: Database.Database, ledger: LedgerWriter, now: 
     "UPDATE jobs SET status = 'settled', charged = ?, prompt_tokens = ?, completion_tokens = ?, contributor_id = ?, reward = ?, ended_at = ? WHERE id = ?",
   );
   const refundJob = db.prepare<[string, string, string]>("UPDATE jobs SET status = 'refunded', reason = ?, ended_at = ? WHERE id = ?");
-  const insertReward = db.prepare<[string, string, number, number]>("INSERT INTO rewards (job_id, contributor_id, amount, due_at, state) VALUES (?, ?, ?, ?, 'pending')");
+  const insertReward = db.prepare<[string, string, number, number, string | null]>("INSERT INTO rewards (job_id, contributor_id, amount, due_at, state, payout_to) VALUES (?, ?, ?, ?, 'pending', ?)");
+  const requesterExists = db.prepare<[string], { id: string }>('SELECT id FROM requesters WHERE id = ?');
   const escrowedBefore = db.prepare<[string, number], { id: string }>("SELECT id FROM jobs WHERE status = 'escrowed' AND created_at < ? ORDER BY seq LIMIT ?");
   const usageOf = db.prepare<[string, number, number], JobRow>(`SELECT ${JOB_COLUMNS} FROM jobs WHERE requester_id = ? AND seq < ? ORDER BY seq DESC LIMIT ?`);
 
@@ -84,7 +85,9 @@ export function sqliteBilling(db: Database.Database, ledger: LedgerWriter, now: 
     });
     if (!result.ok) return result;
     settleJob.run(s.charge, s.promptTokens, s.completionTokens, s.contributorId, s.reward, now().toISOString(), s.jobId);
-    if (s.reward > 0) insertReward.run(s.jobId, s.contributorId, s.reward, s.dueAt);
+    // A payout to no existing account is no payout: the reward stays the contributor's.
+    const payoutTo = s.payoutTo && requesterExists.get(s.payoutTo) ? s.payoutTo : null;
+    if (s.reward > 0) insertReward.run(s.jobId, s.contributorId, s.reward, s.dueAt, payoutTo);
     return result;
   });
 

@@ -12,7 +12,7 @@ import { applyNonZero } from './sqlite-billing.ts';
 import type { LedgerWriter } from './sqlite-ledger.ts';
 
 export function sqliteContributors(db: Database.Database, ledger: LedgerWriter, now: () => Date): ContributorStore {
-  const pendingReward = db.prepare<[string], { contributorId: string; amount: number }>("SELECT contributor_id AS contributorId, amount FROM rewards WHERE job_id = ? AND state = 'pending'");
+  const pendingReward = db.prepare<[string], { contributorId: string; amount: number; payoutTo: string | null }>("SELECT contributor_id AS contributorId, amount, payout_to AS payoutTo FROM rewards WHERE job_id = ? AND state = 'pending'");
   const setRewardState = db.prepare<[string, string]>('UPDATE rewards SET state = ? WHERE job_id = ?');
   const dueRewards = db.prepare<[number, number], { jobId: string }>("SELECT job_id AS jobId FROM rewards WHERE state = 'pending' AND due_at <= ? ORDER BY due_at LIMIT ?");
   const pendingOf = db.prepare<[string], { total: number | null }>("SELECT SUM(amount) AS total FROM rewards WHERE contributor_id = ? AND state = 'pending'");
@@ -32,14 +32,6 @@ export function sqliteContributors(db: Database.Database, ledger: LedgerWriter, 
   const insertConviction = db.prepare<[string, string, number, number, number, number, string]>(
     'INSERT INTO convictions (job_id, contributor_id, refunded, forfeited, slashed, to_verifiers, convicted_at) VALUES (?, ?, ?, ?, ?, ?, ?)',
   );
-  const payoutOf = db.prepare<[string], { requesterId: string }>('SELECT requester_id AS requesterId FROM payouts WHERE contributor_id = ?');
-  const upsertPayout = db.prepare<[string, string, string]>('INSERT INTO payouts (contributor_id, requester_id, set_at) VALUES (?, ?, ?) ON CONFLICT (contributor_id) DO UPDATE SET requester_id = excluded.requester_id, set_at = excluded.set_at');
-  const deletePayout = db.prepare<[string]>('DELETE FROM payouts WHERE contributor_id = ?');
-  /** Where an identity's earnings land (matured rewards, verifier fees, slash shares): the payout it chose, or its own available balance. */
-  const earningsOf = (contributorId: string): AccountId => {
-    const payout = payoutOf.get(contributorId);
-    return payout ? requesterAccount(payout.requesterId) : contributorAccount(contributorId, 'available');
-  };
   const grantOf = db.prepare<[string], { claimant: string }>('SELECT claimant FROM faucet_grants WHERE claimant = ?');
   const insertGrant = db.prepare<[string, string, number, string]>('INSERT INTO faucet_grants (claimant, account_id, amount, granted_at) VALUES (?, ?, ?, ?) ON CONFLICT (claimant) DO NOTHING');
 
@@ -73,13 +65,13 @@ export function sqliteContributors(db: Database.Database, ledger: LedgerWriter, 
     if (repeat) return repeat;
     const paid = Math.min(amount, ledger.balance(TREASURY));
     if (paid === 0) return { ok: false, reason: 'insufficient_funds', message: 'the treasury is empty' };
-    return ledger.apply({ idempotencyKey: key, kind: 'verifier-fee', memo, postings: [{ account: TREASURY, amount: -paid }, { account: earningsOf(verifierId), amount: paid }] });
+    return ledger.apply({ idempotencyKey: key, kind: 'verifier-fee', memo, postings: [{ account: TREASURY, amount: -paid }, { account: contributorAccount(verifierId, 'available'), amount: paid }] });
   });
 
   const mature = db.transaction((jobId: string): boolean => {
     const reward = pendingReward.get(jobId);
     if (!reward) return false;
-    must(ledger.apply({ idempotencyKey: `mature:${jobId}`, kind: 'mature', memo: jobId, postings: [{ account: contributorAccount(reward.contributorId, 'pending'), amount: -reward.amount }, { account: earningsOf(reward.contributorId), amount: reward.amount }] }), `maturing ${jobId}`);
+    must(ledger.apply({ idempotencyKey: `mature:${jobId}`, kind: 'mature', memo: jobId, postings: [{ account: contributorAccount(reward.contributorId, 'pending'), amount: -reward.amount }, { account: reward.payoutTo ? requesterAccount(reward.payoutTo) : contributorAccount(reward.contributorId, 'available'), amount: reward.amount }] }), `maturing ${jobId}`);
     setRewardState.run('matured', jobId);
     return true;
   });
@@ -102,7 +94,7 @@ export function sqliteContributors(db: Database.Database, ledger: LedgerWriter, 
     const postings: Posting[] = [
       { account: contributorAccount(contributorId, 'staked'), amount: -staked },
       { account: contributorAccount(contributorId, 'unbonding'), amount: -unbonding },
-      ...verifiers.map((v) => ({ account: earningsOf(v), amount: each })),
+      ...verifiers.map((v) => ({ account: contributorAccount(v, 'available'), amount: each })),
       { account: TREASURY, amount: slashed - each * verifiers.length },
     ];
     must(applyNonZero(ledger, { idempotencyKey: `convict:${jobId}:slash`, kind: 'slash', memo: `job ${jobId}`, postings }), 'slashing');
@@ -146,11 +138,6 @@ export function sqliteContributors(db: Database.Database, ledger: LedgerWriter, 
   });
 
   return {
-    async setPayout(contributorId, requesterId) {
-      if (requesterId === null) deletePayout.run(contributorId);
-      else upsertPayout.run(contributorId, requesterId, now().toISOString());
-    },
-    payout: async (contributorId) => payoutOf.get(contributorId)?.requesterId ?? null,
     matureReward: async (jobId) => mature.immediate(jobId),
     async matureDue(at, held, limit) {
       let matured = 0;

@@ -43,12 +43,12 @@ export interface Tab {
   reputation: number;
   /** The page is hidden (its browser throttles it), as the tab last reported. */
   hidden: boolean;
-  /** The requester account its hello named for its identity's rewards (null: its own). */
+  /** The requester account its hello named for the rewards of the jobs it serves (null: its identity's own); not shown publicly. */
   payoutAccount: string | null;
 }
 
 /** What the network page and the status API show of a tab. */
-export type TabStatus = Omit<Tab, 'link' | 'ready' | 'peerId' | 'restUntil'> & { transport: Link['kind'] };
+export type TabStatus = Omit<Tab, 'link' | 'ready' | 'peerId' | 'restUntil' | 'payoutAccount'> & { transport: Link['kind'] };
 
 export class TabRegistry {
   private readonly tabs = new Map<string, Tab>();
@@ -128,8 +128,8 @@ export class TabRegistry {
   }
 
   status(): TabStatus[] {
-    // Peer ids stay private: knowing one lets a tab call that tab.
-    return [...this.tabs.values()].map(({ link, ready: _ready, peerId: _peerId, restUntil: _restUntil, ...rest }) => ({ ...rest, models: [...rest.models], cached: [...rest.cached], loadFailed: [...rest.loadFailed], calibration: { ...rest.calibration }, speeds: { ...rest.speeds }, transport: link.kind }));
+    // Peer ids stay private: knowing one lets a tab call that tab. Payout accounts too: they tie an identity to an account.
+    return [...this.tabs.values()].map(({ link, ready: _ready, peerId: _peerId, restUntil: _restUntil, payoutAccount: _payoutAccount, ...rest }) => ({ ...rest, models: [...rest.models], cached: [...rest.cached], loadFailed: [...rest.loadFailed], calibration: { ...rest.calibration }, speeds: { ...rest.speeds }, transport: link.kind }));
   }
 
   /**

@@ -4,6 +4,7 @@
  * (WebSocket today; a WebRTC data channel later) and does not matter here.
  */
 import { z } from 'zod';
+import { ACCOUNT_ID_PATTERN } from './account-id.ts';
 import { API_LIMITS, chatRoleSchema } from './api.ts';
 import { parseJsonMessage } from './parse-json-message.ts';
 import { base64UrlLength, ED25519_PUBLIC_KEY_BYTES, ED25519_SIGNATURE_BYTES } from './identity.ts';
@@ -140,10 +141,10 @@ export const tabToCoordinatorSchema = z.discriminatedUnion('type', [
     models: z.array(id).max(64),
     identity: identityProofSchema,
     /**
-     * The requester account this identity's rewards go to as they mature (a widget visitor lending their GPU under
-     * the site's account); absent: its own available balance. Each hello states it anew.
+     * The requester account the rewards of the jobs this tab serves go to as they mature (a widget visitor lending
+     * their GPU under the site's account); absent: the identity's own available balance.
      */
-    payoutAccount: z.string().regex(/^acct_[0-9a-f]{1,64}$/).optional(),
+    payoutAccount: z.string().regex(ACCOUNT_ID_PATTERN).optional(),
   }),
   /** The set of models this tab can serve right now (loaded and warm). */
   z.object({ type: z.literal('models'), models: z.array(id).max(64) }),

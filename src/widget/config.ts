@@ -5,6 +5,7 @@
  * folder widget.js was loaded from, so a coordinator behind a path prefix works too.
  */
 import { DEMO_API_KEY } from '../protocol/demo-key.ts';
+import { isAccountId } from '../protocol/account-id.ts';
 
 export const DEFAULT_MODEL = 'dolphin-tiny';
 
@@ -21,11 +22,9 @@ export interface WidgetConfig {
   payoutAccount: string | null;
 }
 
-const ACCOUNT_ID = /^acct_[0-9a-f]{1,64}$/;
-
 /** A requester account id as the coordinator makes them; throws a TypeError naming `what` otherwise. */
 export function payoutAccountOf(value: string, what: string): string {
-  if (!ACCOUNT_ID.test(value)) throw new TypeError(`Dolphin widget: ${what} "${value}" is not an account id (acct_…)`);
+  if (!isAccountId(value)) throw new TypeError(`Dolphin widget: ${what} "${value}" is not an account id (acct_…)`);
   return value;
 }
 
