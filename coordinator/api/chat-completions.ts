@@ -14,7 +14,7 @@ import { ApiError, fromTabFailure, insufficientFunds, invalidRequest, modelNotFo
 import type { Billing } from '../ledger/billing.ts';
 import type { AuthEnv } from './auth.ts';
 import { randomUUID } from 'node:crypto';
-import { choiceSeed, planSampling } from './sampling-plan.ts';
+import { choiceSeed, planSampling } from '../../src/protocol/sampling-plan.ts';
 import { EventQueue } from '../jobs/event-queue.ts';
 import { parseJsonBody } from './json-body.ts';
 

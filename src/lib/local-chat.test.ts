@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { localParams, randomSeed } from './local-chat.ts';
-import { planSampling } from '../../coordinator/api/sampling-plan.ts';
+import { planSampling } from '../protocol/sampling-plan.ts';
 import { chatCompletionRequestSchema } from '../protocol/api.ts';
 
 describe('localParams', () => {

@@ -1,18 +1,19 @@
 /**
  * "Run on my own GPU" (issue #7): the chat page's own inference worker, the one contributor tabs run, so a visitor's
  * answer is made in this tab instead of by the network. The same task the coordinator would send a tab (sampling
- * parameters from the same request fields, with the same defaults as coordinator/api/sampling-plan.ts), so with the
+ * parameters planned by src/protocol/sampling-plan.ts from the same request fields, as the coordinator does), so with the
  * same seed it is the same answer. The worker starts on first use; one model is kept loaded.
  */
 import { startInferenceWorker, type InferenceWorker } from './inference-worker.ts';
 import type { ChatSettings } from './answer-stats.ts';
 import type { PlainMessage } from '../protocol/api.ts';
 import type { SamplingParams } from '../protocol/tab.ts';
+import { planSampling } from '../protocol/sampling-plan.ts';
 import type { BackendChoice, ChatTask, LoadProgress, LoadResult, WorkerResult, WorkerToken } from '../protocol/worker.ts';
 
-/** What the coordinator's sampling plan gives for a request carrying only these settings (and the seed it used). */
+/** The coordinator's sampling plan for a request carrying only these settings, at `seed`. */
 export function localParams(settings: ChatSettings, seed: number): SamplingParams {
-  return { maxTokens: settings.maxTokens, temperature: settings.temperature, topP: 1, topK: 0, stop: [], seed, topLogprobs: 0 };
+  return planSampling({ max_tokens: settings.maxTokens, temperature: settings.temperature, seed }, settings.maxTokens, () => seed);
 }
 
 /** A seed as the coordinator draws them: uniform over 0 … 2^53 − 1. */

@@ -42,6 +42,17 @@ async function ask(page: Page, message: string, settings: { temperature: number;
 /** The answer's text exactly (innerText would fold whitespace; the test model's text has control characters). */
 const textOf = (answer: ReturnType<Page['getByTestId']>) => answer.getByTestId('turn-text').evaluate((e) => e.textContent ?? '');
 
+/** Asks `question` with `settings`: the finished answer, without an error, is the Node reference's text at that seed. */
+async function answersAsTheReference(page: Page, question: string, settings: { temperature: number; maxTokens: number; seed: number }) {
+  const expected = await referenceRun([{ role: 'user', content: question }], settings);
+  expect(expected.completionTokens).toBeGreaterThan(2);
+  const answer = await ask(page, question, settings);
+  await expect(answer).toHaveAttribute('data-live', 'false');
+  await expect(answer.getByRole('alert')).toHaveCount(0);
+  expect(await textOf(answer)).toBe(expected.text);
+  return { answer, expected };
+}
+
 /** Asks for a long story after `before` (temperature 0, seed 1), stops it once text shows: what was shown is the
  * start of the whole answer, marked stopped, with no error. */
 async function stopsALongAnswer(page: Page, before: PlainMessage[], maxTokens: number): Promise<void> {
@@ -71,12 +82,7 @@ test('a network answer shows its contributor, backend, speed, cost, seed and aud
 
     const question = 'Hello, Dolphin! Как дела?';
     const settings = { temperature: 0, maxTokens: 16, seed: 7 };
-    const expected = await referenceRun([{ role: 'user', content: question }], settings);
-    expect(expected.completionTokens).toBeGreaterThan(2);
-    const answer = await ask(page, question, settings);
-    await expect(answer).toHaveAttribute('data-live', 'false');
-    await expect(answer.getByRole('alert')).toHaveCount(0);
-    expect(await textOf(answer)).toBe(expected.text);
+    const { answer, expected } = await answersAsTheReference(page, question, settings);
     await expect(answer.getByTestId('answer-contributor')).toHaveAttribute('data-contributor', contributorId);
     await expect(answer.getByTestId('answer-source')).toContainText(`contributor ${contributorId.slice(0, 10)}… (${tabId})`);
     await expect(answer.getByTestId('answer-backend')).toHaveText('wasm');
@@ -122,12 +128,7 @@ test('with no contributor tab online, "Run on my own GPU" answers in the page, a
 
   const question = 'Hello, Dolphin! 你好 🐬';
   const settings = { temperature: 0.8, maxTokens: 24, seed: 1234 };
-  const expected = await referenceRun([{ role: 'user', content: question }], settings);
-  expect(expected.completionTokens).toBeGreaterThan(2);
-  const answer = await ask(page, question, settings);
-  await expect(answer).toHaveAttribute('data-live', 'false');
-  await expect(answer.getByRole('alert')).toHaveCount(0);
-  expect(await textOf(answer)).toBe(expected.text);
+  const { answer, expected } = await answersAsTheReference(page, question, settings);
   await expect(answer.getByTestId('answer-facts')).toHaveAttribute('data-source', 'local');
   await expect(answer.getByTestId('answer-source')).toHaveText('this tab (your own device)');
   await expect(answer.getByTestId('answer-backend')).toHaveText('wasm');

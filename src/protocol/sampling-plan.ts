@@ -2,10 +2,13 @@
  * From an API request to the sampling parameters a tab runs with. Pure. Defaults follow OpenAI (temperature 1,
  * top_p 1); without a user seed the coordinator draws one, so every job is reproducible from its record.
  */
-import type { ChatCompletionRequest } from '../../src/protocol/api.ts';
-import type { SamplingParams } from '../../src/protocol/tab.ts';
+import type { ChatCompletionRequest } from './api.ts';
+import type { SamplingParams } from './tab.ts';
 
-export function planSampling(request: ChatCompletionRequest, contextLength: number, randomSeed: () => number): SamplingParams {
+/** The request fields that decide sampling (the chat page's own worker plans from the same few). */
+export type SamplingRequest = Partial<Pick<ChatCompletionRequest, 'max_completion_tokens' | 'max_tokens' | 'temperature' | 'top_p' | 'top_k' | 'stop' | 'seed' | 'logprobs' | 'top_logprobs'>>;
+
+export function planSampling(request: SamplingRequest, contextLength: number, randomSeed: () => number): SamplingParams {
   const stop = request.stop ?? [];
   return {
     // The tab further clamps this to the room the prompt leaves in the context.
