@@ -548,7 +548,9 @@ test('a tab killed mid-stream: the job continues on another tab and the stream e
   tabs.push(await openContributorTab(browser, 'wasm'));
   for (const t of tabs) servedBefore.set(t, await t.page.getByTestId('served').innerText());
   const messages: PlainMessage[] = [{ role: 'user', content: 'Keep talking for a long while, please.' }];
-  const params = { maxTokens: 200, temperature: 0.9, topP: 0.95, seed: 99 };
+  // Long enough that the tab is still generating when it is closed: on a loaded machine the close can take a second
+  // or more to reach the coordinator, and a tab that had finished by then would leave nothing to continue.
+  const params = { maxTokens: 400, temperature: 0.9, topP: 0.95, seed: 99 };
   const { data: stream, response } = await client.chat.completions
     .create({ model: MODEL, messages, max_tokens: params.maxTokens, temperature: params.temperature, top_p: params.topP, seed: params.seed, stream: true, stream_options: { include_usage: true }, logprobs: true })
     .withResponse();
@@ -567,7 +569,7 @@ test('a tab killed mid-stream: the job continues on another tab and the stream e
     content += chunk.choices[0]?.delta.content ?? '';
     finishReason = chunk.choices[0]?.finish_reason ?? finishReason;
     if (chunk.usage) usage = chunk.usage;
-    if (killedAt < 0 && tokens.length >= 3) {
+    if (killedAt < 0 && tokens.length >= 1) {
       killedAt = tokens.length;
       tabs = tabs.filter((t) => t !== killed);
       await killed.close();
@@ -579,10 +581,10 @@ test('a tab killed mid-stream: the job continues on another tab and the stream e
   expect(content).toBe(expected.text);
   expect(finishReason).toBe(expected.finishReason);
   expect(usage).toMatchObject({ prompt_tokens: expected.promptTokens, completion_tokens: expected.completionTokens });
-  // Another tab finished the job: its count of served jobs went up.
+  // Another tab finished the job: its count of served jobs went up (the page shows it once the tab has sent its result).
   const jobsOf = (text: string | undefined) => Number.parseInt(text ?? '', 10);
-  const served = await Promise.all(tabs.map(async (t) => jobsOf(await t.page.getByTestId('served').innerText()) - jobsOf(servedBefore.get(t))));
-  expect(served.reduce((a, b) => a + b, 0)).toBe(1);
+  const servedSince = async () => (await Promise.all(tabs.map(async (t) => jobsOf(await t.page.getByTestId('served').innerText()) - jobsOf(servedBefore.get(t))))).reduce((a, b) => a + b, 0);
+  await expect.poll(servedSince, { message: 'the job was finished by one of the tabs left' }).toBe(1);
 });
 
 test('a tab kept off WebRTC serves the same tokens over its WebSocket', async ({ browser }) => {
