@@ -16,9 +16,13 @@ afterAll(async () => {
 
 /** The client over a fresh coordinator app (its own in-memory economy; one new account per hour per address). */
 async function client() {
+  return (await clientAndStore()).api;
+}
+
+async function clientAndStore() {
   const economy = await testEconomy({ catalogue: fixture.catalogue, settings: { starterCredits: STARTER, faucetPerHour: 1 } });
   const { app } = testApp({ models: fixture, economy: economy.wiring.deps });
-  return accountApi(async (input, init) => app.request(input, init));
+  return { api: accountApi(async (input, init) => app.request(input, init)), store: economy.store };
 }
 
 /** The rejection `promise` ends with, which must be an AccountApiError. */
@@ -43,6 +47,24 @@ describe('accountApi against the coordinator', () => {
     expect(await api.revokeKey(key.key, second.id)).toEqual({ id: second.id, revoked: true });
     const revokedUse = await failure(api.account(second.key));
     expect(revokedUse.status).toBe(401);
+  });
+
+  it('pages through the history and the usage, newest first, each page from where the last ended', async () => {
+    const { api, store } = await clientAndStore();
+    const { account, key } = await api.createAccount('Pager');
+    for (const i of [1, 2, 3]) await store.billing.escrow({ jobId: `job-${i}`, requesterId: account.id, model: MODEL, amount: 1000 * i });
+    await store.billing.refund('job-2', 'the tab went away');
+
+    const first = await api.history(key.key, { limit: 3 });
+    expect(first.data.map((e) => [e.kind, e.amount.micros])).toEqual([['refund', 2000], ['escrow', -3000], ['escrow', -2000]]);
+    const second = await api.history(key.key, { limit: 3, before: first.next });
+    expect(second.data.map((e) => [e.kind, e.amount.micros])).toEqual([['escrow', -1000], ['faucet', STARTER]]);
+    expect(second.next).toBeNull();
+
+    const jobs = await api.usage(key.key, { limit: 2 });
+    expect(jobs.data.map((j) => j.job_id)).toEqual(['job-3', 'job-2']);
+    const older = await api.usage(key.key, { limit: 2, before: jobs.next });
+    expect(older.data.map((j) => [j.job_id, j.status])).toEqual([['job-1', 'escrowed']]);
   });
 
   it('reports the faucet limit with the API message and when to try again', async () => {

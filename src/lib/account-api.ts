@@ -3,7 +3,7 @@
  * src/protocol/accounts.ts) and the network's prices. `fetch` is passed in (the page's, or a test app's
  * `app.request`). Every failure is an AccountApiError carrying the API's own message, code and status.
  */
-import type { AccountView, ApiKeyView, EconomyView, NewKeyView, Page, UsageView } from '../protocol/accounts.ts';
+import type { AccountView, ApiKeyView, EconomyView, LedgerEntryView, NewKeyView, Page, UsageView } from '../protocol/accounts.ts';
 
 export type Fetch = (input: string, init?: RequestInit) => Promise<Response>;
 
@@ -40,6 +40,16 @@ export interface NetworkPrices {
   prices: EconomyView['prices'];
 }
 
+export interface PageRequest {
+  limit?: number;
+  before?: number | null;
+}
+
+/** Rows per page of usage and history. */
+export const PAGE_SIZE = 20;
+
+const pageParams = ({ limit = PAGE_SIZE, before = null }: PageRequest) => new URLSearchParams({ limit: String(limit), ...(before === null ? {} : { before: String(before) }) }).toString();
+
 export function accountApi(fetchFn: Fetch) {
   async function call<T>(path: string, key: string | null, init: { method?: string; json?: unknown } = {}): Promise<T> {
     const headers: Record<string, string> = {};
@@ -60,7 +70,10 @@ export function accountApi(fetchFn: Fetch) {
     /** A new account, its first key (shown in this response only) and the faucet's starter credits. */
     createAccount: (name: string | null) => call<{ account: AccountView; key: NewKeyView }>('/api/accounts', null, { method: 'POST', json: name ? { name } : {} }),
     account: (key: string) => call<AccountView>('/api/account', key),
-    usage: (key: string, limit = 20) => call<Page<UsageView>>(`/api/account/usage?limit=${limit}`, key),
+    /** The account's jobs, newest first; `before` is the `next` of the page before. */
+    usage: (key: string, page: PageRequest = {}) => call<Page<UsageView>>(`/api/account/usage?${pageParams(page)}`, key),
+    /** The account's ledger entries, newest first; `before` is the `next` of the page before. */
+    history: (key: string, page: PageRequest = {}) => call<Page<LedgerEntryView>>(`/api/account/history?${pageParams(page)}`, key),
     keys: (key: string) => call<{ data: ApiKeyView[] }>('/api/account/keys', key).then((r) => r.data),
     createKey: (key: string, name: string | null) => call<NewKeyView>('/api/account/keys', key, { method: 'POST', json: name ? { name } : {} }),
     revokeKey: (key: string, keyId: string) => call<{ id: string; revoked: boolean }>(`/api/account/keys/${encodeURIComponent(keyId)}`, key, { method: 'DELETE' }),

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import type { Amount, UsageView } from '../protocol/accounts.ts';
-import { defaultModel, keepKey, keyProblem, priceRows, storedKey, usageRow } from './developer-view.ts';
+import type { Amount, LedgerEntryView, UsageView } from '../protocol/accounts.ts';
+import { defaultModel, historyRow, keepKey, keyProblem, priceRows, storedKey, usageRow, withOlder } from './developer-view.ts';
 
 const KEY = 'dphn_AbCdEfGhIjKlMnOpQrStUvWxYz012345';
 const amount = (micros: number, dphn: string): Amount => ({ micros, dphn });
@@ -73,6 +73,29 @@ describe('usageRow', () => {
     expect(usageRow({ ...job, status: 'escrowed', charged: null, prompt_tokens: null, completion_tokens: null }, time)).toMatchObject({ tokens: '—', charged: '0.0005 DPHN held' });
     expect(usageRow({ ...job, status: 'refunded', charged: null, completion_tokens: null }, time)).toMatchObject({ tokens: '12 + 0', charged: '0 DPHN (refunded)' });
     expect(usageRow({ ...job, status: 'convicted' }, time).charged).toBe('0.00012 DPHN, refunded after an audit');
+  });
+});
+
+describe('historyRow', () => {
+  const entry = (kind: string, micros: number, dphn: string, memo: string | null = null): LedgerEntryView => ({ transfer_id: 7, kind, amount: amount(micros, dphn), memo, created_at: '2026-12-01T10:00:00.000Z' });
+  const time = (iso: string) => `at ${iso}`;
+
+  it('says what each entry was, signed by which way it moved', () => {
+    expect(historyRow(entry('faucet', 2_500_000, '2.5 DPHN'), time)).toEqual({ transferId: 7, at: '2026-12-01T10:00:00.000Z', time: 'at 2026-12-01T10:00:00.000Z', what: 'Starter credits', detail: '', amount: '+2.5 DPHN', direction: 'in' });
+    expect(historyRow(entry('escrow', -500, '-0.0005 DPHN', 'job1 (dolphin-tiny)'), time)).toMatchObject({ what: 'Held for a request', detail: 'job1 (dolphin-tiny)', amount: '-0.0005 DPHN', direction: 'out' });
+    expect(historyRow(entry('mature', 40, '0.00004 DPHN', 'job9'), time)).toMatchObject({ what: 'Earned by a tab lent under this account', amount: '+0.00004 DPHN' });
+    expect(historyRow(entry('settle', 0, '0 DPHN'), time)).toMatchObject({ amount: '0 DPHN', direction: 'none' });
+  });
+  it('shows a kind it does not know by its name', () => {
+    expect(historyRow(entry('bonus', 1, '0.000001 DPHN'), time).what).toBe('bonus');
+  });
+});
+
+describe('withOlder', () => {
+  it('appends the older page without a row already shown, and takes its cursor', () => {
+    const shown = { data: [{ id: 5 }, { id: 4 }], next: 4 };
+    expect(withOlder(shown, { data: [{ id: 4 }, { id: 3 }], next: 3 }, (r) => r.id)).toEqual({ data: [{ id: 5 }, { id: 4 }, { id: 3 }], next: 3 });
+    expect(withOlder(shown, { data: [], next: null }, (r) => r.id)).toEqual({ data: shown.data, next: null });
   });
 });
 

@@ -1,8 +1,9 @@
 /**
  * The developers page's own state and what it shows, pure: the key a developer chose to keep in this browser
- * (localStorage, opt-in), checking a pasted key's form, and the rows of the usage and price tables.
+ * (localStorage, opt-in), checking a pasted key's form, the rows of the usage, history and price tables, and paging
+ * through older rows.
  */
-import type { PriceView, UsageView } from '../protocol/accounts.ts';
+import type { LedgerEntryView, Page, PriceView, UsageView } from '../protocol/accounts.ts';
 
 const STORAGE_KEY = 'dolphin.developer-key';
 
@@ -62,6 +63,51 @@ export function usageRow(job: UsageView, formatTime: (iso: string) => string): U
     : job.status === 'convicted' ? `${job.charged?.dphn ?? dash}, refunded after an audit`
     : (job.charged?.dphn ?? dash);
   return { jobId: job.job_id, at: job.created_at, time: formatTime(job.created_at), model: job.model, tokens, charged, status: job.status };
+}
+
+/** What each kind of ledger entry on a requester account means to its owner (coordinator/store/sqlite-*.ts). */
+const ENTRY_LABELS: Record<string, string> = {
+  faucet: 'Starter credits',
+  subsidy: 'Demo request paid by the network',
+  escrow: 'Held for a request',
+  settle: 'Request settled: the unused hold returned',
+  refund: 'Refunded',
+  mature: 'Earned by a tab lent under this account',
+};
+
+export interface HistoryRow {
+  transferId: number;
+  at: string;
+  time: string;
+  /** What the entry was, in words; an unknown kind is shown as it is named. */
+  what: string;
+  /** The job or reason the ledger noted, or "". */
+  detail: string;
+  /** Signed: "+0.5 DPHN" into the account, "-0.0005 DPHN" out of it. */
+  amount: string;
+  direction: 'in' | 'out' | 'none';
+}
+
+export function historyRow(entry: LedgerEntryView, formatTime: (iso: string) => string): HistoryRow {
+  const micros = entry.amount.micros;
+  return {
+    transferId: entry.transfer_id,
+    at: entry.created_at,
+    time: formatTime(entry.created_at),
+    what: ENTRY_LABELS[entry.kind] ?? entry.kind,
+    detail: entry.memo ?? '',
+    amount: micros > 0 ? `+${entry.amount.dphn}` : entry.amount.dphn,
+    direction: micros > 0 ? 'in' : micros < 0 ? 'out' : 'none',
+  };
+}
+
+/**
+ * The rows shown after the next older page arrived: `older` appended, leaving out any row already shown (a refresh
+ * between the two reads can shift a row across the boundary), and its cursor for the page after it.
+ */
+export function withOlder<T>(shown: Page<T>, older: Page<T>, idOf: (item: T) => string | number): Page<T> {
+  const seen = new Set(shown.data.map(idOf));
+  return { data: [...shown.data, ...older.data.filter((item) => !seen.has(idOf(item)))], next: older.next };
 }
 
 export interface PriceRow {

@@ -1,12 +1,13 @@
 /**
  * The developers page (issue #7) on the real coordinator: an account made from the page, its key and balance as
  * the API reports them, and the page's own curl snippet run for real (bash, curl) against a real contributor tab,
- * after which the page shows the request in its usage and the balance it left.
+ * after which the page shows the request in its usage and history and the balance it left, and pages back through
+ * older rows.
  */
 import { test, expect, type APIRequestContext } from '@playwright/test';
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
-import type { AccountView, Page as ApiPage, UsageView } from '../../src/protocol/accounts.ts';
+import type { AccountView, LedgerEntryView, Page as ApiPage, UsageView } from '../../src/protocol/accounts.ts';
 import type { ChatCompletionChunk } from '../../src/protocol/api.ts';
 import { openContributorTab, type ContributorTab } from '../support/contributor-tab.ts';
 import { savePageShot } from '../support/page-shot.ts';
@@ -92,7 +93,46 @@ test('an account made on the page, its curl snippet run for real, its usage and 
   await expect(page.getByTestId('balance')).toHaveText(after.balance.dphn);
   await expect(page.getByTestId('balance')).not.toHaveText(before.balance.dphn);
 
+  // The history: the entries the ledger holds for the account, which add up to its balance.
+  const ledger = await get<ApiPage<LedgerEntryView>>(request, '/api/account/history', key);
+  expect(ledger.data.reduce((sum, entry) => sum + entry.amount.micros, 0)).toBe(after.balance.micros);
+  expect(ledger.data.at(-1)?.kind).toBe('faucet');
+  const entries = page.getByTestId('history-row');
+  await expect(entries).toHaveCount(ledger.data.length);
+  await expect(entries.last()).toContainText('Starter credits');
+  await expect(entries.last().getByTestId('history-amount')).toHaveText(`+${before.balance.dphn}`);
+  await expect(entries.filter({ hasText: 'Held for a request' })).toContainText(billed.job_id);
+  await expect(page.getByTestId('history-older')).toHaveCount(0);
+
   await savePageShot(page, testInfo, 'developers');
+
+  // Twenty more requests (one token each) fill more than a page of each table: older rows come a page at a time.
+  for (let i = 0; i < 20; i++) {
+    const response = await request.post('/v1/chat/completions', { headers: { Authorization: `Bearer ${key}` }, data: { model: MODEL, messages: [{ role: 'user', content: `ping ${i}` }], max_tokens: 1 } });
+    expect(response.status(), await response.text()).toBe(200);
+  }
+  const allJobs = await get<ApiPage<UsageView>>(request, '/api/account/usage?limit=100', key);
+  expect(allJobs.data).toHaveLength(21);
+  await page.getByRole('button', { name: 'Refresh' }).click();
+  await expect(page.getByTestId('usage-row')).toHaveCount(20);
+  await page.getByRole('button', { name: 'Show older requests' }).click();
+  await expect(page.getByTestId('usage-row')).toHaveCount(21);
+  await expect(page.getByTestId('usage-row').last()).toHaveAttribute('data-job', billed.job_id);
+  await expect(page.getByTestId('usage-older')).toHaveCount(0);
+
+  const allEntries = await get<ApiPage<LedgerEntryView>>(request, '/api/account/history?limit=100', key);
+  expect(allEntries.data.length).toBeGreaterThan(20);
+  await expect(entries).toHaveCount(20);
+  for (let shown = 20; shown < allEntries.data.length; ) {
+    await page.getByRole('button', { name: 'Show older entries' }).click();
+    shown = Math.min(shown + 20, allEntries.data.length);
+    await expect(entries).toHaveCount(shown);
+  }
+  // A full last page cannot know it is the last: one more ask finds nothing older and the button goes.
+  if (allEntries.data.length % 20 === 0) await page.getByRole('button', { name: 'Show older entries' }).click();
+  await expect(page.getByTestId('history-older')).toHaveCount(0);
+  await expect(entries.getByTestId('history-amount')).toHaveText(allEntries.data.map((entry) => (entry.amount.micros > 0 ? `+${entry.amount.dphn}` : entry.amount.dphn)));
+  await expect(entries.last()).toContainText('Starter credits');
 });
 
 test('a pasted key: refused with the API message, kept in this browser only when asked, and forgotten', async ({ page, request, baseURL }, testInfo) => {
