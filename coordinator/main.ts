@@ -5,7 +5,7 @@
  *   WEBRTC (1; 0 keeps tabs on WebSockets)  ICE_SERVERS (JSON list of RTCIceServer, default [])
  *   WEBRTC_BIND_ADDRESS (the local address the coordinator's ICE uses; default all interfaces)
  *   AUDIT_PROBATION (10: jobs of a new identity audited until this many passes in a row)  AUDIT_P_MIN (0.05: the
- *   lowest audit rate)  AUDIT_PLANT_RATE (0.05: chance per job of planting a known-bad transcript with a verifier)
+ *   lowest audit rate)  AUDIT_PLANT_RATE (0.05: chance per job of planting a known-bad or known-good transcript with a verifier)
  *   AUDIT_VERDICT_TIMEOUT_MS (120000)
  *   QUEUE_PER_MODEL (64: requests of one model waiting for a tab; more get 429 with Retry-After)
  *   MAX_FAILOVERS (2: times a job whose tab left or went silent continues on another tab)

@@ -66,7 +66,7 @@ describe('honest path', () => {
     const honest = await run(task());
     expect(honest.ids.length).toBe(24); // the seed is chosen so that the honest run goes to max_tokens
     expect(honest.finishReason).toBe('length');
-    for (const mode of ['other-model', 'rounded-weights', 'approve-everything'] as const)
+    for (const mode of ['other-model', 'rounded-weights', 'approve-everything', 'reject-everything'] as const)
       expect((await run(task(), createCheat(mode))).tokens).toEqual(honest.tokens);
     expect(await verdictOf(honest)).toMatchObject({ ok: true, firstFailure: null });
   });
@@ -194,5 +194,6 @@ it('one enum names every mode', () => {
     'tampered-logprobs',
     'replay',
     'approve-everything',
+    'reject-everything',
   ]);
 });

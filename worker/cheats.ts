@@ -13,7 +13,7 @@
  *  - tampered-logprobs: honest tokens, each reported LOGPROB_SHIFT likelier than the model says (capped at 0).
  *  - replay: answers with the ids and claimed logprobs of the previous job this worker completed (the first job is
  *    honest), cut to max_tokens, ending as that job ended.
- *  - approve-everything: the verifier's cheat, on the page; nothing here.
+ *  - approve-everything, reject-everything: the verifier's cheats, on the page; nothing here.
  */
 import type { CheatMode } from '../src/protocol/worker.ts';
 import type { GeneratedToken, GenerationResult, GenerationTamper } from './generate.ts';
@@ -73,6 +73,7 @@ export function tamperFor(mode: CheatMode, job: CheatJob, previous: ClaimedCompl
     case 'other-model':
     case 'rounded-weights':
     case 'approve-everything':
+    case 'reject-everything':
       return undefined;
   }
 }

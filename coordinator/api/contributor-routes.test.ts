@@ -79,7 +79,7 @@ describe("a contributor's record", () => {
       minimum_stake: { [MODEL]: minimumFor(MODEL, 1), [OTHER_MODEL]: minimumFor(OTHER_MODEL, 1) },
     });
     const verifier = (await (await net.get(`/api/contributors/${VERIFIER}`)).json()) as ContributorView;
-    expect(verifier.verifier).toEqual({ verdicts: 1, dissents: 0, confirmedPasses: 1, plantedRejected: 0, plantedApproved: 0, trusted: true });
+    expect(verifier.verifier).toEqual({ verdicts: 1, dissents: 0, confirmedPasses: 1, plantedRejected: 0, plantedApproved: 0, goodApproved: 0, goodRejected: 0, trusted: true });
   });
 
   it('answers a contributor that never served, verified or held DPHN with 404 contributor_not_found', async () => {

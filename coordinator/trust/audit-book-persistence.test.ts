@@ -63,15 +63,21 @@ function audited(book: AuditBook, worker: string, verdicts: Array<[string, boole
   return jobId;
 }
 
-function planted(book: AuditBook, verifier: string, approved: boolean) {
+function planted(book: AuditBook, verifier: string, approved: boolean, kind: 'known-bad' | 'known-good' = 'known-bad') {
   book.plantedSent();
-  book.plantedJudged(verifier, approved);
+  book.plantedJudged(verifier, approved, kind);
 }
 
-/** A history with every kind of identity: a worker past probation, a convicted one, proven, lazy and dissenting verifiers. */
+/**
+ * A history with every kind of identity: a worker past probation, a convicted one, proven, fair, lazy, harsh (rejects
+ * known-good transcripts) and dissenting verifiers.
+ */
 function history(book: AuditBook) {
   planted(book, 'proven', false);
+  planted(book, 'proven', true, 'known-good');
+  planted(book, 'checker', true, 'known-good');
   planted(book, 'lazy', true);
+  planted(book, 'harsh', false, 'known-good');
   const jobIds: string[] = [];
   for (let i = 0; i < 4; i++) {
     clock += 60_000;
@@ -83,7 +89,7 @@ function history(book: AuditBook) {
   jobIds.push(audited(book, 'newbie', [['proven', false]], 'unverified'));
   clock += 60_000;
   jobIds.push(audited(book, 'newbie', [['lazy', true], ['proven', true]], 'passed'));
-  return { jobIds, ids: ['steady', 'cheat', 'newbie', 'proven', 'lazy', 'dissenter', 'checker'] };
+  return { jobIds, ids: ['steady', 'cheat', 'newbie', 'proven', 'lazy', 'harsh', 'dissenter', 'checker'] };
 }
 
 /** Everything a restored book must agree on, for these identities and jobs. */
@@ -94,6 +100,7 @@ function snapshot(book: AuditBook, ids: string[], jobIds: string[]) {
     reputations: ids.map((id) => book.reputation(id)),
     trusted: ids.map((id) => book.trustedVerifier(id)),
     proven: ids.map((id) => book.provenVerifier(id)),
+    fair: ids.map((id) => book.fairVerifier(id)),
     plantedRejected: ids.map((id) => book.plantedRejectedBy(id)),
     jobs: jobIds.map((id) => book.job(id)),
     failing: jobIds.map((id) => book.failingVerifiers(id)),
@@ -185,6 +192,9 @@ describe('AuditBook persistence', () => {
     expect(book.provenVerifier('proven')).toBe(true);
     expect(book.provenVerifier('checker')).toBe(false);
     expect(book.trustedVerifier('checker')).toBe(true);
+    expect(book.fairVerifier('checker')).toBe(true);
+    expect(book.fairVerifier('dissenter')).toBe(false);
+    expect(book.trustedVerifier('harsh')).toBe(false);
     expect(book.contributor('dissenter')?.verifier.dissents).toBe(1);
     expect(book.job(jobIds[4] as string)?.status).toBe('convicted');
 

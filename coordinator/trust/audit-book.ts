@@ -26,8 +26,12 @@ interface Identity {
   dissents: number;
   /** Approvals of jobs whose audit passed: a verifier that rejects everything has none. */
   confirmedPasses: number;
+  /** Planted known-bad transcripts rejected (as they should be) and approved. */
   plantedRejected: number;
   plantedApproved: number;
+  /** Planted known-good transcripts approved (as they should be) and rejected. */
+  goodApproved: number;
+  goodRejected: number;
 }
 
 /** Where the book writes through (the store's TrustStore, serialised); calls must not throw. */
@@ -43,12 +47,12 @@ export interface AuditBookOptions {
   restore?: { identities: ReadonlyArray<{ contributorId: string; record: string }>; audits: readonly JobAudit[] };
 }
 
-const newIdentity = (): Identity => ({ version: 0, record: NEW_IDENTITY, reputation: NEW_REPUTATION, audited: 0, passed: 0, convicted: 0, verdicts: 0, dissents: 0, confirmedPasses: 0, plantedRejected: 0, plantedApproved: 0 });
+const newIdentity = (): Identity => ({ version: 0, record: NEW_IDENTITY, reputation: NEW_REPUTATION, audited: 0, passed: 0, convicted: 0, verdicts: 0, dissents: 0, confirmedPasses: 0, plantedRejected: 0, plantedApproved: 0, goodApproved: 0, goodRejected: 0 });
 
 export class AuditBook {
   private readonly jobs = new Map<string, JobAudit>();
   private readonly identities = new Map<string, Identity>();
-  private readonly planted = { sent: 0, rejected: 0, approved: 0, open: 0 };
+  private readonly planted = { sent: 0, rejected: 0, approved: 0, goodApproved: 0, goodRejected: 0, open: 0 };
   private readonly halfLifeMs: number;
 
   constructor(
@@ -133,7 +137,8 @@ export class AuditBook {
    * The verifiers a conviction of the job rewards: those whose failing verdicts count, who are proven (rejected a
    * planted known-bad transcript) and have approved jobs whose audits passed. Any other failing verdict counts
    * towards the decision but earns nothing, so identities that reject whatever they get (and so reject planted
-   * transcripts too) cannot profit from convicting honest workers.
+   * known-bad transcripts too) cannot profit from convicting honest workers; nor can they convict (audit-decision.ts:
+   * only fair verifiers' failures do, and they reject planted known-good transcripts).
    */
   failingVerifiers(jobId: string): string[] {
     const rewarded = (id: string) => this.provenVerifier(id) && (this.identities.get(id)?.confirmedPasses ?? 0) > 0;
@@ -150,12 +155,16 @@ export class AuditBook {
     this.planted.open--;
   }
 
-  /** A verifier's verdict on a planted (known-bad) transcript. */
-  plantedJudged(verifier: string, approved: boolean): void {
+  /** A verifier's verdict on a planted transcript, known-bad (it should reject) or known-good (it should approve). */
+  plantedJudged(verifier: string, approved: boolean, kind: 'known-bad' | 'known-good' = 'known-bad'): void {
     const identity = this.identity(verifier);
     identity.verdicts++;
     this.planted.open--;
-    if (approved) {
+    if (kind === 'known-good') {
+      if (approved) identity.goodApproved++;
+      else identity.goodRejected++;
+      this.planted[approved ? 'goodApproved' : 'goodRejected']++;
+    } else if (approved) {
       identity.plantedApproved++;
       this.planted.approved++;
     } else {
@@ -165,19 +174,31 @@ export class AuditBook {
     this.saved(verifier);
   }
 
-  /** Whether this identity may verify: never again once it approved a planted transcript or was convicted as a worker. */
+  /**
+   * Whether this identity may verify: never again once it approved a planted known-bad transcript, rejected a
+   * planted known-good one, or was convicted as a worker.
+   */
   trustedVerifier(contributorId: string): boolean {
     const identity = this.identities.get(contributorId);
-    return !identity || (identity.plantedApproved === 0 && identity.convicted === 0);
+    return !identity || (identity.plantedApproved === 0 && identity.goodRejected === 0 && identity.convicted === 0);
   }
 
-  /** Whether this identity has shown it checks: it rejected a planted transcript (and is still trusted). */
+  /** Whether this identity has shown it checks: it rejected a planted known-bad transcript (and is still trusted). */
   provenVerifier(contributorId: string): boolean {
     return this.trustedVerifier(contributorId) && this.plantedRejectedBy(contributorId) > 0;
   }
 
+  /** Whether this identity has shown it does not reject blindly: it approved a planted known-good transcript (and is still trusted). */
+  fairVerifier(contributorId: string): boolean {
+    return this.trustedVerifier(contributorId) && (this.identities.get(contributorId)?.goodApproved ?? 0) > 0;
+  }
+
   plantedRejectedBy(contributorId: string): number {
     return this.identities.get(contributorId)?.plantedRejected ?? 0;
+  }
+
+  goodApprovedBy(contributorId: string): number {
+    return this.identities.get(contributorId)?.goodApproved ?? 0;
   }
 
   /** Whether the job's audit is under way. */
@@ -201,7 +222,7 @@ export class AuditBook {
       contributorId,
       reputation: this.reputation(contributorId),
       worker: { audited: i.audited, passed: i.passed, convicted: i.convicted, pending, consecutivePasses: i.record.consecutivePasses, auditProbability: auditProbability(i.record, this.policy) },
-      verifier: { verdicts: i.verdicts, dissents: i.dissents, confirmedPasses: i.confirmedPasses, plantedRejected: i.plantedRejected, plantedApproved: i.plantedApproved, trusted: this.trustedVerifier(contributorId) },
+      verifier: { verdicts: i.verdicts, dissents: i.dissents, confirmedPasses: i.confirmedPasses, plantedRejected: i.plantedRejected, plantedApproved: i.plantedApproved, goodApproved: i.goodApproved, goodRejected: i.goodRejected, trusted: this.trustedVerifier(contributorId) },
     };
   }
 
@@ -215,8 +236,8 @@ export class AuditBook {
     for (const a of this.jobs.values()) if (a.status !== 'pending') audits[a.status]++;
     const decided = [...this.jobs.values()].filter((a) => a.status !== 'pending');
     const recent = decided.slice(-RECENT).reverse().map((a) => structuredClone(a));
-    const { rejected, approved } = this.planted;
-    return { audits, planted: { rejected, approved }, recent };
+    const { rejected, approved, goodApproved, goodRejected } = this.planted;
+    return { audits, planted: { rejected, approved }, plantedGood: { approved: goodApproved, rejected: goodRejected }, recent };
   }
 
   /**

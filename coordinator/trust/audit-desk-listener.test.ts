@@ -1,6 +1,6 @@
 /**
  * What the audit desk tells its `listener` (the economy): a fee-earning `verdictGiven` for every signed verdict on a
- * real transcript and every rejection of a planted one, with the transcript's token counts; and `decided` for each real job's audit,
+ * real transcript and every right verdict on a planted one, with the transcript's token counts; and `decided` for each real job's audit,
  * with the failing verifiers a conviction rewards (proven, with confirmed passes). Setup from test/unit/audit-desk-harness.ts, as in audit-desk.test.ts.
  */
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
@@ -104,6 +104,27 @@ describe('AuditDesk listener', () => {
     expect(calls.verdicts.map((v) => v.auditId)).not.toContain(lazyPlanted.auditId);
     expect(calls.verdicts).toHaveLength(3);
     expect(calls.decided).toHaveLength(1); // the second job waits for a trusted verifier
+  });
+
+  it('approving a planted known-good transcript earns the fee of its token counts; rejecting one earns nothing', () => {
+    const { desk, calls, registry, openTab } = network({ random: () => 0.99 });
+    const worker = openTab();
+    const judge = openTab();
+    desk.jobCompleted(completedJob(worker, { promptTokens: 11, completionTokens: 3 }));
+    answer(desk, judge, PASS); // passed by a proven verifier: the source of known-good copies
+    registry.remove(judge.tab.id);
+    desk.tabClosed(judge.tab);
+    for (const [verdict, earns] of [[PASS, true], [FAIL, false]] as const) {
+      const untested = openTab([MODEL], { fair: false });
+      desk.jobCompleted(completedJob(worker));
+      answer(desk, untested, FAIL); // a failure from a verifier not known to be fair: it gets a known-good copy
+      const test = lastAudit(untested);
+      answer(desk, untested, verdict, test);
+      expect(calls.verdicts.some((v) => v.auditId === test.auditId)).toBe(earns);
+      if (earns) expect(calls.verdicts.at(-1)).toMatchObject({ auditId: test.auditId, promptTokens: 11, completionTokens: 3 });
+      registry.remove(untested.tab.id);
+      desk.tabClosed(untested.tab);
+    }
   });
 
   it('a conviction names the failing verifiers; a split decided by a third pass names none', () => {

@@ -269,4 +269,102 @@ describe('AuditDesk', () => {
     expect(audits(lazy)).toHaveLength(2);
     expect(book.summary().planted).toEqual({ rejected: 2, approved: 1 });
   });
+
+  /** A job of `worker`'s that the proven and fair verifier `judge` passed (a source of known-good copies), after which `judge` leaves. */
+  function passedThenLeaves(net: ReturnType<typeof auditDeskHarness>, worker: TestTab, judge: TestTab) {
+    const job = completedJob(worker);
+    net.desk.jobCompleted(job);
+    answer(net.desk, judge, PASS);
+    expect(net.book.job(job.task.jobId)?.status).toBe('passed');
+    net.registry.remove(judge.tab.id);
+    net.desk.tabClosed(judge.tab);
+    return job;
+  }
+
+  it('two verifiers that reject everything cannot convict: each fails a known-good copy of a passed job and is trusted no more', () => {
+    const net = auditDeskHarness({ random: () => 0.99 });
+    const { desk, book, logs, openTab } = net;
+    const worker = openTab();
+    const source = passedThenLeaves(net, worker, openTab());
+    const [r1, r2] = [openTab([MODEL], { fair: false }), openTab([MODEL], { fair: false })];
+    const job = completedJob(worker);
+    desk.jobCompleted(job);
+    const given = audits(r1).length ? r1 : r2;
+    const other = given === r1 ? r2 : r1;
+    answer(desk, given, FAIL);
+    // Its failure cannot count yet: it is tested with a known-good copy (the passed job under a new id), and the
+    // real audit goes on to the other verifier.
+    const test = lastAudit(given);
+    expect(test.auditId).not.toBe(audits(given)[0]?.auditId);
+    const carried = [worker, other].flatMap((t) => t.link.ofType('share')).find((m) => m.auditId === test.auditId);
+    expect(carried).toMatchObject({ auditId: test.auditId, to: given.tab.peerId });
+    const parsed = parseAuditTranscript(carried?.transcript ?? '');
+    if (!parsed.ok) throw new Error(parsed.error);
+    expect(parsed.message.task).toMatchObject({ model: source.task.model, messages: source.task.messages, params: source.task.params });
+    expect(parsed.message.task.jobId).not.toBe(source.task.jobId);
+    expect(transcriptTokensOf(parsed.message).map(({ id, logprob }) => ({ id, logprob }))).toEqual(source.tokens);
+    answer(desk, given, FAIL, test);
+    answer(desk, other, FAIL);
+    answer(desk, other, FAIL, lastAudit(other));
+    for (const r of [given, other]) expect(book.contributor(r.identity.contributorId)?.verifier).toMatchObject({ goodRejected: 1, trusted: false });
+    expect(logs.filter((l) => l.includes('rejected a planted known-good transcript'))).toHaveLength(2);
+    expect(book.job(job.task.jobId)?.status).toBe('pending');
+    expect(book.contributor(worker.identity.contributorId)?.worker.convicted).toBe(0);
+    // A fair verifier decides it.
+    const fair = openTab();
+    desk.pump();
+    answer(desk, fair, PASS);
+    expect(book.job(job.task.jobId)?.status).toBe('passed');
+    expect(book.summary().plantedGood.rejected).toBe(2);
+  });
+
+  it("a failure counts once its verifier approves its known-good test: the audit waits for the answer, then convicts", () => {
+    const net = auditDeskHarness({ random: () => 0.99 });
+    const { desk, book, openTab } = net;
+    const honest = openTab();
+    passedThenLeaves(net, honest, openTab());
+    net.registry.remove(honest.tab.id);
+    desk.tabClosed(honest.tab);
+    const cheater = openTab();
+    const untested = openTab([MODEL], { fair: false });
+    const job = completedJob(cheater);
+    desk.jobCompleted(job);
+    answer(desk, untested, FAIL);
+    const test = lastAudit(untested);
+    // A fair verifier fails it too: one fair failure and one not yet known to be fair do not convict.
+    const fair = openTab();
+    desk.pump();
+    answer(desk, fair, FAIL);
+    expect(book.job(job.task.jobId)?.status).toBe('pending');
+    answer(desk, untested, PASS, test);
+    expect(book.contributor(untested.identity.contributorId)?.verifier).toMatchObject({ goodApproved: 1, trusted: true });
+    expect(book.job(job.task.jobId)?.status).toBe('convicted');
+    expect(book.job(job.task.jobId)?.verdicts.map((v) => v.verifier).sort()).toEqual([untested.identity.contributorId, fair.identity.contributorId].sort());
+  });
+
+  it('plants known-good copies only of jobs a proven verifier passed', () => {
+    const net = auditDeskHarness({ random: () => 0.99 });
+    const { desk, book, openTab } = net;
+    const worker = openTab();
+    // Passed by two unproven verifiers: no source of known-good copies.
+    const [u1, u2] = [openTab([MODEL], { proven: false }), openTab([MODEL], { proven: false })];
+    const job = completedJob(worker);
+    desk.jobCompleted(job);
+    const first = audits(u1).length ? u1 : u2;
+    answer(desk, first, PASS);
+    const plant = lastAudit(first); // its lone pass got it a known-bad test
+    answer(desk, first === u1 ? u2 : u1, PASS);
+    expect(book.job(job.task.jobId)?.status).toBe('passed');
+    answer(desk, first, PASS, plant);
+    for (const t of [u1, u2]) {
+      net.registry.remove(t.tab.id);
+      desk.tabClosed(t.tab);
+    }
+    const untested = openTab([MODEL], { fair: false });
+    const next = completedJob(worker);
+    desk.jobCompleted(next);
+    answer(desk, untested, FAIL);
+    expect(audits(untested)).toHaveLength(1);
+    expect(book.job(next.task.jobId)?.status).toBe('pending');
+  });
 });

@@ -12,8 +12,13 @@
  * `plantedTranscript`), carried to the verifier by another tab over the mesh like any transcript. A verifier whose
  * pass is the only one on an audit and who has never rejected a planted transcript gets one at once. A verifier
  * that approves one is no longer trusted, nor is an identity convicted as a worker (its model is suspect): their
- * verdicts stop counting, also on audits still open. Pending audits are not published (audit-book.ts), so a
- * verifier cannot look up whether what it got is a real job.
+ * verdicts stop counting, also on audits still open.
+ *
+ * Verifiers that reject everything: the coordinator also plants known-good copies of transcripts whose audit a
+ * proven verifier passed (`knownGoodTranscript`). Only failures of verifiers that approved one convict; a verifier
+ * whose failure would count and who never approved one gets one at once, and the audit waits for its answer. A
+ * verifier that rejects one is no longer trusted. Either kind of copy is kept from verifiers who judged its source.
+ * Pending audits are not published (audit-book.ts), so a verifier cannot look up whether what it got is a real job.
  */
 import { allowsModel } from '../schedule/contributor-limits.ts';
 import { randomUUID } from 'node:crypto';
@@ -22,7 +27,7 @@ import { toHex, transcriptOf, verdictMessage, verdictStatementOf } from '../../s
 import { auditTranscriptOf } from '../../src/protocol/mesh.ts';
 import { sha256, verifyEd25519 } from '../identity/ed25519.ts';
 import type { Tab, TabRegistry } from '../tabs/tab-registry.ts';
-import { auditDecision, MAX_VERIFIERS, plantedTranscript, type TranscriptParts } from './audit-decision.ts';
+import { auditDecision, knownGoodTranscript, MAX_VERIFIERS, plantedTranscript, type PlantKind, type TranscriptParts } from './audit-decision.ts';
 import { shouldAudit, type AuditPolicy } from './audit-policy.ts';
 import type { AuditBook } from './audit-book.ts';
 import { pickCourier, pickVerifier } from './verifier-choice.ts';
@@ -37,7 +42,7 @@ export interface CompletedJob extends TranscriptParts {
 
 /** Who hears what audits do with money attached (contributor-accounts.ts); calls must not throw. */
 export interface AuditListener {
-  /** A verifier gave a signed verdict (on a real transcript, or rejecting a planted one): it earns its fee. */
+  /** A verifier gave a signed verdict (on a real transcript, or the right one on a planted one): it earns its fee. */
   verdictGiven(v: { auditId: string; verifierId: string; model: string; promptTokens: number; completionTokens: number }): void;
   /** A real job's audit was decided; `convictedBy` are the proven verifiers whose failing verdicts convicted it. */
   decided(d: { jobId: string; workerId: string; status: 'passed' | 'convicted' | 'unverified'; convictedBy: string[] }): void;
@@ -49,7 +54,7 @@ export interface AuditDeskOptions {
   book: AuditBook;
   policy: AuditPolicy;
   tolerances: Tolerances;
-  /** Chance, per completed job, of also planting a known-bad copy of a recent transcript with some verifier. */
+  /** Chance, per completed job, of also planting a copy of a recent transcript (known-bad or known-good, evenly) with some verifier. */
   plantRate: number;
   random: () => number;
   /** A verifier that has not answered this long after it was given an audit is passed over. */
@@ -68,7 +73,8 @@ interface Audit {
   /** The worker's tab; null for a planted transcript, which another tab carries. */
   worker: Tab | null;
   workerId: string;
-  planted: boolean;
+  /** What a planted transcript tests; null for a real job's. */
+  planted: PlantKind | null;
   /** For a planted audit: the identity it is meant to test, if any. */
   preferred: string | null;
   verdicts: Array<{ verifier: string; ok: boolean }>;
@@ -95,7 +101,11 @@ export class AuditDesk {
   private queue: Audit[] = [];
   private readonly busy = new Set<Tab>();
   private readonly sources = new PlantSources();
+  /** Transcripts whose audit a proven verifier passed: the sources of known-good copies. */
+  private readonly passedSources = new PlantSources();
   private readonly openByWorker = new Map<string, number>();
+  /** Planted transcripts open per kind and the identity each is meant for ("known-good <id>"). */
+  private readonly tests = new Map<string, number>();
   /** Tabs that took audits and gave no usable answer (a hung worker, say): paused after a few in a row. */
   private readonly strikes = new Strikes<Tab>();
   private readonly now: () => number;
@@ -118,14 +128,15 @@ export class AuditDesk {
     const model = job.task.model;
     this.sources.add({ task: job.task, tokens: job.tokens, end: job.end }, workerId);
     if (shouldAudit(book.record(workerId), policy, random())) {
-      const audit = this.newAudit(job, job.tab, workerId, false);
+      const audit = this.newAudit(job, job.tab, workerId, null);
       book.opened({ jobId: job.task.jobId, model, contributorId: workerId, transcriptSha256: audit?.sha256 ?? '' });
       if (!audit) {
         book.decided(job.task.jobId, 'unverified');
         this.options.listener?.decided({ jobId: job.task.jobId, workerId, status: 'unverified', convictedBy: [] });
       }
     }
-    if (random() < this.options.plantRate) this.plant(model, null);
+    const draw = random();
+    if (draw < this.options.plantRate) this.plant(draw < this.options.plantRate / 2 ? 'known-good' : 'known-bad', model, null);
     this.pump();
   }
 
@@ -157,13 +168,14 @@ export class AuditDesk {
     this.strikes.clear(tab);
     const { book } = this.options;
     const { promptTokens, completionTokens } = audit.parts.end;
-    // Every verdict earns its fee, except approving a planted known-bad transcript.
-    if (!(audit.planted && message.verdict.ok)) this.options.listener?.verdictGiven({ auditId: audit.id, verifierId, model: audit.model, promptTokens, completionTokens });
     const ok = message.verdict.ok;
+    // Every verdict earns its fee, except the wrong one on a planted transcript.
+    const wrong = (audit.planted === 'known-bad' && ok) || (audit.planted === 'known-good' && !ok);
+    if (!wrong) this.options.listener?.verdictGiven({ auditId: audit.id, verifierId, model: audit.model, promptTokens, completionTokens });
     if (audit.planted) {
-      book.plantedJudged(verifierId, ok);
-      if (ok) this.log(`${tab.id}: verifier ${verifierId} approved a planted known-bad transcript; it gets no more audits`);
-      this.audits.delete(audit.id);
+      book.plantedJudged(verifierId, ok, audit.planted);
+      if (wrong) this.log(`${tab.id}: verifier ${verifierId} ${ok ? 'approved' : 'rejected'} a planted ${audit.planted} transcript; it gets no more audits`);
+      this.forget(audit);
       return this.pump();
     }
     book.verdict(audit.parts.task.jobId, { auditId: audit.id, verifier: verifierId, publicKey: tab.publicKey, backend: tab.backend, verdict: message.verdict, signature: message.signature, at: new Date().toISOString() });
@@ -172,11 +184,26 @@ export class AuditDesk {
     if (!this.settle(audit)) {
       audit.queuedAt = this.now();
       this.queue.push(audit);
-      // A lone pass from a verifier never tested: test it now, so its pass can count.
-      const testing = [...this.audits.values()].some((a) => a.planted && a.preferred === verifierId);
-      if (ok && !book.provenVerifier(verifierId) && !testing) this.plant(audit.model, verifierId);
+      // A lone pass from a verifier never tested: test it now, so its pass can count. A failure from a verifier not
+      // known to be fair: test it with a known-good transcript, so its failure can convict.
+      if (ok && !book.provenVerifier(verifierId) && !this.testing(verifierId, 'known-bad')) this.plant('known-bad', audit.model, verifierId);
+      if (!ok && !book.fairVerifier(verifierId) && !this.testing(verifierId, 'known-good')) this.plant('known-good', audit.model, verifierId);
     }
     this.pump();
+  }
+
+  /** Whether a planted transcript of `kind` meant for `verifierId` is open (O(1): settle asks for every failing verdict). */
+  private testing(verifierId: string, kind: PlantKind): boolean {
+    return (this.tests.get(`${kind} ${verifierId}`) ?? 0) > 0;
+  }
+
+  private forget(audit: Audit): void {
+    this.audits.delete(audit.id);
+    if (!audit.planted || audit.preferred === null) return;
+    const key = `${audit.planted} ${audit.preferred}`;
+    const left = (this.tests.get(key) ?? 1) - 1;
+    if (left > 0) this.tests.set(key, left);
+    else this.tests.delete(key);
   }
 
   /** A verifier left: its audits go to others. (Audits of a worker that left continue from the coordinator's copy.) */
@@ -222,8 +249,14 @@ export class AuditDesk {
       }
       // A verdict may count differently since (its verifier was proven, or is no longer trusted): that may decide it.
       if (audit.verdicts.length && this.settle(audit)) continue;
+      // Enough verdicts, waiting only for a failing verifier's test: no other verifier needs to judge it.
+      if (this.countedVerdicts(audit).length >= MAX_VERIFIERS) {
+        waiting.push(audit);
+        continue;
+      }
       const free = freeByModel.get(audit.model);
-      const verifier = free?.length ? pickVerifier(free, audit, (id) => book.plantedRejectedBy(id), random) : null;
+      const tested = audit.planted === 'known-good' ? (id: string) => book.goodApprovedBy(id) : (id: string) => book.plantedRejectedBy(id);
+      const verifier = free?.length ? pickVerifier(free, audit, tested, random) : null;
       if (!verifier) {
         waiting.push(audit);
         continue;
@@ -234,31 +267,45 @@ export class AuditDesk {
     this.queue = waiting;
   }
 
+  /** The verdicts that count: those of verifiers still trusted, each as proven and fair or not. */
+  private countedVerdicts(audit: Audit) {
+    const { book } = this.options;
+    return audit.verdicts.filter((v) => book.trustedVerifier(v.verifier)).map((v) => ({ ok: v.ok, proven: book.provenVerifier(v.verifier), fair: book.fairVerifier(v.verifier), verifier: v.verifier }));
+  }
+
   /**
-   * Decides the audit if its verdicts allow, counting only verifiers still trusted, each as proven or not. True
-   * when it closed.
+   * Decides the audit if its verdicts allow. Undecided, it waits for more verdicts (three at most), and beyond that
+   * while a failing verifier's known-good test is open (its answer may let the failure count). True when it closed.
    */
   private settle(audit: Audit): boolean {
-    const { book } = this.options;
-    const counted = audit.verdicts.filter((v) => book.trustedVerifier(v.verifier)).map((v) => ({ ok: v.ok, proven: book.provenVerifier(v.verifier) }));
+    const counted = this.countedVerdicts(audit);
     const decision = auditDecision(counted);
-    if (decision === 'undecided' && counted.length < MAX_VERIFIERS) return false;
+    if (decision === 'undecided' && (counted.length < MAX_VERIFIERS || counted.some((v) => !v.ok && !v.fair && this.testing(v.verifier, 'known-good')))) return false;
+    if (decision === 'passed' && counted.some((v) => v.ok && v.proven)) this.passedSources.add(audit.parts, audit.workerId, audit.verdicts.map((v) => v.verifier));
     this.close(audit, decision === 'undecided' ? 'unverified' : decision);
     return true;
   }
 
-  /** Plants a known-bad copy of a recent transcript of `model`, for `preferred` if given (else any verifier). */
-  private plant(model: string, preferred: string | null): void {
-    const source = this.sources.pick(model, preferred, this.options.random);
-    const planted = source && plantedTranscript(source.parts, `chatcmpl-${randomUUID().replaceAll('-', '')}`, this.options.random);
+  /**
+   * Plants a copy of a recent transcript of `model` (known-bad: any job's, altered; known-good: one whose audit a
+   * proven verifier passed), for `preferred` if given, else for any verifier who has not judged its source.
+   */
+  private plant(kind: PlantKind, model: string, preferred: string | null): void {
+    const { random } = this.options;
+    const jobId = `chatcmpl-${randomUUID().replaceAll('-', '')}`;
+    const source = (kind === 'known-good' ? this.passedSources : this.sources).pick(model, preferred, random);
+    const planted = source && (kind === 'known-good' ? knownGoodTranscript(source.parts, jobId) : plantedTranscript(source.parts, jobId, random));
     if (!planted) return;
-    const audit = this.newAudit(planted, null, source.workerId, true);
+    const audit = this.newAudit(planted, null, source.workerId, kind);
     if (!audit) return;
     audit.preferred = preferred;
+    if (preferred !== null) this.tests.set(`${kind} ${preferred}`, (this.tests.get(`${kind} ${preferred}`) ?? 0) + 1);
+    // Who judged the source could know the copy for what it is (the one it is meant for was given an unseen source when there is one).
+    for (const seen of source.seenBy) if (seen !== preferred) audit.excluded.add(seen);
     this.options.book.plantedSent();
   }
 
-  private newAudit(parts: TranscriptParts, worker: Tab | null, workerId: string, planted: boolean): Audit | null {
+  private newAudit(parts: TranscriptParts, worker: Tab | null, workerId: string, planted: PlantKind | null): Audit | null {
     const ofWorker = this.openByWorker.get(workerId) ?? 0;
     if (this.audits.size >= MAX_OPEN_AUDITS || (!planted && ofWorker >= MAX_OPEN_AUDITS_PER_WORKER)) {
       this.log(`too many audits open (${this.audits.size}, ${ofWorker} of ${workerId || 'planted'}); ${planted ? 'not planting' : `job ${parts.task.jobId} goes unverified`}`);
@@ -345,7 +392,7 @@ export class AuditDesk {
   }
 
   private close(audit: Audit, status: 'passed' | 'convicted' | 'unverified'): void {
-    this.audits.delete(audit.id);
+    this.forget(audit);
     if (audit.planted) return this.options.book.plantedExpired();
     const open = (this.openByWorker.get(audit.workerId) ?? 1) - 1;
     if (open > 0) this.openByWorker.set(audit.workerId, open);

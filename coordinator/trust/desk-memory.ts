@@ -2,7 +2,7 @@
  * Two small memories of the audit desk (audit-desk.ts), kept apart from its lifecycle logic. Pure: the clock is
  * passed in.
  *  - `PlantSources`: the last transcripts of each model, with who made each and who judged it, from which planted
- *    known-bad copies are made.
+ *    copies are made (known-bad ones from any recent job, known-good ones from jobs whose audit passed).
  *  - `Strikes`: tabs that took audits and gave no usable answer, paused after a few in a row.
  */
 import type { TranscriptParts } from './audit-decision.ts';
@@ -19,9 +19,10 @@ interface Source {
 export class PlantSources {
   private readonly byModel = new Map<string, Source[]>();
 
-  add(parts: TranscriptParts, workerId: string): void {
+  /** A transcript of `workerId`'s; `seenBy` already know it (they judged its audit). */
+  add(parts: TranscriptParts, workerId: string, seenBy: Iterable<string> = []): void {
     const sources = this.byModel.get(parts.task.model) ?? [];
-    sources.push({ parts, workerId, seenBy: new Set() });
+    sources.push({ parts, workerId, seenBy: new Set(seenBy) });
     if (sources.length > PLANT_SOURCES) sources.shift();
     this.byModel.set(parts.task.model, sources);
   }

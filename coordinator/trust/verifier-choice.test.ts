@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { pickCourier, pickVerifier, type VerifierCandidate } from './verifier-choice.ts';
 
 const tab = (contributorId: string, runningJobs = 0, models = ['m'], peerId: string | null = `p-${contributorId}`): VerifierCandidate => ({ contributorId, models, runningJobs, peerId });
-const wanted = (overrides: Partial<Parameters<typeof pickVerifier>[1]> = {}) => ({ model: 'm', excluded: new Set(['w']), planted: false, preferred: null, ...overrides });
+const wanted = (overrides: Partial<Parameters<typeof pickVerifier>[1]> = {}) => ({ model: 'm', excluded: new Set(['w']), planted: null, preferred: null, ...overrides });
 const first = () => 0;
 
 describe('pickVerifier', () => {
@@ -16,9 +16,9 @@ describe('pickVerifier', () => {
   it('gives a planted transcript to the identity it is meant for, else to the least tested', () => {
     const tabs = [tab('tested'), tab('new', 1), tab('target', 1)];
     const tested = (id: string) => (id === 'tested' ? 3 : 0);
-    expect(pickVerifier(tabs, wanted({ planted: true, preferred: 'target' }), tested, first)?.contributorId).toBe('target');
-    expect(pickVerifier(tabs, wanted({ planted: true }), tested, first)?.contributorId).toBe('new');
-    expect(pickVerifier(tabs, wanted({ planted: true, preferred: 'w' }), tested, first)?.contributorId).toBe('new');
+    expect(pickVerifier(tabs, wanted({ planted: 'known-bad' as const, preferred: 'target' }), tested, first)?.contributorId).toBe('target');
+    expect(pickVerifier(tabs, wanted({ planted: 'known-bad' as const }), tested, first)?.contributorId).toBe('new');
+    expect(pickVerifier(tabs, wanted({ planted: 'known-bad' as const, preferred: 'w' }), tested, first)?.contributorId).toBe('new');
   });
 });
 

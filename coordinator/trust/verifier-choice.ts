@@ -2,6 +2,7 @@
  * Which tab judges an audit and which carries a planted transcript (issue #4). Pure: candidates and randomness
  * are passed in.
  */
+import type { PlantKind } from './audit-decision.ts';
 
 export interface VerifierCandidate {
   contributorId: string | null;
@@ -14,14 +15,16 @@ export interface VerifierWanted {
   model: string;
   /** Identities that may not judge it: the worker, and verifiers who already judged it or failed to. */
   excluded: ReadonlySet<string>;
-  planted: boolean;
-  /** A planted transcript meant for this identity (testing a verifier whose pass awaits confirmation). */
+  /** What a planted transcript tests; null for a real job's. */
+  planted: PlantKind | null;
+  /** A planted transcript meant for this identity (testing a verifier whose verdict awaits confirmation). */
   preferred: string | null;
 }
 
 /**
  * Among free, trusted candidates: the preferred identity when it can take it; for a planted transcript the least
- * tested verifiers (fewest planted transcripts rejected); idle tabs before busy ones; random among equals.
+ * tested verifiers (`tested`: how often each passed a test of that kind); idle tabs before busy ones; random among
+ * equals.
  */
 export function pickVerifier<T extends VerifierCandidate>(free: readonly T[], wanted: VerifierWanted, tested: (contributorId: string) => number, random: () => number): T | null {
   let candidates = free.filter((t) => t.contributorId !== null && !wanted.excluded.has(t.contributorId) && t.models.includes(wanted.model));

@@ -3,7 +3,7 @@ import { AuditRunner, type AuditRunnerDeps } from './audit-runner.ts';
 import { auditTranscriptOf } from '../protocol/mesh.ts';
 import { toHex, transcriptOf } from '../protocol/identity.ts';
 import { sha256 } from '../../coordinator/identity/ed25519.ts';
-import type { CoordinatorToTab, TabToCoordinator, Verdict } from '../protocol/tab.ts';
+import { verdictSchema, type CoordinatorToTab, type TabToCoordinator, type Verdict } from '../protocol/tab.ts';
 
 const TOLERANCES = { epsilon: 1e-3, delta: 1e-3, tau: 1e-3 };
 const task = { jobId: 'job-1', model: 'dolphin-tiny', messages: [{ role: 'user' as const, content: 'hi' }], params: { maxTokens: 4, temperature: 0.8, topP: 1, topK: 0, stop: [], seed: 3, topLogprobs: 0 } };
@@ -115,11 +115,14 @@ describe('AuditRunner', () => {
     await vi.waitFor(() => expect(late.sent.map((m) => m.type)).toEqual(['audit-failed', 'verdict']));
   });
 
-  it('approves without re-scoring when built as a lazy verifier (test hooks)', async () => {
-    const t = runner({ approveEverything: true });
-    t.runner.audit(audit('a7', { transcript: payload('a7') }));
-    await t.answered();
-    expect(t.rescore).not.toHaveBeenCalled();
-    expect(t.sent[0]).toMatchObject({ type: 'verdict', verdict: { ok: true } });
+  it('approves, or rejects, without re-scoring when built as a blind verifier (test hooks)', async () => {
+    for (const [blindVerdict, ok] of [['approve', true], ['reject', false]] as const) {
+      const t = runner({ blindVerdict });
+      t.runner.audit(audit('a7', { transcript: payload('a7') }));
+      await t.answered();
+      expect(t.rescore).not.toHaveBeenCalled();
+      expect(t.sent[0]).toMatchObject({ type: 'verdict', verdict: { ok } });
+      expect(verdictSchema.safeParse((t.sent[0] as { verdict: unknown }).verdict).success).toBe(true);
+    }
   });
 });

@@ -32,8 +32,8 @@ export interface AuditRunnerDeps {
   /** Let this mesh peer connect (the coordinator named it as the transcript's sender). */
   expectPeer(peerId: string): void;
   log(message: string): void;
-  /** Test-hooks builds only (the `approve-everything` cheat): sign a pass without re-scoring. */
-  approveEverything?: boolean;
+  /** Test-hooks builds only (the `approve-everything` / `reject-everything` cheats): sign this verdict without re-scoring. */
+  blindVerdict?: 'approve' | 'reject' | null;
   transcriptWaitMs?: number;
 }
 
@@ -45,6 +45,11 @@ interface Pending {
 
 async function sha256Hex(text: string): Promise<string> {
   return toHex(new Uint8Array(await crypto.subtle.digest('SHA-256', new TextEncoder().encode(text))));
+}
+
+/** What a verifier that does not re-score signs (test-hooks cheats only). */
+function blindVerdict(kind: 'approve' | 'reject'): Verdict {
+  return { ok: kind === 'approve', firstFailure: kind === 'approve' ? null : { position: 0, reason: 'logprob_mismatch' }, maxIntervalDistance: 0, maxLogitGap: 0, maxLogprobDeviation: 0 };
 }
 
 export class AuditRunner {
@@ -149,8 +154,8 @@ export class AuditRunner {
       // Judged once: a copy or a resend arriving from now on is ignored.
       this.pending.delete(auditId);
       this.remember(auditId);
-      const verdict: Verdict = this.deps.approveEverything
-        ? { ok: true, firstFailure: null, maxIntervalDistance: 0, maxLogitGap: 0, maxLogprobDeviation: 0 }
+      const verdict: Verdict = this.deps.blindVerdict
+        ? blindVerdict(this.deps.blindVerdict)
         : await this.withDeadline(
             deadline,
             this.deps.rescore({ model: claim.task.model, messages: claim.task.messages, params: claim.task.params, ...(claim.task.prefix ? { prefix: claim.task.prefix } : {}), tokens: transcriptTokensOf(claim), finishReason: claim.end.finishReason, completionTokens: claim.end.completionTokens, promptTokens: claim.end.promptTokens, tolerances: message.tolerances }),

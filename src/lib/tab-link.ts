@@ -53,8 +53,8 @@ export interface TabLinkOptions {
   payoutAccount?: string;
   /** Accept the coordinator's WebRTC data channel when offered (default true). */
   webrtc?: boolean;
-  /** Test-hooks builds only: as a verifier, approve every audit without re-scoring (a lazy verifier). */
-  approveEverything?: boolean;
+  /** Test-hooks builds only: as a verifier, approve (a lazy verifier) or reject every audit without re-scoring. */
+  blindVerdict?: 'approve' | 'reject' | null;
   /** Decode tokens/s per model from the calibration run when it loaded (calibration.ts). */
   calibration?: Record<string, number>;
   /** The models in this browser's model cache, asked again for every status. */
@@ -101,7 +101,7 @@ export class TabLink {
       send: (message) => this.send(message),
       expectPeer: (peerId) => this.listener?.mesh?.expect(peerId),
       log: options.events.onLog,
-      ...(options.approveEverything ? { approveEverything: true } : {}),
+      blindVerdict: options.blindVerdict ?? null,
     });
   }
 

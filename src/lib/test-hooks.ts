@@ -15,7 +15,11 @@ export function cheatFromQuery(query: URLSearchParams): CheatMode | null {
   return parsed.data;
 }
 
-/** Whether this tab verifies lazily (the `approve-everything` cheat); always false outside test-hooks builds. */
-export function approvesEverything(cheat: CheatMode | null): boolean {
-  return import.meta.env.MODE === 'test-hooks' && cheat === 'approve-everything';
+/**
+ * The verdict this tab signs on every audit without re-scoring (the `approve-everything` and `reject-everything`
+ * cheats), or null to judge honestly; always null outside test-hooks builds.
+ */
+export function blindVerdictOf(cheat: CheatMode | null): 'approve' | 'reject' | null {
+  if (import.meta.env.MODE !== 'test-hooks') return null;
+  return cheat === 'approve-everything' ? 'approve' : cheat === 'reject-everything' ? 'reject' : null;
 }

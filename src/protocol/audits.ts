@@ -58,7 +58,13 @@ export interface ContributorTrust {
     /** Known-bad transcripts the coordinator planted, rejected as they should be, or approved. */
     plantedRejected: number;
     plantedApproved: number;
-    /** False once this identity approved a planted transcript or was convicted as a worker: it judges no more audits. */
+    /** Known-good transcripts the coordinator planted (copies of passed jobs), approved as they should be, or rejected. */
+    goodApproved: number;
+    goodRejected: number;
+    /**
+     * False once this identity approved a planted known-bad transcript, rejected a planted known-good one, or was
+     * convicted as a worker: it judges no more audits.
+     */
     trusted: boolean;
   };
 }
@@ -68,6 +74,8 @@ export interface AuditSummary {
   audits: Record<Exclude<AuditStatus, 'pending'>, number>;
   /** Verdicts on planted known-bad transcripts. */
   planted: { rejected: number; approved: number };
+  /** Verdicts on planted known-good transcripts. */
+  plantedGood: { approved: number; rejected: number };
   /** The latest job audits, newest first. */
   recent: JobAudit[];
 }

@@ -120,10 +120,10 @@ export type RescoreVerdict = z.infer<typeof rescoreVerdictSchema>;
 /**
  * Test-only ways a tab cheats (issue #4), so end-to-end tests can show the audits catch each one. Only a test-hooks
  * build (`npm run build:test-hooks`, Vite mode `test-hooks`) acts on them: in any other build `setCheat` throws and
- * the cheating code is not bundled (worker/cheats.ts says what each mode does). `approve-everything` is the
- * verifier's cheat and lives on the page; the worker ignores it.
+ * the cheating code is not bundled (worker/cheats.ts says what each mode does). `approve-everything` and
+ * `reject-everything` are the verifier's cheats and live on the page; the worker ignores them.
  */
-export const cheatModeSchema = /* @__PURE__ */ z.enum(['other-model', 'rounded-weights', 'random-tokens', 'false-stop', 'other-seed', 'tampered-logprobs', 'replay', 'approve-everything']);
+export const cheatModeSchema = /* @__PURE__ */ z.enum(['other-model', 'rounded-weights', 'random-tokens', 'false-stop', 'other-seed', 'tampered-logprobs', 'replay', 'approve-everything', 'reject-everything']);
 export type CheatMode = z.infer<typeof cheatModeSchema>;
 
 /** Parses what crossed the page <-> worker boundary, or throws an Error naming what was wrong. */

@@ -2,7 +2,7 @@
  * Trust end to end (issue #4): real tabs (WASM and WebGPU) serve jobs on the real coordinator, which audits them —
  * the verifier tab gets the transcript from the worker over the mesh, re-scores it on its own backend and sends a
  * signed verdict. Honest tabs are never convicted; each cheating mode is; a verifier that approves everything is
- * caught by planted transcripts. Runs on the trust coordinator (playwright.config.ts: the test-hooks build, where
+ * caught by planted known-bad transcripts, and verifiers that reject everything by planted known-good ones. Runs on the trust coordinator (playwright.config.ts: the test-hooks build, where
  * `?cheat=` exists, the cheaters' models, planting at 0.3).
  */
 import { test, expect, type APIRequestContext } from '@playwright/test';
@@ -89,7 +89,7 @@ test('the production build has no cheating code; only the test-hooks build does'
     return (await Promise.all(files.map((f) => readFile(join(dir, 'assets', f), 'utf8')))).join('\n');
   };
   const [production, testHooks] = await Promise.all([bundle('dist'), bundle('dist-test')]);
-  for (const mode of ['tampered-logprobs', 'approve-everything', 'random-tokens', '-imposter']) {
+  for (const mode of ['tampered-logprobs', 'approve-everything', 'reject-everything', 'random-tokens', '-imposter']) {
     expect(production.includes(mode), `dist/ mentions ${mode}`).toBe(false);
     expect(testHooks.includes(mode), `dist-test/ lacks ${mode}`).toBe(true);
   }
@@ -236,4 +236,33 @@ test('a verifier that approves everything is caught by a planted transcript and 
   }
   const summary = (await (await request.get('/api/audits')).json()) as { planted: { rejected: number; approved: number } };
   expect(summary.planted.rejected).toBeGreaterThan(0); // honest verifiers reject planted transcripts
+});
+
+test('two verifiers that reject everything are caught by planted known-good transcripts and convict no honest tab', async ({ browser, request }) => {
+  // Slow WebGPU tabs, like the lazy verifier above: free to verify most of the time. Together they could once
+  // convict any job they were both given.
+  const harsh = await Promise.all([0, 1].map(() => openContributorTab(browser, 'webgpu', { baseURL: BASE, cheat: 'reject-everything' })));
+  try {
+    const harshIds = await Promise.all(harsh.map((t) => t.page.getByTestId('contributor-id').innerText()));
+    let records: Array<ContributorTrust | null> = [];
+    for (let round = 0; round < 30; round++) {
+      await serveRound(request, 3);
+      records = await Promise.all(harshIds.map((id) => trustOf(request, id).catch(() => null)));
+      if (records.every((r) => r?.verifier.goodRejected)) break;
+    }
+    for (const record of records) {
+      expect(record?.verifier).toMatchObject({ trusted: false });
+      expect(record?.verifier.goodRejected).toBeGreaterThanOrEqual(1);
+    }
+    const verdictsWhenCaught = await Promise.all(harsh.map(async (t) => (await auditStats(t))?.verdicts ?? 0));
+    for (let round = 0; round < 3; round++) await serveRound(request, 3);
+    // Audits already under way may still land; no new ones are given.
+    for (const [i, t] of harsh.entries()) await expect.poll(async () => (await auditStats(t))?.verdicts ?? 0, { timeout: 5_000 }).toBeLessThanOrEqual((verdictsWhenCaught[i] ?? 0) + 1);
+  } finally {
+    await Promise.all(harsh.map((t) => t.close()));
+  }
+  for (const id of await honestIds()) expect((await trustOf(request, id)).worker.convicted, 'an honest tab was convicted').toBe(0);
+  const summary = (await (await request.get('/api/audits')).json()) as { plantedGood: { approved: number; rejected: number } };
+  expect(summary.plantedGood.approved).toBeGreaterThan(0); // honest verifiers approve planted known-good transcripts
+  expect(summary.plantedGood.rejected).toBeGreaterThanOrEqual(2);
 });

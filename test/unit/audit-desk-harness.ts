@@ -58,26 +58,33 @@ export function auditDeskHarness(options: AuditDeskHarnessOptions = {}) {
     log: (line) => logs.push(line),
   });
 
-  /** Records that this identity rejected a planted transcript (as if it had been tested before). */
+  /** Records that this identity rejected a planted known-bad transcript (as if it had been tested before). */
   const prove = (contributorId: string) => {
     book.plantedSent();
-    book.plantedJudged(contributorId, false);
+    book.plantedJudged(contributorId, false, 'known-bad');
+  };
+  /** Records that this identity approved a planted known-good transcript (as if it had been tested before). */
+  const proveFair = (contributorId: string) => {
+    book.plantedSent();
+    book.plantedJudged(contributorId, true, 'known-good');
   };
 
   /**
    * A ready tab serving `models`, with a mesh peer unless `peer` is false; `identity` may be shared with another tab.
-   * Its identity is a proven verifier (it once rejected a planted transcript) unless `proven` is false.
+   * Its identity is a proven verifier (it once rejected a planted known-bad transcript) unless `proven` is false, and
+   * a fair one (it once approved a planted known-good transcript) unless `fair` is false.
    */
-  const openTab = (models = [MODEL], tabOptions: { identity?: TestIdentity; peer?: boolean; proven?: boolean } = {}): TestTab => {
+  const openTab = (models = [MODEL], tabOptions: { identity?: TestIdentity; peer?: boolean; proven?: boolean; fair?: boolean } = {}): TestTab => {
     const link = new RecordingLink();
     const identity = tabOptions.identity ?? new TestIdentity();
     if (tabOptions.proven !== false && !tabOptions.identity) prove(identity.contributorId);
+    if (tabOptions.fair !== false && !tabOptions.identity) proveFair(identity.contributorId);
     const tab = registry.add(link);
     Object.assign(tab, { ready: true, contributorId: identity.contributorId, publicKey: identity.publicKey, backend: 'wasm', models, peerId: tabOptions.peer === false ? null : `peer${nextPeer++}` });
     return { tab, link, identity };
   };
 
-  return { desk, registry, book, clock, logs, prove, openTab };
+  return { desk, registry, book, clock, logs, prove, proveFair, openTab };
 }
 
 export type AuditDeskHarness = ReturnType<typeof auditDeskHarness>;
