@@ -50,7 +50,7 @@ describe('audit API', () => {
     const summary = JSON.parse(before) as AuditSummary;
     expect(summary.audits).toEqual({ passed: 1, convicted: 0, unverified: 0 });
     expect(summary.recent.map((a) => a.jobId)).toEqual(['job-1']);
-    book.plantedJudged(VERIFIER, false);
+    book.plantedJudged(VERIFIER, false, 'known-bad');
     expect(((await (await app(book).request('/api/audits')).json()) as AuditSummary).planted).toEqual({ rejected: 1, approved: 0 });
   });
 

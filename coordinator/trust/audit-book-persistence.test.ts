@@ -157,10 +157,10 @@ describe('AuditBook persistence', () => {
 
     book.plantedSent();
     expect(rec.take()).toEqual([]);
-    book.plantedJudged('v2', true);
+    book.plantedJudged('v2', true, 'known-bad');
     expect(rec.take()).toEqual([{ type: 'identity', contributorId: 'v2', record: expect.objectContaining({ verdicts: 2, plantedApproved: 1 }) }]);
     book.plantedSent();
-    book.plantedJudged('v3', false);
+    book.plantedJudged('v3', false, 'known-bad');
     expect(rec.take()).toEqual([{ type: 'identity', contributorId: 'v3', record: expect.objectContaining({ plantedRejected: 1 }) }]);
   });
 
@@ -312,11 +312,12 @@ describe('AuditBook reputation', () => {
 });
 
 describe('AuditBook.failingVerifiers', () => {
-  it('lists each proven verifier with confirmed passes whose verdict failed the job, once: others earn nothing', () => {
+  it('lists each proven and fair verifier with confirmed passes whose verdict failed the job, once: others earn nothing', () => {
     const book = newBook();
-    for (const v of ['a', 'c', 'lazy', 'convicted', 'rejects-all']) planted(book, v, false); // proven: each rejected a planted transcript
+    for (const v of ['a', 'c', 'lazy', 'convicted', 'rejects-all', 'untested']) planted(book, v, false); // proven: each rejected a planted known-bad transcript
+    for (const v of ['a', 'c', 'lazy', 'convicted', 'rejects-all']) planted(book, v, true, 'known-good'); // fair: each approved a known-good one
     // Each approved a job whose audit passed, except the one that rejects everything.
-    audited(book, 'someone', [['a', true], ['c', true], ['lazy', true], ['convicted', true]], 'passed');
+    audited(book, 'someone', [['a', true], ['c', true], ['lazy', true], ['convicted', true], ['untested', true]], 'passed');
     const jobId = `job-${++jobs}`;
     book.opened({ jobId, model: MODEL, contributorId: 'worker', transcriptSha256: 'ab'.repeat(32) });
     book.verdict(jobId, verdict('a', false));
@@ -327,6 +328,7 @@ describe('AuditBook.failingVerifiers', () => {
     book.verdict(jobId, verdict('convicted', false));
     book.verdict(jobId, verdict('unproven', false));
     book.verdict(jobId, verdict('rejects-all', false));
+    book.verdict(jobId, verdict('untested', false)); // never approved a known-good transcript
     expect(book.failingVerifiers(jobId)).toEqual(['a', 'c', 'lazy', 'convicted']);
 
     // A verifier that approved a planted transcript, or was convicted as a worker, no longer counts.

@@ -8,6 +8,7 @@
 import type { AuditStatus, AuditSummary, ContributorTrust, JobAudit, VerdictRecord } from '../../src/protocol/audits.ts';
 import type { ContributorRank } from '../../src/protocol/network.ts';
 import { auditProbability, DEFAULT_AUDIT_POLICY, NEW_IDENTITY, afterAudit, type AuditPolicy, type AuditRecord } from './audit-policy.ts';
+import type { PlantKind } from './audit-decision.ts';
 import { afterAudit as reputationAfter, DEFAULT_REPUTATION_HALF_LIFE_MS, NEW_REPUTATION, reputationScore, type ReputationState } from '../ledger/reputation.ts';
 
 /** Job audits kept (the oldest decided ones are forgotten first). */
@@ -135,13 +136,14 @@ export class AuditBook {
 
   /**
    * The verifiers a conviction of the job rewards: those whose failing verdicts count, who are proven (rejected a
-   * planted known-bad transcript) and have approved jobs whose audits passed. Any other failing verdict counts
+   * planted known-bad transcript), fair (approved a planted known-good one) and have approved jobs whose audits
+   * passed. Any other failing verdict counts
    * towards the decision but earns nothing, so identities that reject whatever they get (and so reject planted
    * known-bad transcripts too) cannot profit from convicting honest workers; nor can they convict (audit-decision.ts:
    * only fair verifiers' failures do, and they reject planted known-good transcripts).
    */
   failingVerifiers(jobId: string): string[] {
-    const rewarded = (id: string) => this.provenVerifier(id) && (this.identities.get(id)?.confirmedPasses ?? 0) > 0;
+    const rewarded = (id: string) => this.provenVerifier(id) && this.fairVerifier(id) && (this.identities.get(id)?.confirmedPasses ?? 0) > 0;
     return [...new Set((this.jobs.get(jobId)?.verdicts ?? []).filter((v) => !v.verdict.ok && rewarded(v.verifier)).map((v) => v.verifier))];
   }
 
@@ -156,7 +158,7 @@ export class AuditBook {
   }
 
   /** A verifier's verdict on a planted transcript, known-bad (it should reject) or known-good (it should approve). */
-  plantedJudged(verifier: string, approved: boolean, kind: 'known-bad' | 'known-good' = 'known-bad'): void {
+  plantedJudged(verifier: string, approved: boolean, kind: PlantKind): void {
     const identity = this.identity(verifier);
     identity.verdicts++;
     this.planted.open--;
@@ -195,6 +197,11 @@ export class AuditBook {
 
   plantedRejectedBy(contributorId: string): number {
     return this.identities.get(contributorId)?.plantedRejected ?? 0;
+  }
+
+  /** Whether this identity was ever convicted as a worker. */
+  convictedWorker(contributorId: string): boolean {
+    return (this.identities.get(contributorId)?.convicted ?? 0) > 0;
   }
 
   goodApprovedBy(contributorId: string): number {

@@ -366,5 +366,55 @@ describe('AuditDesk', () => {
     answer(desk, untested, FAIL);
     expect(audits(untested)).toHaveLength(1);
     expect(book.job(next.task.jobId)?.status).toBe('pending');
+    expect(desk.open).toBe(1); // the job's audit, and no known-good copy planted
+  });
+
+  it('plants no known-good copy of a job whose audit passed over a failing verdict', () => {
+    const net = auditDeskHarness({ random: () => 0.99 });
+    const { desk, book, openTab } = net;
+    const worker = openTab();
+    const tabs: TestTab[] = [];
+    const job = completedJob(worker);
+    desk.jobCompleted(job);
+    // One at a time, so each verdict is the next verifier's: fail, pass, pass (all proven and fair).
+    for (const verdict of [FAIL, PASS, PASS]) {
+      const verifier = openTab();
+      tabs.push(verifier);
+      desk.pump();
+      answer(desk, verifier, verdict);
+    }
+    expect(book.job(job.task.jobId)?.status).toBe('passed');
+    for (const t of tabs) {
+      net.registry.remove(t.tab.id);
+      desk.tabClosed(t.tab);
+    }
+    const untested = openTab([MODEL], { fair: false });
+    desk.jobCompleted(completedJob(worker));
+    answer(desk, untested, FAIL);
+    expect(desk.open).toBe(1);
+  });
+
+  it('tests a third verifier whose failure would decide: the audit waits for its known-good test instead of closing', () => {
+    const net = auditDeskHarness({ random: () => 0.99 });
+    const { desk, book, openTab } = net;
+    const honest = openTab();
+    passedThenLeaves(net, honest, openTab());
+    net.registry.remove(honest.tab.id);
+    desk.tabClosed(honest.tab);
+    const cheater = openTab();
+    const job = completedJob(cheater);
+    desk.jobCompleted(job);
+    // A fair failure, a proven pass, then a failure from a verifier never given a known-good transcript.
+    for (const [verdict, fair] of [[FAIL, true], [PASS, true]] as const) {
+      const verifier = openTab([MODEL], { fair });
+      desk.pump();
+      answer(desk, verifier, verdict);
+    }
+    const third = openTab([MODEL], { fair: false });
+    desk.pump();
+    answer(desk, third, FAIL);
+    expect(book.job(job.task.jobId)?.status).toBe('pending');
+    answer(desk, third, PASS, lastAudit(third)); // its test: approved
+    expect(book.job(job.task.jobId)?.status).toBe('convicted');
   });
 });

@@ -31,7 +31,7 @@ import { auditDecision, knownGoodTranscript, MAX_VERIFIERS, plantedTranscript, t
 import { shouldAudit, type AuditPolicy } from './audit-policy.ts';
 import type { AuditBook } from './audit-book.ts';
 import { pickCourier, pickVerifier } from './verifier-choice.ts';
-import { MAX_STRIKES, PlantSources, Strikes, STRIKE_PAUSE_MS } from './desk-memory.ts';
+import { MAX_STRIKES, PlantSources, Strikes, STRIKE_PAUSE_MS, type PlantSource } from './desk-memory.ts';
 
 type FromVerifier = Extract<TabToCoordinator, { type: 'verdict' | 'audit-failed' | 'share-failed' }>;
 
@@ -75,8 +75,9 @@ interface Audit {
   workerId: string;
   /** What a planted transcript tests; null for a real job's. */
   planted: PlantKind | null;
-  /** For a planted audit: the identity it is meant to test, if any. */
+  /** For a planted audit: the identity it is meant to test, if any (only it may take the audit), and its source. */
   preferred: string | null;
+  source: PlantSource | null;
   verdicts: Array<{ verifier: string; ok: boolean }>;
   /** Identities that may not take this audit: the worker, verifiers who judged it or failed to. */
   excluded: Set<string>;
@@ -102,7 +103,7 @@ export class AuditDesk {
   private readonly busy = new Set<Tab>();
   private readonly sources = new PlantSources();
   /** Transcripts whose audit a proven verifier passed: the sources of known-good copies. */
-  private readonly passedSources = new PlantSources();
+  private readonly passedSources = new PlantSources(32);
   private readonly openByWorker = new Map<string, number>();
   /** Planted transcripts open per kind and the identity each is meant for ("known-good <id>"). */
   private readonly tests = new Map<string, number>();
@@ -181,13 +182,14 @@ export class AuditDesk {
     book.verdict(audit.parts.task.jobId, { auditId: audit.id, verifier: verifierId, publicKey: tab.publicKey, backend: tab.backend, verdict: message.verdict, signature: message.signature, at: new Date().toISOString() });
     audit.verdicts.push({ verifier: verifierId, ok });
     audit.excluded.add(verifierId);
+    // A failure from a verifier not known to be fair: test it with a known-good transcript, so its failure can
+    // convict (planted first, so that settling waits for the answer, whichever verdict this is).
+    if (!ok && !book.fairVerifier(verifierId) && !this.testing(verifierId, 'known-good')) this.plant('known-good', audit.model, verifierId);
     if (!this.settle(audit)) {
       audit.queuedAt = this.now();
       this.queue.push(audit);
-      // A lone pass from a verifier never tested: test it now, so its pass can count. A failure from a verifier not
-      // known to be fair: test it with a known-good transcript, so its failure can convict.
+      // A lone pass from a verifier never tested: test it now, so its pass can count.
       if (ok && !book.provenVerifier(verifierId) && !this.testing(verifierId, 'known-bad')) this.plant('known-bad', audit.model, verifierId);
-      if (!ok && !book.fairVerifier(verifierId) && !this.testing(verifierId, 'known-good')) this.plant('known-good', audit.model, verifierId);
     }
     this.pump();
   }
@@ -254,7 +256,8 @@ export class AuditDesk {
         waiting.push(audit);
         continue;
       }
-      const free = freeByModel.get(audit.model);
+      // A test meant for one identity goes to it alone (another's verdict would not test it).
+      const free = audit.planted && audit.preferred !== null ? freeByModel.get(audit.model)?.filter((t) => t.contributorId === audit.preferred) : freeByModel.get(audit.model);
       const tested = audit.planted === 'known-good' ? (id: string) => book.goodApprovedBy(id) : (id: string) => book.plantedRejectedBy(id);
       const verifier = free?.length ? pickVerifier(free, audit, tested, random) : null;
       if (!verifier) {
@@ -281,24 +284,34 @@ export class AuditDesk {
     const counted = this.countedVerdicts(audit);
     const decision = auditDecision(counted);
     if (decision === 'undecided' && (counted.length < MAX_VERIFIERS || counted.some((v) => !v.ok && !v.fair && this.testing(v.verifier, 'known-good')))) return false;
-    if (decision === 'passed' && counted.some((v) => v.ok && v.proven)) this.passedSources.add(audit.parts, audit.workerId, audit.verdicts.map((v) => v.verifier));
+    // A source of known-good copies: passed by every verifier, one of them proven. All who had the transcript know it.
+    if (decision === 'passed' && audit.verdicts.every((v) => v.ok) && counted.some((v) => v.ok && v.proven)) this.passedSources.add(audit.parts, audit.workerId, audit.excluded, audit.verdicts.map((v) => v.verifier));
     this.close(audit, decision === 'undecided' ? 'unverified' : decision);
     return true;
   }
 
   /**
-   * Plants a copy of a recent transcript of `model` (known-bad: any job's, altered; known-good: one whose audit a
-   * proven verifier passed), for `preferred` if given, else for any verifier who has not judged its source.
+   * Plants a copy of a recent transcript of `model` (known-bad: any job's, altered; known-good: one whose audit
+   * every verifier passed, one of them proven, whose worker was never convicted and whose verifiers are all still
+   * trusted), for `preferred`
+   * if given, else for any verifier who has not had its source.
    */
   private plant(kind: PlantKind, model: string, preferred: string | null): void {
-    const { random } = this.options;
+    const { random, book } = this.options;
     const jobId = `chatcmpl-${randomUUID().replaceAll('-', '')}`;
-    const source = (kind === 'known-good' ? this.passedSources : this.sources).pick(model, preferred, random);
+    const source =
+      kind === 'known-good'
+        ? this.passedSources.pick(model, preferred, random, (s) => !book.convictedWorker(s.workerId) && s.passedBy.every((id) => book.trustedVerifier(id)))
+        : this.sources.pick(model, preferred, random);
     const planted = source && (kind === 'known-good' ? knownGoodTranscript(source.parts, jobId) : plantedTranscript(source.parts, jobId, random));
-    if (!planted) return;
+    if (!planted) {
+      if (preferred !== null) this.log(`no ${kind} transcript of ${model} to test verifier ${preferred} with`);
+      return;
+    }
     const audit = this.newAudit(planted, null, source.workerId, kind);
     if (!audit) return;
     audit.preferred = preferred;
+    audit.source = source;
     if (preferred !== null) this.tests.set(`${kind} ${preferred}`, (this.tests.get(`${kind} ${preferred}`) ?? 0) + 1);
     // Who judged the source could know the copy for what it is (the one it is meant for was given an unseen source when there is one).
     for (const seen of source.seenBy) if (seen !== preferred) audit.excluded.add(seen);
@@ -321,6 +334,7 @@ export class AuditDesk {
       workerId,
       planted,
       preferred: null,
+      source: null,
       verdicts: [],
       excluded: new Set(workerId ? [workerId] : []),
       assigned: null,
@@ -342,7 +356,9 @@ export class AuditDesk {
 
   private assign(audit: Audit, verifier: Tab): void {
     this.busy.add(verifier);
+    // Whoever is given a transcript, or a copy of one, knows it from now on.
     if (!audit.planted) this.sources.seen(audit.model, audit.parts.task.jobId, verifier.contributorId as string);
+    else audit.source?.seenBy.add(verifier.contributorId as string);
     const sender = verifier.peerId ? this.sender(audit, verifier) : null;
     const timer = setTimeout(() => {
       this.log(`${verifier.id}: no verdict on audit ${audit.id} within ${this.options.verdictTimeoutMs} ms; passed over`);

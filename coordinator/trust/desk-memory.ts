@@ -7,23 +7,28 @@
  */
 import type { TranscriptParts } from './audit-decision.ts';
 
-/** Recent transcripts kept per model. */
+/** Recent transcripts kept per model, unless told otherwise. */
 const PLANT_SOURCES = 8;
 
-interface Source {
+export interface PlantSource {
   parts: TranscriptParts;
   workerId: string;
+  /** Identities that had the transcript or a copy of it. */
   seenBy: Set<string>;
+  /** For a known-good source: the verifiers whose passes it rests on. */
+  passedBy: readonly string[];
 }
 
 export class PlantSources {
-  private readonly byModel = new Map<string, Source[]>();
+  private readonly byModel = new Map<string, PlantSource[]>();
 
-  /** A transcript of `workerId`'s; `seenBy` already know it (they judged its audit). */
-  add(parts: TranscriptParts, workerId: string, seenBy: Iterable<string> = []): void {
+  constructor(private readonly perModel = PLANT_SOURCES) {}
+
+  /** A transcript of `workerId`'s; `seenBy` already know it (they had its audit), `passedBy` passed it. */
+  add(parts: TranscriptParts, workerId: string, seenBy: Iterable<string> = [], passedBy: readonly string[] = []): void {
     const sources = this.byModel.get(parts.task.model) ?? [];
-    sources.push({ parts, workerId, seenBy: new Set(seenBy) });
-    if (sources.length > PLANT_SOURCES) sources.shift();
+    sources.push({ parts, workerId, seenBy: new Set(seenBy), passedBy });
+    if (sources.length > this.perModel) sources.shift();
     this.byModel.set(parts.task.model, sources);
   }
 
@@ -34,10 +39,10 @@ export class PlantSources {
 
   /**
    * A source for a planted copy meant for `verifier` (or anyone, when null): never the verifier's own job (it would
-   * know the transcript), one it has not judged when there is one.
+   * know the transcript), one it has not judged when there is one; only sources `usable` allows.
    */
-  pick(model: string, verifier: string | null, random: () => number): Source | null {
-    const notOwn = (this.byModel.get(model) ?? []).filter((s) => s.workerId !== verifier);
+  pick(model: string, verifier: string | null, random: () => number, usable: (source: PlantSource) => boolean = () => true): PlantSource | null {
+    const notOwn = (this.byModel.get(model) ?? []).filter((s) => s.workerId !== verifier && usable(s));
     const unseen = notOwn.filter((s) => verifier === null || !s.seenBy.has(verifier));
     const pool = unseen.length ? unseen : notOwn;
     return pool[Math.floor(random() * pool.length)] ?? null;
