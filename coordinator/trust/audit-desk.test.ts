@@ -270,15 +270,27 @@ describe('AuditDesk', () => {
     expect(book.summary().planted).toEqual({ rejected: 2, approved: 1 });
   });
 
+  /** `t` closes: gone from the registry and the desk. */
+  function leave(net: ReturnType<typeof auditDeskHarness>, t: TestTab) {
+    net.registry.remove(t.tab.id);
+    net.desk.tabClosed(t.tab);
+  }
+
   /** A job of `worker`'s that the proven and fair verifier `judge` passed (a source of known-good copies), after which `judge` leaves. */
   function passedThenLeaves(net: ReturnType<typeof auditDeskHarness>, worker: TestTab, judge: TestTab) {
     const job = completedJob(worker);
     net.desk.jobCompleted(job);
     answer(net.desk, judge, PASS);
     expect(net.book.job(job.task.jobId)?.status).toBe('passed');
-    net.registry.remove(judge.tab.id);
-    net.desk.tabClosed(judge.tab);
+    leave(net, judge);
     return job;
+  }
+
+  /** As `passedThenLeaves`, with a worker of its own that leaves too: only the source stays. */
+  function onlyASourceLeft(net: ReturnType<typeof auditDeskHarness>) {
+    const worker = net.openTab();
+    passedThenLeaves(net, worker, net.openTab());
+    leave(net, worker);
   }
 
   it('two verifiers that reject everything cannot convict: each fails a known-good copy of a passed job and is trusted no more', () => {
@@ -321,10 +333,7 @@ describe('AuditDesk', () => {
   it("a failure counts once its verifier approves its known-good test: the audit waits for the answer, then convicts", () => {
     const net = auditDeskHarness({ random: () => 0.99 });
     const { desk, book, openTab } = net;
-    const honest = openTab();
-    passedThenLeaves(net, honest, openTab());
-    net.registry.remove(honest.tab.id);
-    desk.tabClosed(honest.tab);
+    onlyASourceLeft(net);
     const cheater = openTab();
     const untested = openTab([MODEL], { fair: false });
     const job = completedJob(cheater);
@@ -356,10 +365,7 @@ describe('AuditDesk', () => {
     answer(desk, first === u1 ? u2 : u1, PASS);
     expect(book.job(job.task.jobId)?.status).toBe('passed');
     answer(desk, first, PASS, plant);
-    for (const t of [u1, u2]) {
-      net.registry.remove(t.tab.id);
-      desk.tabClosed(t.tab);
-    }
+    for (const t of [u1, u2]) leave(net, t);
     const untested = openTab([MODEL], { fair: false });
     const next = completedJob(worker);
     desk.jobCompleted(next);
@@ -384,10 +390,7 @@ describe('AuditDesk', () => {
       answer(desk, verifier, verdict);
     }
     expect(book.job(job.task.jobId)?.status).toBe('passed');
-    for (const t of tabs) {
-      net.registry.remove(t.tab.id);
-      desk.tabClosed(t.tab);
-    }
+    for (const t of tabs) leave(net, t);
     const untested = openTab([MODEL], { fair: false });
     desk.jobCompleted(completedJob(worker));
     answer(desk, untested, FAIL);
@@ -397,10 +400,7 @@ describe('AuditDesk', () => {
   it('tests a third verifier whose failure would decide: the audit waits for its known-good test instead of closing', () => {
     const net = auditDeskHarness({ random: () => 0.99 });
     const { desk, book, openTab } = net;
-    const honest = openTab();
-    passedThenLeaves(net, honest, openTab());
-    net.registry.remove(honest.tab.id);
-    desk.tabClosed(honest.tab);
+    onlyASourceLeft(net);
     const cheater = openTab();
     const job = completedJob(cheater);
     desk.jobCompleted(job);
