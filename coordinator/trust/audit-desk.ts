@@ -293,8 +293,7 @@ export class AuditDesk {
   /**
    * Plants a copy of a recent transcript of `model` (known-bad: any job's, altered; known-good: one whose audit
    * every verifier passed, one of them proven, whose worker was never convicted and whose verifiers are all still
-   * trusted), for `preferred`
-   * if given, else for any verifier who has not had its source.
+   * trusted), for `preferred` if given, else for any verifier who has not had its source.
    */
   private plant(kind: PlantKind, model: string, preferred: string | null): void {
     const { random, book } = this.options;
@@ -313,7 +312,7 @@ export class AuditDesk {
     audit.preferred = preferred;
     audit.source = source;
     if (preferred !== null) this.tests.set(`${kind} ${preferred}`, (this.tests.get(`${kind} ${preferred}`) ?? 0) + 1);
-    // Who judged the source could know the copy for what it is (the one it is meant for was given an unseen source when there is one).
+    // Who had the source could know the copy for what it is (the one it is meant for got an unseen source if there was one).
     for (const seen of source.seenBy) if (seen !== preferred) audit.excluded.add(seen);
     this.options.book.plantedSent();
   }
