@@ -8,6 +8,11 @@ export function formatBytes(n: number): string {
   return `${Math.round(n)} B`;
 }
 
+/** An ISO time as the reader's locale writes a short date and the time to the second. */
+export function formatDateTime(iso: string): string {
+  return new Date(iso).toLocaleString(undefined, { dateStyle: 'short', timeStyle: 'medium' });
+}
+
 /** "2 h 5 min", "3 min 20 s", "14 s". */
 export function formatDuration(seconds: number): string {
   const s = Math.max(0, Math.round(seconds));
